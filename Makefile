@@ -1,0 +1,37 @@
+# Each target sets up what it needs by itself: a fresh clone needs only `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint pytest bench upstream-env clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -n 2 --dist loadfile -q
+
+test: lint pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+# Optional: upstream ProxLB 2.3.0 in its own virtualenv, for the side-by-side fidelity checks.
+upstream-env:
+	$(PYTHON) -m venv .venv-upstream
+	.venv-upstream/bin/pip install --quiet proxlb==2.3.0
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

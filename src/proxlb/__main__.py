@@ -1,0 +1,5 @@
+"""Allows `python -m proxlb`, like upstream."""
+
+from proxlb.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""Pure data shared by every stage: resources, nodes, guests, snapshots, constraints, plans.
+
+Invariants: every value here is frozen; nothing in this package does I/O, reads a clock or logs.
+"""
+
+from proxlb.domain.constraints import (
+    Affinity,
+    AntiAffinity,
+    ConstraintSet,
+    Drain,
+    Exclude,
+    NodePin,
+    RuleSource,
+    SourceKind,
+)
+from proxlb.domain.model import (
+    ClusterSnapshot,
+    Guest,
+    GuestKind,
+    HaGroup,
+    HaRule,
+    Node,
+    Pressure,
+    PressureSet,
+    VmId,
+)
+from proxlb.domain.plan import Migration, MigrationReason, Plan, UnmetRule
+from proxlb.domain.resources import GIB, MIB, Resources
+
+__all__ = [
+    "GIB",
+    "MIB",
+    "Affinity",
+    "AntiAffinity",
+    "ClusterSnapshot",
+    "ConstraintSet",
+    "Drain",
+    "Exclude",
+    "Guest",
+    "GuestKind",
+    "HaGroup",
+    "HaRule",
+    "Migration",
+    "MigrationReason",
+    "Node",
+    "NodePin",
+    "Plan",
+    "Pressure",
+    "PressureSet",
+    "Resources",
+    "RuleSource",
+    "SourceKind",
+    "UnmetRule",
+    "VmId",
+]

@@ -1,0 +1,81 @@
+"""Migration plans: what moves where, in which order, and why. Pure; no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from proxlb.domain.model import GuestKind, VmId
+
+
+class MigrationReason(StrEnum):
+    DRAIN = "drain"  # leaving a maintenance / drained node
+    RULE = "rule"  # repairing an affinity, anti-affinity or pin violation
+    BALANCE = "balance"  # evening out load
+    PARKING = "parking"  # temporary move that breaks a dependency cycle
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One planned move.
+
+    step: the sequencing step (0-based); moves of one step may run concurrently.
+    depends_on: vmids whose migrations must finish before this one starts.
+    imbalance_before/after: the planner's imbalance score around this single move.
+    """
+
+    vmid: VmId
+    name: str
+    kind: GuestKind
+    source: str
+    target: str
+    reason: MigrationReason
+    detail: str
+    bytes_to_copy: int = 0
+    imbalance_before: float = 0.0
+    imbalance_after: float = 0.0
+    step: int = 0
+    depends_on: tuple[VmId, ...] = ()
+    ha_managed: bool = False
+    running: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UnmetRule:
+    """A rule the plan could not satisfy, and why."""
+
+    rule: str  # e.g. "anti-affinity tag 'plb_anti_affinity_db'"
+    why: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An ordered, validated, explained set of migrations for one snapshot.
+
+    decisions: per guest, one human sentence on why it moves or stays.
+    metrics_before/after: per-node load percentages and the spread, as the planner measured them.
+    """
+
+    snapshot_fingerprint: str
+    migrations: tuple[Migration, ...] = ()
+    decisions: Mapping[VmId, str] = field(default_factory=dict)
+    unmet: tuple[UnmetRule, ...] = ()
+    imbalance_before: float = 0.0
+    imbalance_after: float = 0.0
+    metrics_before: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    metrics_after: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    triggered: bool = False
+    trigger_reason: str = ""
+    planner: str = "greedy"
+    stats: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return sum(m.bytes_to_copy for m in self.migrations)
+
+    def migration_of(self, vmid: int) -> Migration | None:
+        for m in self.migrations:
+            if m.vmid == vmid:
+                return m
+        return None

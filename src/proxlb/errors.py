@@ -1,0 +1,35 @@
+"""Typed errors. Only `cli.py` and the daemon loop decide whether to exit or to continue."""
+
+from __future__ import annotations
+
+
+class ProxlbError(Exception):
+    """Base of every error ProxLB raises on purpose."""
+
+
+class ConfigError(ProxlbError):
+    """The configuration is invalid. `problems` lists every finding (key path, value, expectation)."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class ApiError(ProxlbError):
+    """The Proxmox VE API answered with an error or could not be reached.
+
+    `status` is PVE's HTTP status (0 when no answer came back), `message` PVE's text.
+    """
+
+    def __init__(self, message: str, status: int = 0, path: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.path = path
+
+
+class PlanningError(ProxlbError):
+    """A plan could not be built or failed validation (it is never executed then)."""
+
+
+class ExecutionError(ProxlbError):
+    """Carrying out a plan failed in a way the executor could not contain."""
