@@ -1,0 +1,146 @@
+"""Terminal view of one cycle with rich: nodes before → after, the ordered plan, unmet rules. Pure.
+
+Functions return rich renderables; `proxlb.cli` decides where to print them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from proxlb.domain import GIB, ClusterSnapshot, ConstraintSet, Plan, Resources
+from proxlb.report.state import node_accounts, percent
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRow:
+    """One executed (or skipped) migration, as the executor reports it."""
+
+    vmid: int
+    name: str
+    source: str
+    target: str
+    outcome: str
+    seconds: float
+    note: str
+
+
+def gib(n_bytes: int) -> str:
+    return f"{n_bytes / GIB:.1f} GiB"
+
+
+def _pct_change(before: float, after: float) -> Text:
+    if abs(after - before) < 0.05:
+        return Text(f"{before:5.1f}%")
+    style = "green" if after < before else "yellow"
+    return Text.assemble(f"{before:5.1f}% → ", (f"{after:5.1f}%", style))
+
+
+def nodes_table(
+    snapshot: ClusterSnapshot,
+    constraints: ConstraintSet,
+    plan: Plan | None,
+    reserve: Mapping[str, Resources] | None = None,
+) -> Table:
+    before = node_accounts(snapshot, None, reserve)
+    after = node_accounts(snapshot, plan, reserve)
+    drained = constraints.drained_nodes()
+    table = Table(title="Nodes (before → after the plan)", title_justify="left")
+    for col in ("node", "state", "guests", "memory used", "cpu used", "memory assigned", "vCPU assigned"):
+        table.add_column(col, justify="left" if col in ("node", "state") else "right")
+    for n in snapshot.nodes:
+        b, a = before[n.name], after[n.name]
+        state = "online" if n.online else "offline"
+        if n.name in drained:
+            state += ", maintenance"
+        version = ".".join(map(str, n.pve_version[:2])) if n.pve_version else "?"
+        table.add_row(
+            n.name,
+            f"{state} (PVE {version})",
+            f"{b.guests} → {a.guests}" if a.guests != b.guests else str(b.guests),
+            _pct_change(
+                percent(b.used.mem_bytes, b.capacity.mem_bytes),
+                percent(a.used.mem_bytes, a.capacity.mem_bytes),
+            ),
+            _pct_change(
+                percent(b.used.cpu_milli, b.capacity.cpu_milli),
+                percent(a.used.cpu_milli, a.capacity.cpu_milli),
+            ),
+            _pct_change(
+                percent(b.assigned.mem_bytes, b.capacity.mem_bytes),
+                percent(a.assigned.mem_bytes, a.capacity.mem_bytes),
+            ),
+            f"{b.assigned.cpu_milli / 1000:.0f}/{b.capacity.cpu_milli / 1000:.0f}",
+        )
+    return table
+
+
+def plan_table(plan: Plan) -> Table:
+    table = Table(
+        title=f"Plan: {len(plan.migrations)} migration(s), {gib(plan.bytes_to_copy)} to copy",
+        title_justify="left",
+    )
+    for col in ("step", "vmid", "name", "from → to", "reason", "why"):
+        table.add_column(col, justify="right" if col in ("step", "vmid") else "left", overflow="fold")
+    for m in plan.migrations:
+        table.add_row(
+            str(m.step + 1), str(m.vmid), m.name, f"{m.source} → {m.target}", m.reason.value, m.detail
+        )
+    return table
+
+
+def summary_text(plan: Plan) -> Text:
+    lines = Text()
+    if plan.triggered:
+        lines.append(f"Rebalancing triggered: {plan.trigger_reason}\n", style="bold")
+    else:
+        lines.append(
+            f"No rebalancing needed: {plan.trigger_reason or 'cluster within its limits'}\n", style="bold"
+        )
+    lines.append(
+        f"Imbalance {plan.imbalance_before:.2f} → {plan.imbalance_after:.2f} (planner: {plan.planner})\n"
+    )
+    for u in plan.unmet:
+        lines.append(f"Could not satisfy {u.rule}: {u.why}\n", style="red")
+    return lines
+
+
+def execution_table(rows: Sequence[ExecutionRow]) -> Table:
+    table = Table(title="Execution", title_justify="left")
+    for col in ("vmid", "name", "from → to", "outcome", "seconds", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        style = {"DONE": "green", "FAILED": "red", "TIMEOUT": "red"}.get(r.outcome, "yellow")
+        table.add_row(
+            str(r.vmid),
+            r.name,
+            f"{r.source} → {r.target}",
+            Text(r.outcome, style=style),
+            f"{r.seconds:.0f}",
+            r.note,
+        )
+    return table
+
+
+def render_cycle(
+    snapshot: ClusterSnapshot,
+    constraints: ConstraintSet,
+    plan: Plan,
+    reserve: Mapping[str, Resources] | None = None,
+    execution: Sequence[ExecutionRow] = (),
+    warnings: Sequence[str] = (),
+) -> RenderableType:
+    """Everything an administrator wants to see after one cycle, in reading order."""
+    parts: list[RenderableType] = [nodes_table(snapshot, constraints, plan, reserve), summary_text(plan)]
+    if plan.migrations:
+        parts.append(plan_table(plan))
+    if execution:
+        parts.append(execution_table(execution))
+    notes = [*snapshot.warnings, *constraints.warnings, *warnings]
+    if notes:
+        parts.append(Text("\n".join(f"note: {w}" for w in notes), style="dim"))
+    return Group(*parts)
