@@ -1,0 +1,361 @@
+"""The Proxmox VE API client: the only module that imports proxmoxer.
+
+Role: `ProxmoxClient.get` implements the collect `ApiReader` port; `post` and the typed migrate and
+task helpers serve the executor. Invariants:
+- Idempotent reads fail over to the next configured host and are retried with exponential backoff.
+- A write is re-sent only when it provably never left this process (connection refused); a
+  migrate POST whose fate is unknown is resolved by looking at PVE's task list and guest state first.
+- Every failure is an `ApiError(message, status, path)` carrying PVE's status and message; no
+  password, token secret or ticket ever appears in a message or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import requests
+import urllib3
+from proxmoxer import ProxmoxAPI
+from proxmoxer.core import AuthenticationError, ResourceException
+
+from proxlb.api.settings import ApiSettings, Endpoint, settings_from_config
+from proxlb.api.tasks import (
+    Precondition,
+    TaskStatus,
+    missing_privileges,
+    parse_precondition,
+    parse_task_status,
+    parse_version,
+    pick_followup_task,
+)
+from proxlb.errors import ApiError, ConfigError
+
+log = logging.getLogger(__name__)
+
+Params = dict[str, str | int]
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class UnreachableError(Exception):
+    """The host did not answer. `sent` is False when the request provably never reached it."""
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class UncertainWriteError(ApiError):
+    """A write whose request may have reached PVE although no answer came back."""
+
+
+class Transport(Protocol):
+    """One authenticated connection to one endpoint."""
+
+    def request(self, method: str, path: str, params: Params) -> Any: ...
+
+
+TransportFactory = Callable[[Endpoint, ApiSettings], Transport]
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+class ProxmoxerTransport:
+    """proxmoxer's HTTPS backend bound to one endpoint; logs in (password auth) on creation."""
+
+    def __init__(self, endpoint: Endpoint, settings: ApiSettings) -> None:
+        verify: bool | str = (settings.ca_file or True) if settings.verify_tls else False
+        kwargs: dict[str, Any] = {
+            "host": endpoint.netloc(),
+            "user": settings.user,
+            "verify_ssl": verify,
+            "timeout": settings.timeout_seconds,
+            "service": "PVE",
+        }
+        if settings.uses_token:
+            kwargs.update(token_name=settings.token_id, token_value=settings.token_secret)
+        else:
+            kwargs["password"] = settings.password
+        self._secrets = settings.secrets()
+        try:
+            self._api = ProxmoxAPI(**kwargs)
+        except requests.exceptions.RequestException as exc:
+            raise _unreachable(exc) from None
+        except AuthenticationError:
+            raise ApiError(
+                f"authentication failed for user {settings.user} on {endpoint}", 401, "/access/ticket"
+            ) from None
+
+    def request(self, method: str, path: str, params: Params) -> Any:
+        resource = self._api(path.strip("/"))
+        try:
+            if method == "GET":
+                return resource.get(**params)
+            return resource.post(**params)
+        except ResourceException as exc:
+            message = str(exc.content or exc.status_message or "").strip()
+            raise ApiError(redact(message, self._secrets), int(exc.status_code), path) from None
+        except requests.exceptions.RequestException as exc:
+            raise _unreachable(exc) from None
+
+
+def _unreachable(exc: requests.exceptions.RequestException) -> UnreachableError:
+    """Classify a requests failure: was the request possibly delivered?"""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return UnreachableError("connect timeout", sent=False)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return UnreachableError(f"TLS error ({type(exc).__name__})", sent=False)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return UnreachableError("read timeout", sent=True)
+    text = repr(exc)
+    if "NewConnectionError" in text or "Connection refused" in text or "Name or service" in text:
+        return UnreachableError("connection refused", sent=False)
+    return UnreachableError(f"connection lost ({type(exc).__name__})", sent=True)
+
+
+class ProxmoxClient:
+    """Failover-aware PVE API client. Thread-safe enough for one scheduler thread plus readers."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        transport_factory: TransportFactory | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self._factory: TransportFactory = transport_factory or ProxmoxerTransport
+        self._transports: dict[Endpoint, Transport] = {}
+        self._current = 0
+        self._stop = stop_event or threading.Event()
+        self._lock = threading.Lock()
+        self.request_count = 0
+        self.write_count = 0
+
+    # -- generic -------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.settings.endpoints[self._current]
+
+    def get(self, path: str, **params: str | int) -> Any:
+        """GET with failover and retries; returns PVE's unwrapped `data`."""
+        return self._call("GET", path, dict(params))
+
+    def post(self, path: str, **params: str | int) -> Any:
+        """POST; re-sent to another host only if the first attempt provably never left."""
+        self.write_count += 1
+        return self._call("POST", path, dict(params))
+
+    def _transport(self, endpoint: Endpoint) -> Transport:
+        transport = self._transports.get(endpoint)
+        if transport is None:
+            transport = self._factory(endpoint, self.settings)
+            self._transports[endpoint] = transport
+        return transport
+
+    def _call(self, method: str, path: str, params: Params) -> Any:
+        endpoints = self.settings.endpoints
+        idempotent = method == "GET"
+        attempts = self.settings.retries if idempotent else 1
+        problems: list[str] = []
+        for attempt in range(attempts):
+            for offset in range(len(endpoints)):
+                index = (self._current + offset) % len(endpoints)
+                endpoint = endpoints[index]
+                try:
+                    result = self._attempt(endpoint, method, path, params)
+                except UnreachableError as exc:
+                    problems.append(f"{endpoint}: {exc}")
+                    self._transports.pop(endpoint, None)
+                    if exc.sent and not idempotent:
+                        raise UncertainWriteError(
+                            f"{method} {path}: outcome unknown ({exc})", 0, path
+                        ) from None
+                    log.warning(
+                        "Proxmox API host %s did not answer (%s); trying the next host", endpoint, exc
+                    )
+                    continue
+                except ApiError as exc:
+                    if idempotent and exc.status in _RETRY_STATUSES:
+                        problems.append(f"{endpoint}: HTTP {exc.status} {exc}")
+                        continue
+                    raise
+                if index != self._current:
+                    log.warning("Proxmox API failover: now using %s", endpoint)
+                    self._current = index
+                return result
+            if attempt + 1 < attempts:
+                delay = self.settings.backoff_seconds * (2**attempt)
+                if self._stop.wait(delay):
+                    break
+        raise ApiError(
+            f"no Proxmox API host answered {method} {path}: " + "; ".join(problems[-len(endpoints) :]),
+            0,
+            path,
+        )
+
+    def _attempt(self, endpoint: Endpoint, method: str, path: str, params: Params) -> Any:
+        self.request_count += 1
+        for relogin in (False, True):
+            try:
+                return self._transport(endpoint).request(method, path, params)
+            except ApiError as exc:
+                # An expired or un-renewable ticket (e.g. after a long failover): log in afresh once.
+                if exc.status == 401 and not relogin and not self.settings.uses_token:
+                    self._transports.pop(endpoint, None)
+                    continue
+                raise
+            except AuthenticationError:
+                self._transports.pop(endpoint, None)
+                if relogin:
+                    raise ApiError(f"authentication failed on {endpoint}", 401, path) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- startup checks ------------------------------------------------------------------------
+    def check_permissions(self) -> None:
+        """Raise ConfigError naming every required privilege the API user lacks."""
+        try:
+            data = self.get("/access/permissions")
+        except ApiError as exc:
+            if "no such user" in str(exc):
+                raise ConfigError(
+                    f"API user {self.settings.user} does not exist on the cluster", (str(exc),)
+                ) from None
+            raise
+        missing = missing_privileges(data)
+        if missing:
+            raise ConfigError(
+                f"API user {self.settings.user} lacks privileges: {', '.join(missing)}",
+                tuple(f"missing privilege {p} (grant it on path '/')" for p in missing),
+            )
+
+    def node_versions(self) -> dict[str, tuple[int, int, int] | None]:
+        """PVE version per online node (None when a node would not say)."""
+        versions: dict[str, tuple[int, int, int] | None] = {}
+        nodes = self.get("/nodes")
+        for entry in nodes if isinstance(nodes, list) else []:
+            if not isinstance(entry, dict) or entry.get("status") != "online":
+                continue
+            name = str(entry.get("node", ""))
+            try:
+                versions[name] = parse_version(self.get(f"/nodes/{name}/version"))
+            except ApiError as exc:
+                log.warning("could not read the PVE version of node %s: %s", name, exc)
+                versions[name] = None
+        return versions
+
+    def ha_master(self) -> str | None:
+        """The PVE HA CRM master node, or None when HA was never configured."""
+        data = self.get("/cluster/ha/status/manager_status")
+        status = data.get("manager_status") if isinstance(data, dict) else None
+        master = status.get("master_node") if isinstance(status, dict) else None
+        return str(master) if master else None
+
+    # -- migration -----------------------------------------------------------------------------
+    def migrate_qemu(
+        self,
+        node: str,
+        vmid: int,
+        target: str,
+        *,
+        online: bool,
+        with_local_disks: bool,
+        with_conntrack_state: bool = False,
+    ) -> str:
+        params: Params = {"target": target, "online": int(online), "with-local-disks": int(with_local_disks)}
+        if with_conntrack_state and online:
+            params["with-conntrack-state"] = 1
+        return self._migrate(node, "qemu", vmid, params)
+
+    def migrate_lxc(self, node: str, vmid: int, target: str, *, restart: bool = True) -> str:
+        return self._migrate(node, "lxc", vmid, {"target": target, "restart": int(restart)})
+
+    def _migrate(self, node: str, kind: str, vmid: int, params: Params) -> str:
+        path = f"/nodes/{node}/{kind}/{vmid}/migrate"
+        asked_at = time.time()
+        try:
+            return str(self.post(path, **params))
+        except ApiError as exc:
+            if not isinstance(exc, UncertainWriteError):
+                raise
+            log.warning("migrate request for %s %d may or may not have reached PVE; checking", kind, vmid)
+        upid = self._recent_migrate_task(node, kind, vmid, asked_at - 5)
+        if upid is not None:
+            return upid
+        located = self.guest_location(vmid)
+        if located is not None and located[0] == node and not located[1]:
+            log.warning("no migrate task for %s %d found; sending the request once more", kind, vmid)
+            return str(self.post(path, **params))
+        raise ApiError(f"migrate request for {vmid} had an unknown outcome and no task was found", 0, path)
+
+    def _recent_migrate_task(self, node: str, kind: str, vmid: int, since: float) -> str | None:
+        tasks = self.get(f"/nodes/{node}/tasks", vmid=vmid, since=int(since), source="all", start=0, limit=20)
+        real = "qmigrate" if kind == "qemu" else "vzmigrate"
+        return pick_followup_task(tasks, vmid, real, since) or pick_followup_task(
+            tasks, vmid, "hamigrate", since
+        )
+
+    def task_status(self, node: str, upid: str) -> TaskStatus:
+        return parse_task_status(upid, node, self.get(f"/nodes/{node}/tasks/{upid}/status"))
+
+    def find_ha_followup_task(self, node: str, vmid: int, kind: str, since: float) -> str | None:
+        """After a `hamigrate` finished: the qmigrate (VM) or vzmigrate (CT) task the HA LRM started."""
+        task_type = "qmigrate" if kind == "qemu" else "vzmigrate"
+        tasks = self.get(
+            f"/nodes/{node}/tasks",
+            typefilter=task_type,
+            vmid=vmid,
+            since=int(since),
+            source="all",
+            start=0,
+            limit=10,
+        )
+        return pick_followup_task(tasks, vmid, task_type, since)
+
+    def migrate_precondition(
+        self, node: str, kind: str, vmid: int, target: str, with_local_disks: bool = True
+    ) -> Precondition:
+        """PVE's own verdict on a move (GET .../migrate). A missing endpoint (501) allows it."""
+        try:
+            data = self.get(f"/nodes/{node}/{kind}/{vmid}/migrate", target=target)
+        except ApiError as exc:
+            if exc.status == 501:
+                return Precondition(True)
+            if exc.status and exc.status < 595:
+                return Precondition(False, f"PVE: {exc}")
+            raise
+        return parse_precondition(kind, target, data, with_local_disks)
+
+    def guest_location(self, vmid: int) -> tuple[str, str | None] | None:
+        """(node, lock) of a guest according to /cluster/resources; None when not found."""
+        for entry in self.get("/cluster/resources", type="vm") or []:
+            if isinstance(entry, dict) and entry.get("vmid") == vmid:
+                lock = entry.get("lock")
+                return str(entry.get("node")), str(lock) if lock else None
+        return None
+
+
+def connect(
+    api_config: Any,
+    transport_factory: TransportFactory | None = None,
+    stop_event: threading.Event | None = None,
+) -> ProxmoxClient:
+    """Build a client from the `proxmox_api` config section (or ready `ApiSettings`).
+
+    Warns loudly when TLS verification is off. The first request selects a working host.
+    """
+    settings = api_config if isinstance(api_config, ApiSettings) else settings_from_config(api_config)
+    if not settings.verify_tls:
+        log.warning(
+            "TLS certificate verification of the Proxmox API is DISABLED (ssl_verification: false): "
+            "anyone on the network path can read the credentials. Use ca_file instead."
+        )
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    return ProxmoxClient(settings, transport_factory=transport_factory, stop_event=stop_event)
