@@ -1,0 +1,175 @@
+"""Pydantic v2 models of `proxlb.yaml`, compatible with upstream ProxLB 2.3.0. Pure; no I/O.
+
+Invariants:
+- Every model is frozen; YAML keys are upstream's spellings (`user`, `pass`, `pre-migration`);
+  Python attributes are `user`, `password`, `pre_migration` (both spellings validate).
+- Unknown keys are ignored by the models; `proxlb.config.unknown` reports them as warnings.
+- Secrets are `SecretStr`: `str()`, `repr()` and `model_dump()` never show them.
+- Cross-field checks that need the whole file (credentials) live in `proxlb.config.crosscheck`,
+  so that they are reported together with type errors; the models check single fields.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+
+from proxlb.config.balancing import (
+    FROZEN,
+    BalancingConfig,
+    NonNegInt,
+    PosInt,
+    one_or_many,
+    str_keys,
+)
+from proxlb.config.enums import LogFormat, LogLevel, SolverMode, TimeFormat, lower_text, upper_text
+from proxlb.config.hosts import ApiEndpoint, parse_api_host
+
+
+def _secret_text(value: Any) -> Any:
+    if value is None or isinstance(value, (str, SecretStr)):
+        return value
+    # YAML turns unquoted 123456 or 0123 into numbers; guessing the text back could be wrong.
+    kind = "number" if isinstance(value, (int, float)) else type(value).__name__
+    raise ValueError(f"expected a quoted text string (YAML read a {kind}; put the secret in quotes)")
+
+
+def _check_host(value: str) -> str:
+    parse_api_host(value)
+    return value
+
+
+def _need_hosts(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("no hosts are defined; expected at least one API host")
+    return value
+
+
+Secret = Annotated[SecretStr | None, BeforeValidator(_secret_text)]
+ApiHost = Annotated[str, AfterValidator(_check_host)]
+Format = Annotated[TimeFormat, BeforeValidator(lower_text)]
+
+
+class ProxmoxApiConfig(BaseModel):
+    """`proxmox_api:` — where and how to reach the Proxmox VE API."""
+
+    model_config = FROZEN
+
+    hosts: Annotated[tuple[ApiHost, ...], BeforeValidator(one_or_many), AfterValidator(_need_hosts)]
+    user: str
+    password: Secret = Field(default=None, alias="pass")
+    token_id: str | None = None
+    token_secret: Secret = None
+    ssl_verification: bool = True
+    timeout: PosInt = 1
+    retries: PosInt = 1
+    wait_time: NonNegInt = 1
+    # our extensions
+    ca_file: str | None = None
+    pass_file: str | None = None
+    token_secret_file: str | None = None
+
+    def endpoints(self) -> tuple[ApiEndpoint, ...]:
+        """Parsed `hosts`, in configured order (validated at load, so this does not raise)."""
+        return tuple(parse_api_host(h) for h in self.hosts)
+
+    @property
+    def uses_token(self) -> bool:
+        """True for API-token auth (keyed on `token_secret`, as upstream), False for password auth."""
+        return self.token_secret is not None
+
+
+class MaintenanceScheduleConfig(BaseModel):
+    """`proxmox_cluster.maintenance_nodes_schedule:` — weekly maintenance windows per node."""
+
+    model_config = FROZEN
+
+    duration: NonNegInt = 0
+    pre_migration: NonNegInt = Field(default=0, alias="pre-migration")
+    schedules: Annotated[
+        dict[str, Annotated[tuple[str, ...], BeforeValidator(one_or_many)]], BeforeValidator(str_keys)
+    ] = Field(default_factory=dict)
+
+
+class ProxmoxClusterConfig(BaseModel):
+    """`proxmox_cluster:` — nodes to drain, nodes to leave alone."""
+
+    model_config = FROZEN
+
+    maintenance_nodes: tuple[str, ...] = ()
+    maintenance_nodes_schedule: MaintenanceScheduleConfig = MaintenanceScheduleConfig()
+    ignore_nodes: tuple[str, ...] = ()
+    overprovisioning: bool = False
+
+
+class ScheduleConfig(BaseModel):
+    """`service.schedule:` — pause between two daemon cycles."""
+
+    model_config = FROZEN
+
+    interval: PosInt = 12
+    format: Format = TimeFormat.HOURS
+
+    @property
+    def seconds(self) -> int:
+        """The interval in seconds."""
+        return self.format.seconds(self.interval)
+
+
+class DelayConfig(BaseModel):
+    """`service.delay:` — one-off wait before the first cycle."""
+
+    model_config = FROZEN
+
+    enable: bool = False
+    time: NonNegInt = 1
+    format: Format = TimeFormat.HOURS
+
+    @property
+    def seconds(self) -> int:
+        """The delay in seconds (0 when disabled)."""
+        return self.format.seconds(self.time) if self.enable else 0
+
+
+class ServiceConfig(BaseModel):
+    """`service:` — one-shot or daemon, logging, HA leader gate, and our runtime settings."""
+
+    model_config = FROZEN
+
+    daemon: bool = True
+    schedule: ScheduleConfig = ScheduleConfig()
+    delay: DelayConfig = DelayConfig()
+    log_level: Annotated[LogLevel, BeforeValidator(upper_text)] = LogLevel.INFO
+    enable_ha: bool = False
+    # our extensions
+    state_dir: str = "/var/lib/proxlb"
+    log_format: Annotated[LogFormat, BeforeValidator(lower_text)] = LogFormat.AUTO
+    ha_identity: str | None = None
+    stop_timeout: NonNegInt = 120
+
+
+class SolverConfig(BaseModel):
+    """`solver:` — upstream's optional CP-SAT pass; mapped onto our planners (docs/configuration.md)."""
+
+    model_config = FROZEN
+
+    enable: bool = False
+    mode: Annotated[SolverMode, BeforeValidator(lower_text)] = SolverMode.SHADOW
+    log_dir: str = "/var/log/proxlb/solver"
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    use_reservations: bool = True
+    active_step_retries: NonNegInt = 3
+    fallback_to_greedy: bool = True
+
+
+class ProxlbConfig(BaseModel):
+    """The whole `proxlb.yaml`. Only `proxmox_api` (with `hosts` and `user`) is required."""
+
+    model_config = FROZEN
+
+    proxmox_api: ProxmoxApiConfig
+    proxmox_cluster: ProxmoxClusterConfig = ProxmoxClusterConfig()
+    balancing: BalancingConfig = BalancingConfig()
+    service: ServiceConfig = ServiceConfig()
+    solver: SolverConfig = SolverConfig()

@@ -1,0 +1,122 @@
+"""Human lines for configuration problems (pydantic errors, YAML syntax errors). Pure.
+
+Each line names the YAML key path (`balancing.method`, `proxmox_api.hosts[2]`), the bad value
+and what is expected; no pydantic URLs. Invariant: the value of a secret key is never rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+SECRET_KEYS = frozenset({"pass", "password", "token_secret"})
+REDACTED = "********"
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+_EXPECTED_BY_TYPE: Mapping[str, str] = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false (also yes/no, on/off, 1/0)",
+    "bool_type": "true or false (also yes/no, on/off, 1/0)",
+    "string_type": "a text string",
+    "list_type": "a list, e.g. [a, b]",
+    "tuple_type": "a list, e.g. [a, b]",
+    "dict_type": "a mapping of key: value",
+    "model_type": "a mapping of key: value",
+    "model_attributes_type": "a mapping of key: value",
+    "finite_number": "a finite number",
+}
+
+
+_OPERATORS: Mapping[str, str] = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
+
+
+def key_path(loc: Sequence[str | int]) -> str:
+    """`('proxmox_api', 'hosts', 2)` → `proxmox_api.hosts[2]`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _one_of(expected: str) -> str:
+    values = _QUOTED.findall(expected)
+    return "one of " + ", ".join(values) if values else expected
+
+
+def _expectation(err: Mapping[str, Any]) -> str:
+    kind = str(err["type"])
+    ctx: Mapping[str, Any] = err.get("ctx") or {}
+    if kind in ("enum", "literal_error"):
+        return _one_of(str(ctx.get("expected", "")))
+    if kind in _OPERATORS:
+        op = _OPERATORS[kind]
+        bound = next(iter(ctx.values()), "?")
+        return f"a number {op} {bound}"
+    if kind in _EXPECTED_BY_TYPE:
+        return _EXPECTED_BY_TYPE[kind]
+    return str(err.get("msg", kind))
+
+
+def render_error(err: Mapping[str, Any]) -> str:
+    """One pydantic error dict (from `ValidationError.errors()`) as a human line."""
+    loc: tuple[str | int, ...] = tuple(err.get("loc", ()))
+    is_key = bool(loc) and loc[-1] == "[key]"
+    if is_key:
+        loc = loc[:-1]
+    path = key_path(loc)
+    kind = str(err["type"])
+    secret = any(isinstance(p, str) and p in SECRET_KEYS for p in loc)
+    value = REDACTED if secret else _show(err.get("input"))
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind == "extra_forbidden":
+        # Only the memory/cpu/disk mappings (weights, node_resource_reserve entries) forbid extra keys.
+        return f"unknown key '{path}' is not allowed here; expected one of memory, cpu, disk"
+    if kind in ("value_error", "assertion_error"):
+        reason = str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return f"{path}: {value} is not valid: {reason}"
+    what = "key" if is_key else ""
+    lead = f"{path}: {what + ' ' if what else ''}{value} is not valid"
+    return f"{lead}; expected {_expectation(err)}"
+
+
+def render_validation_error(exc: ValidationError) -> tuple[str, ...]:
+    """Every error of a pydantic `ValidationError`, one line each, in document order."""
+    return tuple(render_error(e) for e in exc.errors(include_url=False))
+
+
+def render_yaml_error(path: str, exc: yaml.YAMLError) -> str:
+    """A YAML syntax error with line/column, without echoing the file's text (it may hold secrets)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "invalid YAML"
+    context = getattr(exc, "context", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    reason = f"{problem} ({context})" if context else str(problem)
+    return f"{path}: YAML syntax error{where}: {reason}"
+
+
+def join_problems(header: str, problems: Iterable[str]) -> str:
+    """A multi-line message: header, then each problem on its own indented line."""
+    return "\n".join([header, *(f"  - {p}" for p in problems)])
