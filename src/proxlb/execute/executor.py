@@ -1,0 +1,450 @@
+"""Carry out a validated plan through the PVE API: one loop over an injectable clock.
+
+Invariants:
+- All limits live here: a global limit (1, or `parallel_jobs` when `parallel`), per-node outgoing
+  and incoming limits; a finished job frees its slot at once (streaming queue).
+- A move starts only when its `depends_on` moves are DONE, every lower-`step` move touching one of
+  its nodes has finished, no other move of the same guest is in flight, and a fresh re-check
+  (one GET /cluster/resources per scheduling round, plus PVE's own qemu migrate precondition) passes.
+  Otherwise it waits, or is SKIPPED with the reason.
+- Dry run sends nothing at all. After a stop request nothing new starts; in-flight moves are
+  followed until they end or `stop_grace_seconds` pass.
+- PVE is the truth: after a failure or timeout the guest's real node is read back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from proxlb.api.tasks import Precondition, TaskStatus, upid_node, upid_starttime, upid_type
+from proxlb.domain import GuestKind, Migration, Plan
+from proxlb.errors import ApiError
+from proxlb.execute.fresh import FreshState, memory_need, parse_resources, precheck
+from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, MigrationOutcome, Outcome
+
+log = logging.getLogger(__name__)
+_MAX_STATE_FAILURES = 5
+
+
+class MigrationApi(Protocol):
+    """What the executor needs from the API client (implemented by `ProxmoxClient`)."""
+
+    def get(self, path: str, **params: str | int) -> Any: ...
+
+    def migrate_qemu(
+        self,
+        node: str,
+        vmid: int,
+        target: str,
+        *,
+        online: bool,
+        with_local_disks: bool,
+        with_conntrack_state: bool = False,
+    ) -> str: ...
+
+    def migrate_lxc(self, node: str, vmid: int, target: str, *, restart: bool = True) -> str: ...
+
+    def task_status(self, node: str, upid: str) -> TaskStatus: ...
+
+    def find_ha_followup_task(self, node: str, vmid: int, kind: str, since: float) -> str | None: ...
+
+    def migrate_precondition(
+        self, node: str, kind: str, vmid: int, target: str, with_local_disks: bool = True
+    ) -> Precondition: ...
+
+    def node_versions(self) -> Mapping[str, tuple[int, int, int] | None]: ...
+
+    def guest_location(self, vmid: int) -> tuple[str, str | None] | None: ...
+
+
+@dataclass
+class _Job:
+    index: int
+    migration: Migration
+    started_at: float
+    upid: str
+    task_node: str
+    mem_bytes: int
+    next_poll: float
+    interval: float
+    waiting_ha: bool = False
+    ha_since: float = 0.0
+    ha: bool = False
+
+
+@dataclass
+class _Counters:
+    max_concurrent: int = 0
+    out_hwm: dict[str, int] = field(default_factory=dict)
+    in_hwm: dict[str, int] = field(default_factory=dict)
+
+
+def describe(m: Migration) -> str:
+    what = "VM" if m.kind is GuestKind.QEMU else "CT"
+    return f"{what} {m.name} ({m.vmid}) {m.source} → {m.target}"
+
+
+def execute_plan(
+    plan: Plan,
+    client: MigrationApi,
+    settings: ExecutionSettings,
+    clock: Clock,
+    stop_event: threading.Event,
+) -> ExecutionReport:
+    """Run `plan` (already validated) and report one outcome per migration, in plan order."""
+    return _Run(plan, client, settings, clock, stop_event).run()
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: Plan,
+        client: MigrationApi,
+        settings: ExecutionSettings,
+        clock: Clock,
+        stop_event: threading.Event,
+    ) -> None:
+        self.moves = plan.migrations
+        self.client = client
+        self.s = settings
+        self.clock = clock
+        self.stop = stop_event
+        self.never = threading.Event()
+        self.pending: list[int] = list(range(len(self.moves)))
+        self.running: dict[int, _Job] = {}
+        self.results: dict[int, MigrationOutcome] = {}
+        self.counters = _Counters()
+        self.state_failures = 0
+        self.versions: Mapping[str, tuple[int, int, int] | None] | None = None
+        self.stopped = False
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self) -> ExecutionReport:
+        started = self.clock.now()
+        if self.s.dry_run:
+            for i, m in enumerate(self.moves):
+                log.info("dry run: would migrate %s (%s: %s)", describe(m), m.reason.value, m.detail)
+                self._finish(i, Outcome.SKIPPED, "dry run: no request sent", final_node=m.source)
+            self.pending.clear()
+        stop_deadline: float | None = None
+        while self.pending or self.running:
+            now = self.clock.now()
+            if self.stop.is_set() and stop_deadline is None:
+                stop_deadline = now + self.s.stop_grace_seconds
+                self.stopped = True
+                for i in self.pending:
+                    self._finish(i, Outcome.CANCELLED, "stop requested before it started")
+                self.pending.clear()
+                if self.running:
+                    log.info("stop requested: following %d migration(s) still in flight", len(self.running))
+            if stop_deadline is not None and now >= stop_deadline:
+                for i in list(self.running):
+                    self._abandon(i, "stop requested: no longer followed (task may still run in PVE)")
+                break
+            progressed = False
+            had_running = bool(self.running)
+            if stop_deadline is None:
+                progressed = self._schedule(now)
+            self._poll()
+            if not self.pending and not self.running:
+                break
+            stuck = not had_running and not self.running and not progressed and self.state_failures == 0
+            if stuck and self.pending:
+                for i in list(self.pending):
+                    self._skip(i, "could not be started: its dependencies can never be met")
+                break
+            self._wait(stop_deadline)
+        finished = self.clock.now()
+        return ExecutionReport(
+            outcomes=tuple(self.results[i] for i in range(len(self.moves))),
+            started_at=started,
+            finished_at=finished,
+            dry_run=self.s.dry_run,
+            max_concurrent=self.counters.max_concurrent,
+            max_node_outgoing=dict(self.counters.out_hwm),
+            max_node_incoming=dict(self.counters.in_hwm),
+            stopped=self.stopped,
+        )
+
+    def _wait(self, stop_deadline: float | None) -> None:
+        now = self.clock.now()
+        if self.running:
+            until = min(job.next_poll for job in self.running.values())
+        else:
+            until = now + self.s.poll_initial_seconds * (2 ** min(self.state_failures, 4))
+        if stop_deadline is not None:
+            until = min(until, stop_deadline)
+        event = self.never if stop_deadline is not None else self.stop
+        self.clock.sleep(max(0.0, until - now), event)
+
+    # -- scheduling ----------------------------------------------------------------------------
+    def _ready(self, i: int) -> bool:
+        """Dependencies/steps done? Skips the move (and returns False) when a dependency failed."""
+        m = self.moves[i]
+        nodes = {m.source, m.target}
+        for j, other in enumerate(self.moves):
+            if j == i:
+                continue
+            related = other.vmid in m.depends_on or (other.vmid == m.vmid and j < i)
+            earlier_step = other.step < m.step and nodes & {other.source, other.target}
+            if not related and not earlier_step:
+                continue
+            done = self.results.get(j)
+            if done is None:
+                return False
+            if related and done.outcome is not Outcome.DONE:
+                self._skip(i, f"depends on the move of {other.vmid}, which ended {done.outcome.value}")
+                return False
+        return True
+
+    def _limits_allow(self, m: Migration) -> bool:
+        jobs = self.running.values()
+        if len(self.running) >= self.s.global_limit:
+            return False
+        if any(j.migration.vmid == m.vmid for j in jobs):
+            return False
+        outgoing = sum(1 for j in jobs if j.migration.source == m.source)
+        incoming = sum(1 for j in jobs if j.migration.target == m.target)
+        return outgoing < self.s.max_node_outflow and incoming < self.s.max_node_inflow
+
+    def _schedule(self, now: float) -> bool:
+        before = len(self.results) + len(self.running)
+        candidates = [i for i in list(self.pending) if self._ready(i)]
+        candidates = [i for i in candidates if i in self.pending and self._limits_allow(self.moves[i])]
+        if not candidates:
+            return len(self.results) + len(self.running) != before
+        try:
+            state = parse_resources(self.client.get("/cluster/resources"))
+            self.state_failures = 0
+        except ApiError as exc:
+            self.state_failures += 1
+            log.warning("could not read fresh cluster state before starting migrations: %s", exc)
+            if self.state_failures >= _MAX_STATE_FAILURES and not self.running:
+                for i in list(self.pending):
+                    self._skip(i, f"cluster state unavailable: {exc}")
+            return True
+        for i in candidates:
+            m = self.moves[i]
+            if not self._limits_allow(m):
+                continue
+            reason = precheck(m, state, self.s, self._incoming_bytes())
+            if reason is None and m.kind is GuestKind.QEMU and self.s.check_precondition:
+                reason = self._precondition(m)
+            if reason is not None:
+                self._skip(i, reason, final_node=_node_of(state, m))
+                continue
+            self._start(i, state, now)
+        return len(self.results) + len(self.running) != before
+
+    def _precondition(self, m: Migration) -> str | None:
+        try:
+            verdict = self.client.migrate_precondition(
+                m.source, m.kind.value, m.vmid, m.target, self.s.with_local_disks
+            )
+        except ApiError as exc:
+            return f"PVE migrate precondition failed: {exc}"
+        return None if verdict.allowed else verdict.reason
+
+    def _incoming_bytes(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for job in self.running.values():
+            out[job.migration.target] = out.get(job.migration.target, 0) + job.mem_bytes
+        return out
+
+    def _conntrack(self, m: Migration) -> bool:
+        if not self.s.with_conntrack_state:
+            return False
+        if self.versions is None:
+            try:
+                self.versions = self.client.node_versions()
+            except ApiError as exc:
+                log.warning("PVE versions unknown (%s): not sending with-conntrack-state", exc)
+                self.versions = {}
+        return all((self.versions.get(n) or (0, 0, 0)) >= (9, 0, 0) for n in (m.source, m.target))
+
+    def _start(self, i: int, state: FreshState, now: float) -> None:
+        m = self.moves[i]
+        guest = state.guests[m.vmid]
+        try:
+            if m.kind is GuestKind.QEMU:
+                online = guest.running
+                upid = self.client.migrate_qemu(
+                    m.source,
+                    m.vmid,
+                    m.target,
+                    online=online,
+                    with_local_disks=self.s.with_local_disks,
+                    with_conntrack_state=online and self._conntrack(m),
+                )
+            else:
+                upid = self.client.migrate_lxc(m.source, m.vmid, m.target, restart=True)
+        except ApiError as exc:
+            log.info("migration of %s refused by PVE: %s", describe(m), exc)
+            self.pending.remove(i)
+            self._finish(
+                i, Outcome.FAILED, f"PVE refused the request: {exc}", exitstatus=str(exc), final_node=m.source
+            )
+            return
+        self.pending.remove(i)
+        self.running[i] = _Job(
+            index=i,
+            migration=m,
+            started_at=now,
+            upid=upid,
+            task_node=upid_node(upid) or m.source,
+            mem_bytes=memory_need(guest),
+            next_poll=now + self.s.poll_initial_seconds,
+            interval=self.s.poll_initial_seconds,
+            ha=upid_type(upid) == "hamigrate" or m.ha_managed,
+        )
+        log.info("migrating %s (%s: %s) task %s", describe(m), m.reason.value, m.detail, upid)
+        self._record_concurrency()
+
+    def _record_concurrency(self) -> None:
+        c = self.counters
+        c.max_concurrent = max(c.max_concurrent, len(self.running))
+        out: dict[str, int] = {}
+        inc: dict[str, int] = {}
+        for job in self.running.values():
+            out[job.migration.source] = out.get(job.migration.source, 0) + 1
+            inc[job.migration.target] = inc.get(job.migration.target, 0) + 1
+        for node, n in out.items():
+            c.out_hwm[node] = max(c.out_hwm.get(node, 0), n)
+        for node, n in inc.items():
+            c.in_hwm[node] = max(c.in_hwm.get(node, 0), n)
+
+    # -- polling -------------------------------------------------------------------------------
+    def _poll(self) -> None:
+        for i, job in sorted(self.running.items()):
+            now = self.clock.now()
+            if now < job.next_poll:
+                continue
+            if now - job.started_at >= self.s.job_timeout_seconds:
+                self._abandon(
+                    i, f"no result after {self.s.job_timeout_seconds:.0f} s (task may still run in PVE)"
+                )
+                continue
+            job.interval = min(self.s.poll_max_seconds, job.interval * 1.5)
+            job.next_poll = now + job.interval
+            try:
+                if job.waiting_ha:
+                    self._poll_ha(i, job)
+                else:
+                    self._poll_task(i, job)
+            except ApiError as exc:
+                log.warning("could not poll migration of %s: %s", describe(job.migration), exc)
+
+    def _poll_task(self, i: int, job: _Job) -> None:
+        status = self.client.task_status(job.task_node, job.upid)
+        if status.running:
+            return
+        m = job.migration
+        if status.task_type == "hamigrate" or upid_type(job.upid) == "hamigrate":
+            if not status.ok:
+                self._end(
+                    i, Outcome.FAILED, f"HA refused the migration: {status.exitstatus}", status.exitstatus
+                )
+                return
+            job.waiting_ha = True
+            job.ha = True
+            job.ha_since = float(status.starttime or upid_starttime(job.upid))
+            job.interval = self.s.poll_initial_seconds
+            job.next_poll = self.clock.now()
+            log.info("HA accepted the migration of %s; waiting for the HA stack's own task", describe(m))
+            return
+        if status.ok:
+            self._end(i, Outcome.DONE, "", status.exitstatus, final_node=m.target)
+        else:
+            self._end(i, Outcome.FAILED, f"task failed: {status.exitstatus}", status.exitstatus)
+
+    def _poll_ha(self, i: int, job: _Job) -> None:
+        m = job.migration
+        upid = self.client.find_ha_followup_task(m.source, m.vmid, m.kind.value, job.ha_since)
+        if upid is not None:
+            job.upid = upid
+            job.task_node = upid_node(upid) or m.source
+            job.waiting_ha = False
+            job.next_poll = self.clock.now()
+            log.info("following HA task %s for %s", upid, describe(m))
+            return
+        located = self.client.guest_location(m.vmid)
+        if located is not None and located[0] == m.target and not located[1]:
+            self._end(i, Outcome.DONE, "moved by the HA stack", "OK", final_node=m.target)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _where(self, vmid: int) -> str | None:
+        try:
+            located = self.client.guest_location(vmid)
+        except ApiError as exc:
+            log.warning("could not confirm where guest %d is: %s", vmid, exc)
+            return None
+        return None if located is None else located[0]
+
+    def _end(
+        self, i: int, outcome: Outcome, detail: str, exitstatus: str | None, final_node: str | None = None
+    ) -> None:
+        job = self.running.pop(i)
+        if final_node is None:
+            final_node = self._where(job.migration.vmid)
+        self._finish(
+            i,
+            outcome,
+            detail,
+            upid=job.upid,
+            exitstatus=exitstatus,
+            started_at=job.started_at,
+            final_node=final_node,
+            ha=job.ha,
+        )
+
+    def _abandon(self, i: int, detail: str) -> None:
+        self._end(i, Outcome.TIMEOUT, detail, None)
+
+    def _skip(self, i: int, reason: str, final_node: str | None = None) -> None:
+        if i in self.pending:
+            self.pending.remove(i)
+        self._finish(i, Outcome.SKIPPED, reason, final_node=final_node)
+
+    def _finish(
+        self,
+        i: int,
+        outcome: Outcome,
+        detail: str,
+        *,
+        upid: str | None = None,
+        exitstatus: str | None = None,
+        started_at: float | None = None,
+        final_node: str | None = None,
+        ha: bool = False,
+    ) -> None:
+        m = self.moves[i]
+        seconds = 0.0 if started_at is None else max(0.0, self.clock.now() - started_at)
+        self.results[i] = MigrationOutcome(
+            vmid=m.vmid,
+            name=m.name,
+            kind=m.kind,
+            source=m.source,
+            target=m.target,
+            reason=m.reason.value,
+            outcome=outcome,
+            detail=detail,
+            upid=upid,
+            exitstatus=exitstatus,
+            started_at=started_at,
+            seconds=seconds,
+            final_node=final_node,
+            ha_managed=ha or m.ha_managed,
+        )
+        if outcome is Outcome.DONE:
+            log.info("migrated %s in %.0f s", describe(m), seconds)
+        elif outcome is not Outcome.SKIPPED or not self.s.dry_run:
+            log.info("migration of %s %s: %s", describe(m), outcome.value, detail)
+
+
+def _node_of(state: FreshState, m: Migration) -> str | None:
+    guest = state.guests.get(m.vmid)
+    return None if guest is None else guest.node
