@@ -132,7 +132,9 @@ def settings_from_config(api_config: Any, env: Mapping[str, str] | None = None) 
     problems: list[str] = []
     endpoints: list[Endpoint] = []
     if callable(getattr(api_config, "endpoints", None)):
-        endpoints = [Endpoint(str(h), int(p)) for h, p in api_config.endpoints()]
+        for item in api_config.endpoints():
+            host, port = item if isinstance(item, tuple) else (item.host, item.port)
+            endpoints.append(Endpoint(str(host), int(port)))
     else:
         for text in getattr(api_config, "hosts", None) or []:
             try:
@@ -169,7 +171,8 @@ def settings_from_config(api_config: Any, env: Mapping[str, str] | None = None) 
         verify_tls=bool(getattr(api_config, "ssl_verification", True)),
         ca_file=getattr(api_config, "ca_file", None) or None,
         timeout_seconds=max(1.0, timeout),
-        retries=max(1, int(getattr(api_config, "retries", 3) or 1)),
+        # upstream's `retries` counted TCP probes per host; reads here get at least 3 rounds over all hosts
+        retries=max(3, int(getattr(api_config, "retries", 3) or 1)),
         backoff_seconds=max(0.0, float(getattr(api_config, "wait_time", 1) or 0)),
     )
 
