@@ -138,7 +138,7 @@ def parse_guest(entry: RawObject, warnings: list[str]) -> Guest | None:
         tags=unique_tags(entry.get("tags")),
         pool=as_str(entry.get("pool")),
         lock=as_str(entry.get("lock")),
-        ha_managed=hastate is not None,
+        ha_managed=hastate is not None and hastate != "ignored",  # 'ignored': HA keeps hands off
         ha_state=hastate,
     )
 
