@@ -76,3 +76,13 @@ def test_user_without_realm_and_unused_token_id_are_warned(load: Load) -> None:
     loaded = load("proxmox_api: {hosts: [pve1], user: root, pass: 'x', token_id: t}\n")
     assert any("has no realm" in w for w in loaded.warnings)
     assert any("token_id is ignored" in w for w in loaded.warnings)
+
+
+def test_packaged_example_loads_without_warnings(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "packaging" / "proxlb.example.yaml"
+    (tmp_path / "token_secret").write_text("00000000-0000-0000-0000-000000000000\n", encoding="utf-8")
+    text = example.read_text(encoding="utf-8").replace("/etc/proxlb/token_secret", "token_secret")
+    result = check_config(write_config(text), {})
+    assert result.ok, result.problems
+    assert result.warnings == ()
+    assert result.config is not None and result.config["proxmox_api"]["token_secret"] == "********"
