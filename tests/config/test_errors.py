@@ -182,3 +182,31 @@ def test_duplicate_keys_are_warned(load: Load) -> None:
     loaded = load(text)
     assert loaded.config.balancing.enable is False  # YAML: the last one wins
     assert any("duplicate key 'balancing' at line" in w for w in loaded.warnings)
+
+
+def test_error_shows_the_value_as_written(load: Load) -> None:
+    problems = _problems(load, MINIMAL + "service: {log_level: Verbose}\n")
+    assert problems == (
+        "service.log_level: 'Verbose' is not valid; expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("proxmox_api: null\n", "proxmox_api: None is not valid; expected a mapping of key: value"),
+        ("proxmox_api: [a]\n", "proxmox_api: ['a'] is not valid; expected a mapping of key: value"),
+        (MINIMAL + "balancing: [a]\n", "balancing: ['a'] is not valid; expected a mapping of key: value"),
+        (
+            MINIMAL + "balancing: {pools: {dev: 3}}\n",
+            "balancing.pools.dev: 3 is not valid; expected a mapping of key: value",
+        ),
+    ],
+)
+def test_sections_of_the_wrong_shape(load: Load, section: str, expected: str) -> None:
+    assert _problems(load, section) == (expected,)
+
+
+def test_comma_separated_hosts_are_rejected(load: Load) -> None:
+    problems = _problems(load, MINIMAL.replace("['pve1.example.com']", "'pve1,pve2'"))
+    assert len(problems) == 1 and problems[0].startswith("proxmox_api.hosts[0]: 'pve1,pve2' is not valid")

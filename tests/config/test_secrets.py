@@ -163,3 +163,15 @@ def test_no_secret_leaks_anywhere(load: Load, write_config: Callable[..., Path],
     assert redacted_dict(config)["proxmox_api"]["token_secret"] == "********"
     assert redacted_dict(config)["proxmox_api"]["pass"] is None
     assert redacted_dict(from_file.config)["proxmox_api"]["pass"] == "********"
+
+
+def test_empty_token_secret_means_password_auth(load: Load) -> None:
+    loaded = load(PASSWORD_AUTH + f"  pass: {YAML_SECRET}\n  token_secret: ''\n")
+    assert loaded.config.proxmox_api.token_secret is None
+    assert not loaded.config.proxmox_api.uses_token and _password(loaded) == YAML_SECRET
+
+
+def test_empty_secrets_are_no_credentials(load: Load) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(TOKEN_AUTH + "  token_secret: ''\n  pass: ''\n")
+    assert any("no credentials" in p for p in info.value.problems)

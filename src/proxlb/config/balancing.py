@@ -11,7 +11,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from proxlb.config.enums import AffinityType, BalanceMethod, BalanceMode, GuestType, Resource, lower_text
+from proxlb.config.enums import (
+    AffinityType,
+    BalanceMethod,
+    BalanceMode,
+    GuestType,
+    Resource,
+    case_insensitive,
+)
 from proxlb.domain.resources import GIB, Resources
 
 RESERVE_DEFAULTS_KEY = "defaults"
@@ -36,10 +43,10 @@ def one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-Method = Annotated[BalanceMethod, BeforeValidator(lower_text)]
-Mode = Annotated[BalanceMode, BeforeValidator(lower_text)]
-ResourceKey = Annotated[Resource, BeforeValidator(lower_text)]
-GuestTypeValue = Annotated[GuestType, BeforeValidator(lower_text)]
+Method = Annotated[BalanceMethod, BeforeValidator(case_insensitive(BalanceMethod))]
+Mode = Annotated[BalanceMode, BeforeValidator(case_insensitive(BalanceMode))]
+ResourceKey = Annotated[Resource, BeforeValidator(case_insensitive(Resource))]
+GuestTypeValue = Annotated[GuestType, BeforeValidator(case_insensitive(GuestType))]
 
 
 class ResourceWeights(BaseModel):
@@ -90,7 +97,7 @@ class PoolConfig(BaseModel):
 
     model_config = FROZEN
 
-    type: Annotated[AffinityType | None, BeforeValidator(lower_text)] = None
+    type: Annotated[AffinityType | None, BeforeValidator(case_insensitive(AffinityType))] = None
     pin: Annotated[tuple[str, ...] | None, BeforeValidator(one_or_many)] = None
     strict: bool = True
 

@@ -77,7 +77,7 @@ def resolve_credentials(
             else:
                 out[key] = secret
                 origins[key] = f"proxmox_api.{file_key}"
-        elif out.get(key) is not None:
+        elif _is_set(out.get(key)):
             origins[key] = f"proxmox_api.{key}"
     return ResolvedCredentials(out, origins, tuple(problems), tuple(warnings))
 

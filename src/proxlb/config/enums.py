@@ -6,6 +6,7 @@ Values are matched case-insensitively on input (upstream 2.3.0 is case-sensitive
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -85,11 +86,16 @@ class SolverMode(StrEnum):
     ACTIVE = "active"
 
 
-def lower_text(value: Any) -> Any:
-    """Before-validator: lower-case strings so enum values match case-insensitively."""
-    return value.strip().lower() if isinstance(value, str) else value
+def case_insensitive(enum_cls: type[StrEnum]) -> Callable[[Any], Any]:
+    """Before-validator: map a string to the member whose value matches ignoring case and blanks.
 
+    Text that matches no member is passed on unchanged, so the error shows what was written.
+    """
+    by_folded = {member.value.casefold(): member for member in enum_cls}
 
-def upper_text(value: Any) -> Any:
-    """Before-validator: upper-case strings (log levels)."""
-    return value.strip().upper() if isinstance(value, str) else value
+    def match(value: Any) -> Any:
+        if isinstance(value, str):
+            return by_folded.get(value.strip().casefold(), value)
+        return value
+
+    return match

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 DEFAULT_API_PORT = 8006
 
 _BRACKETED = re.compile(r"^\[(?P<host>[^\[\]]+)\](?::(?P<port>[^:]*))?$")
-_FORBIDDEN = re.compile(r"[\s/\\@?#\[\]]")
+_ALLOWED = re.compile(r"^[A-Za-z0-9._%:-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ def parse_api_host(text: str) -> ApiEndpoint:
             raise ValueError(f"{host!r} in brackets is not an IPv6 address")
         port_text = m.group("port")
         return ApiEndpoint(host, DEFAULT_API_PORT if port_text is None else _port(port_text))
-    if _FORBIDDEN.search(s):
+    if not _ALLOWED.match(s):
         raise ValueError("contains a character not allowed in a host; expected host, host:port or [IPv6]")
     colons = s.count(":")
     if colons == 0:

@@ -23,12 +23,14 @@ from proxlb.config.balancing import (
     one_or_many,
     str_keys,
 )
-from proxlb.config.enums import LogFormat, LogLevel, SolverMode, TimeFormat, lower_text, upper_text
+from proxlb.config.enums import LogFormat, LogLevel, SolverMode, TimeFormat, case_insensitive
 from proxlb.config.hosts import ApiEndpoint, parse_api_host
 
 
 def _secret_text(value: Any) -> Any:
-    if value is None or isinstance(value, (str, SecretStr)):
+    if value is None or value == "":
+        return None  # an empty secret is no secret (upstream keys token auth on a truthy token_secret)
+    if isinstance(value, (str, SecretStr)):
         return value
     # YAML turns unquoted 123456 or 0123 into numbers; guessing the text back could be wrong.
     kind = "number" if isinstance(value, (int, float)) else type(value).__name__
@@ -48,7 +50,7 @@ def _need_hosts(value: tuple[str, ...]) -> tuple[str, ...]:
 
 Secret = Annotated[SecretStr | None, BeforeValidator(_secret_text)]
 ApiHost = Annotated[str, AfterValidator(_check_host)]
-Format = Annotated[TimeFormat, BeforeValidator(lower_text)]
+Format = Annotated[TimeFormat, BeforeValidator(case_insensitive(TimeFormat))]
 
 
 class ProxmoxApiConfig(BaseModel):
@@ -140,11 +142,11 @@ class ServiceConfig(BaseModel):
     daemon: bool = True
     schedule: ScheduleConfig = ScheduleConfig()
     delay: DelayConfig = DelayConfig()
-    log_level: Annotated[LogLevel, BeforeValidator(upper_text)] = LogLevel.INFO
+    log_level: Annotated[LogLevel, BeforeValidator(case_insensitive(LogLevel))] = LogLevel.INFO
     enable_ha: bool = False
     # our extensions
     state_dir: str = "/var/lib/proxlb"
-    log_format: Annotated[LogFormat, BeforeValidator(lower_text)] = LogFormat.AUTO
+    log_format: Annotated[LogFormat, BeforeValidator(case_insensitive(LogFormat))] = LogFormat.AUTO
     ha_identity: str | None = None
     stop_timeout: NonNegInt = 120
 
@@ -155,7 +157,7 @@ class SolverConfig(BaseModel):
     model_config = FROZEN
 
     enable: bool = False
-    mode: Annotated[SolverMode, BeforeValidator(lower_text)] = SolverMode.SHADOW
+    mode: Annotated[SolverMode, BeforeValidator(case_insensitive(SolverMode))] = SolverMode.SHADOW
     log_dir: str = "/var/log/proxlb/solver"
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     use_reservations: bool = True
