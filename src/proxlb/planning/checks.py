@@ -1,0 +1,195 @@
+"""Hard and soft placement checks: small named objects in one registry. Pure.
+
+Every check answers one question about moving a *unit* (a guest, or an affinity group that must
+stay together) from its node to a target in the current what-if `LoadState`: None when fine,
+otherwise a human sentence ("needs 8.0 GiB, 3.2 GiB free after reserve").
+
+Invariants: `hard` checks are never relaxed by any planner; `soft` checks (non-strict pins and
+affinity rules) hold for balancing moves and are relaxed only when a drain or a hard-rule repair
+has no other way out — that relaxation is then reported as unmet. Checks never mutate the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from proxlb.domain.model import VmId
+from proxlb.domain.plan import MigrationReason
+from proxlb.domain.resources import GIB
+from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A candidate move of one unit (co-located guests) from src to dst."""
+
+    unit: tuple[VmId, ...]
+    src: str
+    dst: str
+    reason: MigrationReason
+    load: GuestLoad
+
+    @staticmethod
+    def of(state: LoadState, unit: tuple[VmId, ...], dst: str, reason: MigrationReason) -> Move:
+        load = state.gload[unit[0]] if len(unit) == 1 else add_loads([state.gload[v] for v in unit])
+        return Move(unit, state.placement[unit[0]], dst, reason, load)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    hard: bool
+    run: Callable[[LoadState, Move], str | None]
+
+
+def _gib(value: float) -> str:
+    return f"{value / GIB:.1f} GiB"
+
+
+def _node_online(state: LoadState, mv: Move) -> str | None:
+    if mv.dst not in state.problem.index.online:
+        return f"{mv.dst} is offline"
+    return None
+
+
+def _not_drained(state: LoadState, mv: Move) -> str | None:
+    why = state.problem.index.drained.get(mv.dst)
+    return f"{mv.dst} is drained ({why})" if why is not None else None
+
+
+def _memory(state: LoadState, mv: Move) -> str | None:
+    need, used, limit = mv.load.used_mem, state.used_mem[mv.dst], state.mem_limit[mv.dst]
+    if need and used + need > limit:
+        return f"needs {_gib(need)} memory, {_gib(max(0, limit - used))} free after reserve"
+    return None
+
+
+def _memory_assigned(state: LoadState, mv: Move) -> str | None:
+    from proxlb.planning.policy import Mode
+
+    if state.problem.policy.mode is not Mode.ASSIGNED:
+        return None
+    need, used, limit = mv.load.assigned_mem, state.assigned[mv.dst], state.mem_limit[mv.dst]
+    if need and used + need > limit:
+        return f"needs {_gib(need)} assigned memory, {_gib(max(0, limit - used))} unassigned after reserve"
+    return None
+
+
+def _overprovisioning(state: LoadState, mv: Move) -> str | None:
+    if state.problem.policy.overprovisioning or mv.reason is not MigrationReason.BALANCE:
+        return None
+    need, used, limit = mv.load.assigned_mem, state.assigned[mv.dst], state.mem_limit[mv.dst]
+    if need and used + need > limit:
+        return (
+            f"would overprovision {mv.dst}: assigned memory {_gib(used + need)} > {_gib(limit)} usable "
+            "(overprovisioning: false)"
+        )
+    return None
+
+
+def _cpu_overcommit(state: LoadState, mv: Move) -> str | None:
+    need, used, cap = mv.load.vcpu_milli, state.vcpu[mv.dst], state.vcpu_cap[mv.dst]
+    if need and used + need > cap:
+        ratio = state.problem.policy.cpu_overcommit
+        return f"{(used + need) / 1000:.0f} vCPUs would exceed {cap / 1000:.0f} (cpu_overcommit {ratio:g})"
+    return None
+
+
+def _disk(state: LoadState, mv: Move) -> str | None:
+    need = mv.load.disk
+    if not need:
+        return None
+    node = state.problem.snapshot.node(mv.dst)
+    if node is not None and node.storages:
+        for vmid in mv.unit:
+            guest = state.problem.snapshot.guest(vmid)
+            missing = sorted(guest.local_storages - node.storages) if guest else []
+            if missing:
+                return f"{mv.dst} lacks local storage {', '.join(missing)}"
+    limit, used = state.disk_limit[mv.dst], state.disk[mv.dst]
+    if limit > 0 and used + need > limit:
+        return f"needs {_gib(need)} local disk, {_gib(max(0, limit - used))} free after reserve"
+    return None
+
+
+def _pins(strict: bool) -> Callable[[LoadState, Move], str | None]:
+    def run(state: LoadState, mv: Move) -> str | None:
+        idx = state.problem.index
+        table = idx.strict_pins if strict else idx.soft_pins
+        for vmid in mv.unit:
+            allowed = table.get(vmid)
+            if allowed is None or mv.dst in allowed:
+                continue
+            if not strict and mv.src not in allowed and mv.reason is MigrationReason.BALANCE:
+                continue  # already outside its preferred nodes: moving elsewhere makes nothing worse
+            kind = "pinned" if strict else "prefers"
+            return f"guest {vmid} is {kind} to {', '.join(sorted(allowed))}"
+        return None
+
+    return run
+
+
+def _priorities(state: LoadState, mv: Move) -> str | None:
+    if mv.reason is not MigrationReason.BALANCE:
+        return None
+    for vmid in mv.unit:
+        prio = state.problem.index.priorities.get(vmid)
+        if prio and prio.get(mv.dst, 0) < prio.get(mv.src, 0):
+            return (
+                f"guest {vmid} prefers {mv.src} (HA priority {prio.get(mv.src, 0)} > {prio.get(mv.dst, 0)})"
+            )
+    return None
+
+
+def _anti_affinity(strict: bool) -> Callable[[LoadState, Move], str | None]:
+    def run(state: LoadState, mv: Move) -> str | None:
+        moving = set(mv.unit)
+        for vmid in mv.unit:
+            for rule in state.problem.index.anti.get(vmid, ()):
+                if rule.strict != strict:
+                    continue
+                for other in sorted(rule.members):
+                    if other not in moving and state.placement.get(other) == mv.dst:
+                        return f"anti-affinity {rule.group}: guest {other} already runs on {mv.dst}"
+        return None
+
+    return run
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("node-online", True, _node_online),
+    Check("not-drained", True, _not_drained),
+    Check("strict-pin", True, _pins(strict=True)),
+    Check("anti-affinity", True, _anti_affinity(strict=True)),
+    Check("memory", True, _memory),
+    Check("memory-assigned", True, _memory_assigned),
+    Check("cpu-overcommit", True, _cpu_overcommit),
+    Check("disk", True, _disk),
+    Check("overprovisioning", True, _overprovisioning),
+    Check("preferred-pin", False, _pins(strict=False)),
+    Check("ha-priority", False, _priorities),
+    Check("soft-anti-affinity", False, _anti_affinity(strict=False)),
+)
+HARD_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if c.hard)
+
+
+def first_failure(state: LoadState, mv: Move, soft: bool = True) -> tuple[str, str] | None:
+    """(check name, sentence) of the first check that rejects the move, or None when all pass."""
+    if mv.dst == mv.src:
+        return ("same-node", f"already on {mv.dst}")
+    for check in CHECKS if soft else HARD_CHECKS:
+        why = check.run(state, mv)
+        if why is not None:
+            return (check.name, why)
+    return None
+
+
+def all_verdicts(state: LoadState, mv: Move) -> list[tuple[str, str]]:
+    """Every failing check (for explanations)."""
+    out = []
+    for check in CHECKS:
+        why = check.run(state, mv)
+        if why is not None:
+            out.append((check.name, why))
+    return out

@@ -1,0 +1,167 @@
+"""One planning run: trigger → planner(s) → sequence → explain → validate. Pure.
+
+Invariants: `plan_cycle` never returns a plan that fails `validate` (it raises PlanningError);
+before/after metrics come from the same `LoadState` measures for every planner; every guest of the
+snapshot gets exactly one decision sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from proxlb.domain.model import VmId
+from proxlb.domain.plan import Migration, Plan, UnmetRule
+from proxlb.errors import PlanningError
+from proxlb.planning.draft import Draft
+from proxlb.planning.greedy import plan_greedy
+from proxlb.planning.metrics import LoadState
+from proxlb.planning.policy import SolverMode
+from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.sequence import sequence
+from proxlb.planning.trigger import should_rebalance
+from proxlb.planning.validate import validate
+
+
+def state_after(problem: PlanningProblem, moves: Sequence[Migration]) -> LoadState:
+    """The what-if state once `moves` (in order) are done."""
+    state = LoadState(problem)
+    for m in moves:
+        state.move(m.vmid, m.target)
+    return state
+
+
+def _fill_decisions(
+    problem: PlanningProblem, draft: Draft, moves: Sequence[Migration], stop: str
+) -> dict[VmId, str]:
+    final = {m.vmid: m for m in moves}
+    decisions: dict[VmId, str] = {}
+    for g in problem.snapshot.guests:
+        if g.vmid in final:
+            m = final[g.vmid]
+            decisions[g.vmid] = f"moves {g.node} → {m.target} ({m.reason.value}): {m.detail}"
+        elif g.vmid in draft.fixed:
+            decisions[g.vmid] = f"stays: {draft.fixed[g.vmid]}"
+        elif g.vmid in draft.decisions and draft.decisions[g.vmid].startswith("stays"):
+            decisions[g.vmid] = draft.decisions[g.vmid]
+        elif g.vmid in draft.moved:
+            decisions[g.vmid] = "stays: its planned move could not be ordered safely (see unmet)"
+        else:
+            decisions[g.vmid] = f"stays: {stop}"
+    return decisions
+
+
+def run_planner(problem: PlanningProblem) -> tuple[Draft, str, str]:
+    """Run the greedy planner (and CP-SAT when enabled). Returns (draft, stop sentence, planner name)."""
+    state = LoadState(problem)
+    trigger = should_rebalance(problem, state)
+    draft = Draft.start(problem, state)
+    if trigger.psi_fallback:
+        draft.warnings.append(
+            "mode psi: some nodes report no pressure (PVE < 9); balancing on 'used' instead"
+        )
+    stop = plan_greedy(draft, trigger)
+    return draft, stop, "greedy"
+
+
+def _solver_moves(
+    problem: PlanningProblem,
+    greedy: list[Migration],
+    stats: dict[str, float],
+    unmet: list[UnmetRule],
+    warnings: list[str],
+) -> list[Migration] | None:
+    """Run CP-SAT; fill comparison stats; return its moves when it should replace the greedy plan."""
+    from proxlb.planning.cpsat import solve_cpsat
+
+    result = solve_cpsat(problem)
+    stats.update(result.stats)
+    greedy_after = state_after(problem, greedy)
+    stats["greedy_migrations"] = float(len(greedy))
+    stats["greedy_spread_after"] = round(greedy_after.spread(), 3)
+    if result.moves is not None:
+        cp_after = state_after(problem, result.moves)
+        stats["cpsat_migrations"] = float(len(result.moves))
+        stats["cpsat_spread_after"] = round(cp_after.spread(), 3)
+        stats["cpsat_gib_to_copy"] = round(sum(m.bytes_to_copy for m in result.moves) / 2**30, 3)
+        same = {(m.vmid, m.target) for m in greedy} & {(m.vmid, m.target) for m in result.moves}
+        stats["planners_agree_moves"] = float(len(same))
+    if problem.policy.solver.mode is not SolverMode.ACTIVE:
+        return None
+    if result.moves is None:
+        if problem.policy.solver.fallback_to_greedy:
+            warnings.append(f"CP-SAT found no plan ({result.status}); using the greedy plan")
+            return None
+        unmet.append(
+            UnmetRule("solver", f"CP-SAT found no plan ({result.status}); fallback_to_greedy is off")
+        )
+        return []
+    unmet.extend(result.unmet)
+    return list(result.moves)
+
+
+def plan_cycle(problem: PlanningProblem) -> Plan:
+    """Plan one cycle. Raises PlanningError if the plan fails validation (it is never returned then)."""
+    before = LoadState(problem)
+    trigger = should_rebalance(problem, before)
+    draft, stop, planner = run_planner(problem)
+    stats: dict[str, float] = {}
+    unmet: list[UnmetRule] = list(draft.unmet)
+    candidates: list[tuple[str, list[Migration], list[UnmetRule]]] = []
+    if problem.policy.solver.enable and (trigger.triggered or draft.moves):
+        solver_unmet: list[UnmetRule] = []
+        moves = _solver_moves(problem, list(draft.moves), stats, solver_unmet, draft.warnings)
+        if moves is not None:
+            keep = [u for u in unmet if u.rule.startswith("drain") or u.rule == "solver"]
+            candidates.append(("cpsat", moves, keep + solver_unmet))
+            if problem.policy.solver.fallback_to_greedy:
+                candidates.append((planner, list(draft.moves), unmet))
+    if not candidates:
+        candidates.append((planner, list(draft.moves), unmet))
+    errors: tuple[str, ...] = ()
+    for name, moves, notes in candidates:
+        plan = _assemble(
+            problem, draft, before, trigger.triggered, trigger.reason, name, moves, notes, stop, stats
+        )
+        errors = validate(plan, problem)
+        if not errors:
+            return plan
+        draft.warnings.append(f"{name} plan failed validation: {errors[0]}")
+    raise PlanningError("plan failed validation: " + "; ".join(errors[:10]))
+
+
+def _assemble(
+    problem: PlanningProblem,
+    draft: Draft,
+    before: LoadState,
+    triggered: bool,
+    reason: str,
+    planner: str,
+    moves: list[Migration],
+    unmet: list[UnmetRule],
+    stop: str,
+    stats: dict[str, float],
+) -> Plan:
+    ordered, seq_unmet = sequence(moves, problem)
+    after = state_after(problem, ordered)
+    return Plan(
+        snapshot_fingerprint=problem.snapshot.fingerprint(),
+        migrations=ordered,
+        decisions=_fill_decisions(problem, draft, ordered, stop),
+        unmet=tuple(unmet) + seq_unmet,
+        imbalance_before=round(before.spread(), 3),
+        imbalance_after=round(after.spread(), 3),
+        metrics_before=before.percentages(),
+        metrics_after=after.percentages(),
+        triggered=triggered,
+        trigger_reason=reason,
+        planner=planner,
+        stats={
+            **stats,
+            "objective_before": round(before.objective(), 3),
+            "objective_after": round(after.objective(), 3),
+            "migrations": float(len(ordered)),
+            "steps": float(max((m.step for m in ordered), default=-1) + 1),
+            "gib_to_copy": round(sum(m.bytes_to_copy for m in ordered) / 2**30, 3),
+        },
+        warnings=tuple(dict.fromkeys(draft.warnings)),
+    )

@@ -1,0 +1,228 @@
+"""The fast planner: repairs (phase A), then greedy local-search balancing (phase B). Pure.
+
+Phase B repeats: rank nodes by weighted load; for the most loaded node that has a qualifying move,
+evaluate every movable unit on it against the few least loaded nodes; take the move with the best
+net gain (gain − cost_per_gib × GiB copied) if its gain exceeds min_improvement + that cost; apply
+it to the what-if state. It stops when `balance_wanted` says no (thresholds, spread ≤ balanciness),
+when no move qualifies, or at max_migrations. Every accepted move lowers the objective strictly, so
+the loop ends, and its end state is a fixed point: re-planning from it yields no balancing move.
+
+Cost: O(moves × units-per-node × K) objective evaluations, each O(1) thanks to incremental sums;
+checks run only for a candidate that would beat the current best.
+
+Invariants: deterministic (ties on rounded net gain, then guest size per
+balance_larger_guests_first, then vmid, then node name); never moves a guest twice; never moves a
+guest in cooldown for balance.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from datetime import UTC, datetime
+
+from proxlb.domain.model import VmId
+from proxlb.domain.plan import MigrationReason
+from proxlb.domain.resources import GIB
+from proxlb.planning.checks import Move, first_failure
+from proxlb.planning.draft import Draft
+from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
+from proxlb.planning.policy import Mode
+from proxlb.planning.repair import repair
+from proxlb.planning.trigger import Trigger, balance_wanted
+
+TARGETS_PER_ROUND = 4
+WINDOW = 12
+
+Unit = tuple[tuple[VmId, ...], GuestLoad]
+
+
+def _in_cooldown(draft: Draft) -> dict[VmId, float]:
+    pb = draft.problem
+    limit = pb.policy.cooldown_seconds
+    return {v: t + limit for v, t in pb.recently_moved.items() if limit > 0 and pb.now - t < limit}
+
+
+def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[Unit]]:
+    state = draft.state
+    seen: set[VmId] = set()
+    out: dict[str, list[Unit]] = {n: [] for n in state.balance}
+    for g in draft.problem.snapshot.guests:
+        if g.vmid in seen:
+            continue
+        unit = draft.sub_unit(g.vmid)
+        seen.update(unit)
+        node = state.placement[g.vmid]
+        if node not in out:
+            continue
+        if draft.unit_blocker(unit) is not None:
+            continue
+        cooling = [v for v in unit if v in cooldown]
+        if cooling:
+            until = datetime.fromtimestamp(cooldown[cooling[0]], UTC).strftime("%Y-%m-%d %H:%M UTC")
+            for v in unit:
+                draft.decisions.setdefault(v, f"stays: in cooldown until {until}")
+            continue
+        load = state.gload[unit[0]] if len(unit) == 1 else add_loads([state.gload[v] for v in unit])
+        out[node].append((unit, load))
+    return out
+
+
+Chosen = tuple[tuple[float, int, int, str], Move, float, float]
+
+
+class _Scan:
+    """One round of phase B: the best qualifying move among some units of one source."""
+
+    def __init__(self, draft: Draft, best_seen: dict[VmId, str]) -> None:
+        pol = draft.problem.policy
+        self.state = draft.state
+        self.margin, self.per_gib = pol.min_improvement, pol.cost_per_gib
+        self.larger = -1 if pol.balance_larger_guests_first else 1
+        self.best_seen = best_seen
+        self.chosen: Chosen | None = None
+
+    def units(self, src: str, dsts: list[str], candidates: list[Unit]) -> None:
+        state, margin = self.state, self.margin
+        for unit, load in candidates:
+            cost = self.per_gib * load.copy_bytes / GIB
+            best_gain = float("-inf")
+            for dst in dsts:
+                gain, size = state.gain(load, src, dst)
+                best_gain = max(best_gain, gain)
+                if gain <= margin + cost:
+                    continue
+                # value = objective drop net of cost (pp·pp), rounded so that guest size can break ties
+                key = (-round(size * (gain - cost), 1), self.larger * load.copy_bytes, unit[0], dst)
+                if self.chosen is not None and key >= self.chosen[0]:
+                    continue
+                mv = Move(unit, src, dst, MigrationReason.BALANCE, load)
+                failure = first_failure(state, mv)
+                if failure is not None:
+                    self.best_seen[unit[0]] = (
+                        f"stays: best target {dst} rejected ({failure[0]}: {failure[1]})"
+                    )
+                    continue
+                self.chosen = (key, mv, gain, cost)
+            if best_gain <= margin + cost:
+                self.best_seen[unit[0]] = (
+                    f"stays: moving it would gain only {max(best_gain, 0.0):.1f} pp "
+                    f"(< min_improvement {margin:g} + cost {cost:.1f})"
+                )
+
+
+def _window(state: LoadState, src: str, dsts: list[str], sized: list[tuple[float, Unit]]) -> list[Unit]:
+    """Units whose size is near the ideal amount to move towards each target (candidate pruning)."""
+    keys = [k for k, _ in sized]
+    picked: dict[int, None] = {}
+    for dst in dsts:
+        inv_s = sum(w / state.cap[src][i] for i, w in state.active if state.cap[src][i] > 0)
+        inv_t = sum(w / state.cap[dst][i] for i, w in state.active if state.cap[dst][i] > 0)
+        gap = state.score(src) - state.score(dst)
+        ideal = gap * inv_s / (inv_s + inv_t) if inv_s + inv_t > 0 else gap / 2
+        at = bisect_left(keys, ideal)
+        for j in range(max(0, at - WINDOW), min(len(sized), at + WINDOW)):
+            picked[j] = None
+    return [sized[j][1] for j in sorted(picked)]
+
+
+def _balance(draft: Draft) -> str:
+    """Phase B. Returns the sentence why it stopped."""
+    state, pol = draft.state, draft.problem.policy
+    by_node = _units_by_node(draft, _in_cooldown(draft))
+    sized: dict[str, list[tuple[float, Unit]]] = {}
+    for node, units in by_node.items():
+        rows = [
+            (
+                sum(
+                    w * 100.0 * ld.metric[i] / state.cap[node][i]
+                    for i, w in state.active
+                    if state.cap[node][i] > 0
+                ),
+                (u, ld),
+            )
+            for u, ld in units
+        ]
+        sized[node] = sorted(rows, key=lambda r: (r[0], r[1][0][0]))
+    best_seen: dict[VmId, str] = {}
+    while True:
+        wanted, why = balance_wanted(state)
+        if not wanted:
+            return why
+        if not draft.budget_left():
+            return f"max_migrations {pol.max_migrations} reached"
+        ranked = sorted(state.balance, key=lambda n: (-state.score(n), n))
+        targets = list(reversed(ranked))[:TARGETS_PER_ROUND]
+        scan = _Scan(draft, best_seen)
+        for full in (False, True):
+            for src in ranked:
+                dsts = [d for d in targets if d != src and state.score(d) < state.score(src)]
+                if not dsts or not sized[src]:
+                    continue
+                rows = sized[src]
+                cands = (
+                    [u for _, u in rows]
+                    if full or len(rows) <= 2 * WINDOW
+                    else _window(state, src, dsts, rows)
+                )
+                scan.units(src, dsts, cands)
+                if scan.chosen is not None:
+                    break
+            if scan.chosen is not None:
+                break
+        if scan.chosen is None:
+            for vmid, text in best_seen.items():
+                for v in draft.sub_unit(vmid):
+                    draft.decisions.setdefault(v, text)
+            margin = pol.min_improvement
+            return f"no move improves the balance by more than min_improvement {margin:g} + its cost"
+        _, mv, gain, cost = scan.chosen
+        draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f})")
+        sized[mv.src] = [r for r in sized[mv.src] if r[1][0] != mv.unit]
+
+
+def _psi_relief(draft: Draft, trigger: Trigger) -> str:
+    """PSI mode: move one guest off each hot node and every hot guest, to the best cool node."""
+    state, snap = draft.state, draft.problem.snapshot
+    cool = frozenset(n for n in state.balance if n not in trigger.hot_nodes)
+    cooldown = _in_cooldown(draft)
+    movers: list[tuple[VmId, str]] = []
+    for node in trigger.hot_nodes:
+        guests = [g for g in snap.guests_on(node) if g.vmid not in draft.fixed and g.vmid not in cooldown]
+        guests = [g for g in guests if g.vmid not in draft.moved]
+        if guests:
+            pick = max(
+                guests,
+                key=lambda g: (
+                    g.pressure.of("memory").some + g.pressure.of("cpu").some,
+                    state.gload[g.vmid].copy_bytes,
+                    -g.vmid,
+                ),
+            )
+            movers.append((pick.vmid, f"relieves pressure on {node}"))
+    for vmid in trigger.hot_guests:
+        if vmid not in draft.fixed and vmid not in cooldown:
+            movers.append((vmid, f"guest {vmid} is under pressure"))
+    for vmid, purpose in movers:
+        if vmid in draft.moved or not draft.budget_left():
+            continue
+        unit = draft.sub_unit(vmid)
+        if draft.unit_blocker(unit):
+            continue
+        mv, relaxed, rejected = draft.best_target(unit, MigrationReason.BALANCE, allowed=cool)
+        if mv is None or relaxed:
+            draft.decisions.setdefault(
+                vmid, f"stays: under pressure but no cool node fits ({'; '.join(rejected[:3])})"
+            )
+            continue
+        draft.apply(mv, purpose)
+    return f"pressure relief: {len(draft.moved)} move(s)"
+
+
+def plan_greedy(draft: Draft, trigger: Trigger) -> str:
+    """Phases A and B on `draft`; returns why balancing stopped."""
+    repair(draft)
+    if trigger.hot_nodes or trigger.hot_guests:
+        return _psi_relief(draft, trigger)
+    if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
+        return trigger.reason
+    return _balance(draft)

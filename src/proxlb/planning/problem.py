@@ -1,0 +1,133 @@
+"""The planning problem: snapshot + constraints + policy + history, with derived look-ups. Pure.
+
+Invariants: built once per cycle and never mutated; every derived index is computed lazily and
+deterministically (sorted by node name / vmid); `now` and `recently_moved` come from the caller,
+never from a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from proxlb.domain.constraints import Affinity, AntiAffinity, ConstraintSet, NodePin
+from proxlb.domain.model import ClusterSnapshot, Guest, VmId
+from proxlb.planning.policy import Policy
+
+
+@dataclass(frozen=True)
+class PlanningProblem:
+    """Everything one planning run needs. `recently_moved`: vmid → epoch seconds of its last move."""
+
+    snapshot: ClusterSnapshot
+    constraints: ConstraintSet
+    policy: Policy = field(default_factory=Policy)
+    recently_moved: Mapping[VmId, float] = field(default_factory=dict)
+    now: float = 0.0
+
+    @cached_property
+    def index(self) -> ProblemIndex:
+        return ProblemIndex.build(self)
+
+
+@dataclass(frozen=True)
+class ProblemIndex:
+    """Look-ups derived from a problem (constraint membership, drains, fixed guests, units)."""
+
+    drained: Mapping[str, str]  # node -> why it is drained
+    online: frozenset[str]
+    balance_nodes: tuple[str, ...]  # online, not drained: where load is measured and guests may go
+    excluded: Mapping[VmId, str]
+    strict_pins: Mapping[VmId, frozenset[str]]
+    soft_pins: Mapping[VmId, frozenset[str]]
+    priorities: Mapping[VmId, Mapping[str, int]]
+    pin_rules: Mapping[VmId, tuple[NodePin, ...]]
+    anti: Mapping[VmId, tuple[AntiAffinity, ...]]
+    affinity: Mapping[VmId, tuple[Affinity, ...]]
+    component: Mapping[VmId, tuple[VmId, ...]]  # affinity-connected guests (incl. itself), sorted
+
+    @staticmethod
+    def build(problem: PlanningProblem) -> ProblemIndex:
+        snap, cons = problem.snapshot, problem.constraints
+        known = {g.vmid for g in snap.guests}
+        drained = {d.node: d.reason for d in sorted(cons.drains, key=lambda d: d.node)}
+        for node in snap.nodes:
+            if node.ha_maintenance and node.name not in drained:
+                drained[node.name] = "HA maintenance mode"
+        online = frozenset(n.name for n in snap.nodes if n.online)
+        balance_nodes = tuple(n for n in snap.node_names if n in online and n not in drained)
+        excluded = {e.vmid: e.reason for e in sorted(cons.excludes, key=lambda e: e.vmid)}
+        strict: dict[VmId, frozenset[str]] = {}
+        soft: dict[VmId, frozenset[str]] = {}
+        prio: dict[VmId, dict[str, int]] = {}
+        pin_rules: dict[VmId, list[NodePin]] = {}
+        for pin in cons.pins:
+            if pin.vmid not in known:
+                continue
+            pin_rules.setdefault(pin.vmid, []).append(pin)
+            target = strict if pin.strict else soft
+            target[pin.vmid] = target[pin.vmid] & pin.nodes if pin.vmid in target else pin.nodes
+            for pnode, value in pin.priorities:
+                prio.setdefault(pin.vmid, {})[pnode] = max(value, prio.get(pin.vmid, {}).get(pnode, value))
+        anti: dict[VmId, list[AntiAffinity]] = {}
+        for arule in cons.anti_affinities:
+            for vmid in arule.members:
+                anti.setdefault(vmid, []).append(arule)
+        aff: dict[VmId, list[Affinity]] = {}
+        parent: dict[VmId, VmId] = {}
+
+        def find(x: VmId) -> VmId:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for rule in cons.affinities:
+            members = sorted(m for m in rule.members if m in known)
+            for vmid in members:
+                aff.setdefault(vmid, []).append(rule)
+            for other in members[1:]:
+                a, b = find(members[0]), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+        groups: dict[VmId, list[VmId]] = {}
+        for vmid in sorted(parent):
+            groups.setdefault(find(vmid), []).append(vmid)
+        component = {v: tuple(members) for members in groups.values() for v in members}
+        return ProblemIndex(
+            drained=drained,
+            online=online,
+            balance_nodes=balance_nodes,
+            excluded=excluded,
+            strict_pins=strict,
+            soft_pins=soft,
+            priorities=prio,
+            pin_rules={k: tuple(v) for k, v in pin_rules.items()},
+            anti={k: tuple(v) for k, v in anti.items()},
+            affinity={k: tuple(v) for k, v in aff.items()},
+            component=component,
+        )
+
+    def members_of(self, vmid: VmId) -> tuple[VmId, ...]:
+        return self.component.get(vmid, (vmid,))
+
+
+def fixed_reason(problem: PlanningProblem, guest: Guest) -> str | None:
+    """Why this guest may not be migrated at all (None = movable). Checked in this order."""
+    idx, pol = problem.index, problem.policy
+    if guest.vmid in idx.excluded:
+        return f"excluded: {idx.excluded[guest.vmid]}"
+    if guest.template:
+        return "template"
+    if guest.lock:
+        return f"locked ({guest.lock})"
+    if guest.kind.balance_type not in pol.balance_types:
+        return f"type '{guest.kind.balance_type}' not in balance_types"
+    if guest.local_devices:
+        return f"local devices ({', '.join(guest.local_devices)})"
+    if guest.local_disk_bytes > 0 and not pol.with_local_disks:
+        return "has local disks and with_local_disks is false"
+    if guest.node not in idx.online:
+        return f"node {guest.node} is offline"
+    return None

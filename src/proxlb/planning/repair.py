@@ -1,0 +1,162 @@
+"""Phase A of every plan: evacuate drained nodes and repair broken rules. Pure.
+
+Order: drains, strict pins, anti-affinity, affinity (joins), then the soft pins / rules the policy
+asks to enforce. Each repair moves a unit (a guest with its co-located affinity partners) to the
+best target that passes every hard check; soft rules are relaxed only when nothing else fits, and
+that is reported. Whatever cannot be repaired becomes an UnmetRule with the reasons per node.
+"""
+
+from __future__ import annotations
+
+from proxlb.domain.model import VmId
+from proxlb.domain.plan import MigrationReason, UnmetRule
+from proxlb.planning.checks import Move, first_failure
+from proxlb.planning.draft import Draft
+from proxlb.planning.trigger import Violation, violations, wanted_repairs
+
+
+def _why_none(rejected: list[str]) -> str:
+    if not rejected:
+        return "no other node can take guests"
+    shown = "; ".join(rejected[:4])
+    return shown + (f"; … {len(rejected) - 4} more" if len(rejected) > 4 else "")
+
+
+def _move_unit(
+    draft: Draft,
+    vmid: VmId,
+    reason: MigrationReason,
+    rule: str,
+    purpose: str,
+    allowed: frozenset[str] | None = None,
+) -> bool:
+    """Move the unit of `vmid` for a repair; record unmet on failure. True when moved."""
+    if vmid in draft.moved:
+        return False
+    unit = draft.sub_unit(vmid)
+    blocker = draft.unit_blocker(unit)
+    if blocker is not None:
+        draft.unmet.append(UnmetRule(rule, f"guest {vmid} cannot move: {blocker}"))
+        return False
+    if not draft.budget_left():
+        draft.unmet.append(UnmetRule(rule, f"guest {vmid} not moved: max_migrations reached"))
+        return False
+    node_of = draft.state.placement
+    partners = {node_of[p] for p in draft.problem.index.members_of(vmid) if p not in unit}
+
+    def prefer(dst: str) -> float:
+        return 0.0 if dst in partners else 1.0
+
+    mv, relaxed, rejected = draft.best_target(unit, reason, prefer, allowed)
+    if mv is None:
+        draft.unmet.append(UnmetRule(rule, f"guest {vmid} has no valid target: {_why_none(rejected)}"))
+        return False
+    if relaxed:
+        soft = first_failure(draft.state, mv, soft=True)
+        draft.unmet.append(
+            UnmetRule(f"soft rule for guest {vmid}", f"relaxed to {purpose}: {soft[1] if soft else ''}")
+        )
+    draft.apply(mv, f"{purpose} → {mv.dst}")
+    return True
+
+
+def _drain(draft: Draft, v: Violation) -> None:
+    for vmid in v.vmids:
+        if draft.state.placement[vmid] in draft.problem.index.drained:
+            _move_unit(draft, vmid, MigrationReason.DRAIN, v.rule, f"leaves {v.rule}")
+
+
+def _pin(draft: Draft, v: Violation) -> None:
+    vmid = v.vmids[0]
+    idx = draft.problem.index
+    allowed = idx.strict_pins.get(vmid) if v.strict else idx.soft_pins.get(vmid)
+    if allowed is not None and draft.state.placement[vmid] in allowed:
+        return
+    _move_unit(draft, vmid, MigrationReason.RULE, v.rule, f"repairs {v.rule}", allowed)
+
+
+def _anti(draft: Draft, v: Violation) -> None:
+    state = draft.state
+    members = [m for m in v.vmids if state.placement[m] == state.placement[v.vmids[0]]]
+    if len(members) < 2:
+        return
+
+    def keep_key(vmid: VmId) -> tuple[int, int, int]:
+        return (0 if vmid in draft.fixed else 1, -state.gload[vmid].copy_bytes, vmid)
+
+    stay = min(members, key=keep_key)
+    for vmid in sorted(members):
+        if vmid != stay and state.placement[vmid] == state.placement[stay]:
+            _move_unit(draft, vmid, MigrationReason.RULE, v.rule, f"repairs {v.rule} (leaves guest {stay})")
+
+
+def _affinity(draft: Draft, v: Violation) -> None:
+    state = draft.state
+    by_node: dict[str, list[VmId]] = {}
+    for vmid in v.vmids:
+        by_node.setdefault(state.placement[vmid], []).append(vmid)
+    if len(by_node) < 2:
+        return
+    pinned_nodes = {state.placement[m] for m in v.vmids if m in draft.fixed or m in draft.moved}
+    if len(pinned_nodes) > 1:
+        draft.unmet.append(
+            UnmetRule(v.rule, f"members that cannot move sit on {', '.join(sorted(pinned_nodes))}")
+        )
+        return
+
+    def dest_key(node: str) -> tuple[int, int, int, str]:
+        there = sum(state.gload[m].copy_bytes for m in by_node[node])
+        return (0 if node in pinned_nodes else 1, 0 if node in state.in_balance else 1, -there, node)
+
+    reasons: list[str] = []
+    for dest in sorted(by_node, key=dest_key):
+        if dest not in state.in_balance:
+            continue
+        trial = draft.state.clone()
+        ok = True
+        moving: list[Move] = []
+        for node, members in sorted(by_node.items()):
+            if node == dest:
+                continue
+            for vmid in members:
+                if trial.placement[vmid] == dest:
+                    continue
+                unit = tuple(
+                    m for m in draft.problem.index.members_of(vmid) if trial.placement.get(m) == node
+                )
+                mv = Move.of(trial, unit, dest, MigrationReason.RULE)
+                failure = draft.unit_blocker(unit)
+                if failure is None:
+                    found = first_failure(trial, mv, soft=False)
+                    failure = found[1] if found else None
+                if failure is not None:
+                    reasons.append(f"{dest}: {failure}")
+                    ok = False
+                    break
+                for m in unit:
+                    trial.move(m, dest)
+                moving.append(mv)
+            if not ok:
+                break
+        limit = draft.problem.policy.max_migrations
+        if ok and limit is not None and len(draft.moved) + sum(len(m.unit) for m in moving) > limit:
+            reasons.append(f"{dest}: max_migrations reached")
+            ok = False
+        if ok:
+            for mv in moving:
+                draft.apply(mv, f"repairs {v.rule}: joins the group on {dest}")
+            return
+    draft.unmet.append(UnmetRule(v.rule, f"the group cannot be joined: {_why_none(reasons)}"))
+
+
+def repair(draft: Draft) -> None:
+    """Run phase A on the draft (mutates it)."""
+    order = {"drain": 0, "pin": 1, "anti-affinity": 2, "affinity": 3}
+    todo = wanted_repairs(draft.problem, violations(draft.problem, draft.state.placement))
+    todo = tuple(sorted(todo, key=lambda v: (not v.strict, order[v.kind])))
+    handlers = {"drain": _drain, "pin": _pin, "anti-affinity": _anti, "affinity": _affinity}
+    for v in todo:
+        # a violation may already be fixed by an earlier repair; re-check on the current state
+        current = violations(draft.problem, draft.state.placement)
+        if v.kind in ("drain", "pin") or any(x.kind == v.kind and x.rule == v.rule for x in current):
+            handlers[v.kind](draft, v)

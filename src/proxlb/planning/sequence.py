@@ -1,0 +1,147 @@
+"""Order a set of moves into steps that are safe at every instant. Pure.
+
+A step's moves may run concurrently. A move is admitted into a step only when, with every move of
+earlier steps finished and the other moves of this step in flight (their memory counted on BOTH
+their source and target), its target stays within memory capacity − reserve and hosts no
+anti-affinity partner that will not end up there anyway. Moves that wait on each other (a swap on
+full nodes) are untangled with a temporary PARKING move to a node with room; a guest is parked at
+most once. What still cannot be ordered is dropped and reported as unmet — the plan shrinks, it
+never becomes unsafe.
+
+Invariants: deterministic (priority drain < rule < balance, then the planner's order); `depends_on`
+lists the guests whose earlier moves freed the target or cleared an anti-affinity partner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from proxlb.domain.model import VmId
+from proxlb.domain.plan import Migration, MigrationReason, UnmetRule
+from proxlb.planning.checks import Move, first_failure
+from proxlb.planning.metrics import LoadState
+from proxlb.planning.problem import PlanningProblem
+
+_PRIORITY = {
+    MigrationReason.DRAIN: 0,
+    MigrationReason.RULE: 1,
+    MigrationReason.PARKING: 1,
+    MigrationReason.BALANCE: 2,
+}
+
+
+def _partners(problem: PlanningProblem, vmid: VmId) -> set[VmId]:
+    out: set[VmId] = set()
+    for rule in problem.index.anti.get(vmid, ()):
+        out.update(m for m in rule.members if m != vmid)
+    return out
+
+
+def sequence(
+    moves: Sequence[Migration], problem: PlanningProblem
+) -> tuple[tuple[Migration, ...], tuple[UnmetRule, ...]]:
+    """Steps and dependencies for `moves` (each guest at most once); returns (ordered moves, unmet)."""
+    state = LoadState(problem)
+    final = dict(state.placement)
+    for m in moves:
+        final[m.vmid] = m.target
+    pending = sorted(enumerate(moves), key=lambda im: (_PRIORITY[im[1].reason], im[0]))
+    queue = [m for _, m in pending]
+    out: list[Migration] = []
+    departures: dict[str, list[tuple[int, VmId]]] = {}
+    moved_at: dict[VmId, int] = {}
+    parked: set[VmId] = set()
+    unmet: list[UnmetRule] = []
+    step = 0
+    while queue:
+        incoming: dict[str, int] = {}
+        arriving: dict[str, set[VmId]] = {}
+        admitted: list[Migration] = []
+        rest: list[Migration] = []
+        for m in queue:
+            if _admissible(problem, state, final, m, incoming, arriving):
+                admitted.append(m)
+                load = state.gload[m.vmid]
+                incoming[m.target] = incoming.get(m.target, 0) + load.used_mem
+                arriving.setdefault(m.target, set()).add(m.vmid)
+            else:
+                rest.append(m)
+        if not admitted:
+            parking = _park(problem, state, final, rest, parked)
+            if parking is None:
+                for m in rest:
+                    unmet.append(
+                        UnmetRule(
+                            f"move of guest {m.vmid} {m.source} → {m.target}",
+                            "cannot be ordered without overfilling a node or co-locating an anti-affinity "
+                            "pair, and no node can take it temporarily",
+                        )
+                    )
+                break
+            park_move, index = parking
+            parked.add(park_move.vmid)
+            admitted = [park_move]
+            rest[index] = replace(rest[index], source=park_move.target)
+        for m in admitted:
+            deps = sorted({v for _, v in departures.get(m.target, ()) if v != m.vmid})
+            deps += sorted(p for p in _partners(problem, m.vmid) if p in moved_at and p not in deps)
+            out.append(replace(m, step=step, depends_on=tuple(deps)))
+        for m in admitted:
+            state.move(m.vmid, m.target)
+            departures.setdefault(m.source, []).append((step, m.vmid))
+            moved_at[m.vmid] = step
+        queue = rest
+        step += 1
+    return tuple(out), tuple(unmet)
+
+
+def _admissible(
+    problem: PlanningProblem,
+    state: LoadState,
+    final: dict[VmId, str],
+    m: Migration,
+    incoming: dict[str, int],
+    arriving: dict[str, set[VmId]],
+) -> bool:
+    if state.placement.get(m.vmid) != m.source:
+        return False
+    need = state.gload[m.vmid].used_mem
+    if need and state.used_mem[m.target] + incoming.get(m.target, 0) + need > state.mem_limit[m.target]:
+        return False
+    for p in _partners(problem, m.vmid):
+        ends_there = final.get(p) == m.target
+        if not ends_there and (state.placement.get(p) == m.target or p in arriving.get(m.target, set())):
+            return False
+    return True
+
+
+def _park(
+    problem: PlanningProblem,
+    state: LoadState,
+    final: dict[VmId, str],
+    rest: list[Migration],
+    parked: set[VmId],
+) -> tuple[Migration, int] | None:
+    """A temporary move that unblocks the queue: (parking migration, index of the move it serves)."""
+    for index, m in enumerate(rest):
+        if m.vmid in parked or state.placement.get(m.vmid) != m.source:
+            continue
+        for node in state.balance:
+            if node in (m.source, m.target):
+                continue
+            mv = Move.of(state, (m.vmid,), node, MigrationReason.PARKING)
+            if first_failure(state, mv, soft=False) is not None:
+                continue
+            if any(
+                final.get(p) != node and state.placement.get(p) == node for p in _partners(problem, m.vmid)
+            ):
+                continue
+            park = replace(
+                m,
+                target=node,
+                reason=MigrationReason.PARKING,
+                detail=f"parks on {node} until {m.target} has room (breaks a dependency cycle)",
+            )
+            return park, index
+    return None

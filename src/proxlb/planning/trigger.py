@@ -1,0 +1,181 @@
+"""When to plan: the balance trigger (gates + spread), PSI heat, and rule violations. Pure.
+
+Invariants:
+- Thresholds are gates: while every balanced node is below the threshold of every balanced
+  resource that has one, nothing moves for balance. Otherwise spread > balanciness triggers.
+- The same `balance_wanted` is the planners' stop rule, so re-planning after a plan that ended on
+  it finds nothing to do (no ping-pong).
+- Drains and hard-rule violations always trigger repair moves; soft-rule violations only when
+  `enforce_affinity` / `enforce_pinning` ask for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from proxlb.domain.model import PressureSet, VmId
+from proxlb.planning.metrics import LoadState
+from proxlb.planning.policy import RESOURCES, Mode, PsiLimit
+from proxlb.planning.problem import PlanningProblem
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A rule broken by the current placement. kind: drain | pin | anti-affinity | affinity."""
+
+    kind: str
+    rule: str
+    vmids: tuple[VmId, ...]
+    strict: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    balance: bool
+    repairs: tuple[Violation, ...]
+    reason: str
+    hot_nodes: tuple[str, ...] = ()
+    hot_guests: tuple[VmId, ...] = ()
+    psi_fallback: bool = False
+
+    @property
+    def triggered(self) -> bool:
+        return self.balance or bool(self.repairs)
+
+
+def balance_wanted(state: LoadState) -> tuple[bool, str]:
+    """Gate + spread on the current what-if state: (should balancing continue, why)."""
+    pol = state.problem.policy
+    if len(state.balance) < 2:
+        return False, "fewer than two nodes can take guests"
+    gated = [(i, pol.threshold(RESOURCES[i])) for i, _ in state.active]
+    gates = [(i, t) for i, t in gated if t is not None]
+    if gates:
+        over = [
+            f"{n} {RESOURCES[i]} {state.pct(n, i):.1f} % ≥ {t:g} %"
+            for i, t in gates
+            for n in state.balance
+            if state.pct(n, i) >= t
+        ]
+        if not over:
+            return False, "every node is below its threshold"
+    spread = state.spread()
+    if spread > pol.balanciness:
+        return True, f"spread {spread:.1f} pp > balanciness {pol.balanciness:g}"
+    return False, f"spread {spread:.1f} pp ≤ balanciness {pol.balanciness:g}"
+
+
+def _hot(pressure: PressureSet, limits: Mapping[str, PsiLimit], resources: tuple[str, ...]) -> str | None:
+    for r in resources:
+        lim = limits.get(r)
+        if lim is None:
+            continue
+        p = pressure.of(r)
+        if (
+            p.full >= lim.pressure_full and p.some >= lim.pressure_some
+        ) or p.full_spike >= lim.pressure_spikes:
+            return f"{r} pressure some {p.some:.1f} % / full {p.full:.1f} % / spike {p.full_spike:.1f} %"
+    return None
+
+
+def psi_heat(problem: PlanningProblem) -> tuple[dict[str, str], dict[VmId, str], bool]:
+    """Hot balance nodes and hot guests (with a sentence each); third item: PSI unavailable."""
+    snap, idx = problem.snapshot, problem.index
+    nodes = [snap.node(n) for n in idx.balance_nodes]
+    if any(n is None or not n.pressure.known for n in nodes):
+        return {}, {}, True
+    active = tuple(problem.policy.resource_weights())
+    hot_nodes = {
+        n.name: why for n in nodes if n and (why := _hot(n.pressure, problem.policy.psi_nodes, active))
+    }
+    hot_guests = {
+        g.vmid: why
+        for g in snap.guests
+        if g.vmid not in idx.excluded
+        and g.pressure.known
+        and (why := _hot(g.pressure, problem.policy.psi_guests, active))
+    }
+    return hot_nodes, hot_guests, False
+
+
+def violations(problem: PlanningProblem, placement: Mapping[VmId, str]) -> list[Violation]:
+    """Every rule the placement breaks, drains first, then pins, anti-affinity, affinity."""
+    idx = problem.index
+    out: list[Violation] = []
+    for node, why in idx.drained.items():
+        on = tuple(sorted(v for v, n in placement.items() if n == node))
+        if on:
+            out.append(
+                Violation("drain", f"drain of {node} ({why})", on, True, f"{len(on)} guest(s) on {node}")
+            )
+    for vmid in sorted(idx.pin_rules):
+        at = placement.get(vmid)
+        if at is None:
+            continue
+        for pin in idx.pin_rules[vmid]:
+            if at not in pin.nodes:
+                kind = "pinned" if pin.strict else "prefers"
+                detail = f"guest {vmid} runs on {at}, {kind} {sorted(pin.nodes)}"
+                out.append(Violation("pin", f"pin {pin.source}", (vmid,), pin.strict, detail))
+    for rule in sorted(problem.constraints.anti_affinities, key=lambda r: r.group):
+        by_node: dict[str, list[VmId]] = {}
+        for vmid in sorted(rule.members):
+            if vmid in placement:
+                by_node.setdefault(placement[vmid], []).append(vmid)
+        for node, members in sorted(by_node.items()):
+            if len(members) > 1:
+                detail = f"guests {', '.join(map(str, members))} share {node}"
+                out.append(
+                    Violation(
+                        "anti-affinity", f"anti-affinity {rule.source}", tuple(members), rule.strict, detail
+                    )
+                )
+    for prule in sorted(problem.constraints.affinities, key=lambda r: r.group):
+        nodes = sorted({placement[v] for v in prule.members if v in placement})
+        if len(nodes) > 1:
+            together = tuple(sorted(v for v in prule.members if v in placement))
+            detail = f"members spread over {', '.join(nodes)}"
+            out.append(Violation("affinity", f"affinity {prule.source}", together, prule.strict, detail))
+    return out
+
+
+def wanted_repairs(problem: PlanningProblem, found: list[Violation]) -> tuple[Violation, ...]:
+    """Violations this run must try to repair (hard always; soft when enforce_* says so)."""
+    pol = problem.policy
+    keep = []
+    for v in found:
+        if (
+            v.strict
+            or v.kind == "drain"
+            or (v.kind == "pin" and pol.enforce_pinning)
+            or (v.kind in ("affinity", "anti-affinity") and pol.enforce_affinity)
+        ):
+            keep.append(v)
+    return tuple(keep)
+
+
+def should_rebalance(problem: PlanningProblem, state: LoadState | None = None) -> Trigger:
+    """Does this cycle need any move, and why."""
+    state = state or LoadState(problem)
+    repairs = wanted_repairs(problem, violations(problem, state.placement))
+    parts = [f"{len(repairs)} rule/drain repair(s)"] if repairs else []
+    if problem.policy.mode is Mode.PSI:
+        hot_nodes, hot_guests, unavailable = psi_heat(problem)
+        if not unavailable:
+            balance = bool(hot_nodes or hot_guests) and len(state.balance) >= 2
+            parts.append(
+                f"pressure: {len(hot_nodes)} hot node(s), {len(hot_guests)} hot guest(s)"
+                if balance
+                else "no node or guest under pressure"
+            )
+            return Trigger(
+                balance, repairs, "; ".join(parts), tuple(sorted(hot_nodes)), tuple(sorted(hot_guests))
+            )
+        balance, why = balance_wanted(state)
+        parts.append(why)
+        return Trigger(balance, repairs, "; ".join(parts), psi_fallback=True)
+    balance, why = balance_wanted(state)
+    parts.append(why)
+    return Trigger(balance, repairs, "; ".join(parts))
