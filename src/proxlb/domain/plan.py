@@ -69,6 +69,7 @@ class Plan:
     trigger_reason: str = ""
     planner: str = "greedy"
     stats: Mapping[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # planner notes, e.g. PSI unavailable → fell back to 'used'
 
     @property
     def bytes_to_copy(self) -> int:
