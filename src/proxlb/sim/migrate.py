@@ -1,0 +1,314 @@
+"""Migration requests: PVE's synchronous refusals, task creation, failures inside tasks, and the HA path.
+
+Follows pve-api.md §6: qemu checks target≠local (400), target exists (500), target online, lock (500),
+running without online (500), storage availability (500), then forks `qmigrate`; local disks without
+`with-local-disks` and local devices fail inside the task ('migration aborted'). LXC: lock is checked
+inside the task, `online=1` fails inside the task, running without restart → 500. HA-managed guests get
+a short `hamigrate` task, then after `ha_delay_s` a `qmigrate`/`vzmigrate` owned by root@pam.
+Callers hold the cluster lock and have synced the clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxlb.sim.auth import Identity
+from proxlb.sim.cluster import SimCluster
+from proxlb.sim.engine import Migration, duration
+from proxlb.sim.params import UNKNOWN
+from proxlb.sim.pveerror import PveError
+from proxlb.sim.state import DiskRef, SimGuest, local_resources, parse_disk
+from proxlb.sim.tasks import Task
+
+
+def _local_disks(c: SimCluster, g: SimGuest) -> list[DiskRef]:
+    out = []
+    for key, value in g.config.items():
+        disk = parse_disk(key, value)
+        if disk and not disk.cdrom and not c.is_shared(disk.storage):
+            out.append(disk)
+    return sorted(out, key=lambda d: d.key)
+
+
+def _check_target(c: SimCluster, source: str, target: str) -> None:
+    if target == source:
+        raise PveError.params({"target": "target is local node."})
+    if target not in c.nodes:
+        raise PveError(500, f"no such cluster node '{target}'")
+    if not c.nodes[target].online:
+        raise PveError(500, f"target node '{target}' is not online")
+
+
+def _check_storage(c: SimCluster, g: SimGuest, target: str) -> None:
+    for key, value in sorted(g.config.items()):
+        disk = parse_disk(key, value)
+        if disk and not disk.cdrom and disk.storage in c.storages and not c.storage_on(disk.storage, target):
+            raise PveError(500, f"storage '{disk.storage}' is not available on node '{target}'")
+
+
+def _new_task(c: SimCluster, node: str, t: float, type_: str, vmid: int, user: str) -> Task:
+    n = c.nodes[node]
+    boot = c.clock.start - n.uptime0
+    return c.tasks.new(node, boot, t, type_, str(vmid), user)
+
+
+def qemu_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Identity, t: float) -> str:
+    """`POST /nodes/{node}/qemu/{vmid}/migrate` → UPID, or PveError."""
+    if "with-conntrack-state" in p and not c.nodes[node].pve9:
+        raise PveError.params({"with-conntrack-state": UNKNOWN})
+    target = str(p["target"])
+    _check_target(c, node, target)
+    for key in ("migration_type", "migration_network", "force"):
+        if key in p and who.task_user != "root@pam":
+            raise PveError.params({key: "Only root may use this option."})
+    g = c.guest_on(node, vmid, "qemu")
+    c.auth.require(who, f"/vms/{vmid}", "VM.Migrate")
+    if g.lock:
+        raise PveError(500, f"VM is locked ({g.lock})")
+    online = bool(p.get("online", False)) and g.running
+    if g.running and not p.get("online"):
+        raise PveError(500, "can't migrate running VM without --online")
+    _check_storage(c, g, target)
+    if g.sid in c.ha_resources:  # API callers are never the HA stack itself
+        return _ha_request(c, g, target, who, t, relocate=False)
+    return start_migration(
+        c, g, target, who.task_user, t, online=online, with_local=bool(p.get("with-local-disks"))
+    )
+
+
+def lxc_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Identity, t: float) -> str:
+    """`POST /nodes/{node}/lxc/{vmid}/migrate` → UPID, or PveError."""
+    target = str(p["target"])
+    _check_target(c, node, target)
+    g = c.guest_on(node, vmid, "lxc")
+    c.auth.require(who, f"/vms/{vmid}", "VM.Migrate")
+    if g.running and not p.get("online") and not p.get("restart"):
+        raise PveError(500, "can't migrate running container without --online or --restart")
+    _check_storage(c, g, target)
+    if g.sid in c.ha_resources:  # API callers are never the HA stack itself
+        return _ha_request(c, g, target, who, t, relocate=False)
+    if g.lock or (g.running and p.get("online")):
+        task = _new_task(c, node, t, "vzmigrate", vmid, who.task_user)
+        reason = f"CT is locked ({g.lock})" if g.lock else "lxc live migration is currently not implemented"
+        task.add(t, f"ERROR: migration aborted (duration 00:00:00): {reason}")
+        task.finish(t, "migration aborted")
+        c.bump()
+        return task.upid
+    return start_migration(c, g, target, who.task_user, t, online=False, with_local=True, restart=g.running)
+
+
+def start_migration(
+    c: SimCluster,
+    g: SimGuest,
+    target: str,
+    user: str,
+    t: float,
+    *,
+    online: bool,
+    with_local: bool,
+    restart: bool = False,
+) -> str:
+    """Fork a qmigrate/vzmigrate task on the guest's node; failures found in phase 1 end it at once."""
+    s = c.settings
+    source = g.node
+    type_ = "qmigrate" if g.kind == "qemu" else "vzmigrate"
+    task = _new_task(c, source, t, type_, g.vmid, user)
+    what = "VM" if g.kind == "qemu" else "CT"
+    if g.kind == "qemu":
+        task.add(
+            t, "conntrack state migration not supported or disabled, active connections might get dropped"
+        )
+    task.add(t, f"starting migration of {what} {g.vmid} to node '{target}' ({c.nodes[target].ip})")
+    disks = _local_disks(c, g)
+    problem = _phase1_problem(c, g, disks, online, with_local, task, t)
+    if problem:
+        task.add(t, f"ERROR: {problem}")
+        task.add(t, "aborting phase 1 - cleanup resources")
+        task.add(t, f"ERROR: migration aborted (duration {duration(0)}): {problem}")
+        task.finish(t, "migration aborted")
+        c.bump()
+        return task.upid
+    fail, hang = c.faults.take_migration_fault(g.vmid)
+    live = online and g.running and g.kind == "qemu"
+    if live:
+        setup, finish = s.migration_overhead_s * 0.6, s.migration_overhead_s * 0.4
+    elif restart:
+        setup, finish = s.ct_shutdown_s, s.ct_start_s
+    else:
+        setup, finish = s.offline_overhead_s * 0.5, s.offline_overhead_s * 0.5
+    m = Migration(
+        task=task,
+        guest=g,
+        source=source,
+        target=target,
+        live=live,
+        restart=restart,
+        setup_s=setup,
+        finish_s=finish,
+        disk_left=float(sum(d.size for d in disks)),
+        mem_left=float(g.mem if live else 0),
+        started=t,
+        hang=hang,
+        fail=fail,
+        disks=[d.volid for d in disks],
+    )
+    c.engine.start(m)
+    return task.upid
+
+
+def _phase1_problem(
+    c: SimCluster, g: SimGuest, disks: list[Any], online: bool, with_local: bool, task: Task, t: float
+) -> str | None:
+    if g.kind != "qemu":
+        return None
+    devices = local_resources(g.config)
+    if devices and g.running:
+        return f"can't migrate VM which uses local devices: {', '.join(devices)}"
+    if online and g.running and disks and not with_local:
+        for d in disks:
+            task.add(t, f"found local disk '{d.volid}' (attached)")
+        for d in disks:
+            task.add(
+                t,
+                f"can't migrate local disk '{d.volid}': can't live migrate attached local disks without "
+                "with-local-disks option",
+            )
+        return "Problem found while scanning volumes - can't migrate VM - check log"
+    return None
+
+
+def _ha_request(c: SimCluster, g: SimGuest, target: str, who: Identity, t: float, relocate: bool) -> str:
+    """`hamigrate` task: queue the request with the HA stack; the real move follows later as root@pam."""
+    task = _new_task(c, g.node, t, "hamigrate", g.vmid, who.task_user)
+    what = "VM" if g.kind == "qemu" else "CT"
+    task.add(
+        t, f"Requesting HA {'relocate' if relocate else 'migration'} for {what} {g.vmid} to node {target}"
+    )
+    blocking = ha_blockers(c, g, target)
+    end = t + c.settings.hamigrate_s
+    if blocking:
+
+        def fail(now: float) -> None:
+            task.add(now, f"cannot migrate resource '{g.sid}' to node '{target}':")
+            for sid, cause in blocking:
+                task.add(
+                    now, f"- resource '{sid}' on target node '{target}' in {cause} with resource '{g.sid}'"
+                )
+            task.finish(
+                now,
+                f"command 'ha-manager {'relocate' if relocate else 'migrate'} {g.sid} {target}' "
+                "failed: exit code 255",
+            )
+            c.bump()
+
+        c.engine.schedule(end, fail)
+        return task.upid
+    c.ha_pending[g.sid] = (target, "relocate" if relocate else "migrate")
+
+    def queued(now: float) -> None:
+        task.finish(now)
+        c.engine.schedule(now + c.settings.ha_delay_s, lambda at: _ha_execute(c, g, target, at, relocate))
+        c.bump()
+
+    c.engine.schedule(end, queued)
+    c.bump()
+    return task.upid
+
+
+def _ha_execute(c: SimCluster, g: SimGuest, target: str, t: float, relocate: bool) -> None:
+    """The source LRM runs the migration with root@pam, online + with-local-disks."""
+    c.ha_pending.pop(g.sid, None)
+    if g.node == target or not c.nodes[target].online or not c.nodes[g.node].online or g.lock:
+        c.bump()
+        return
+    if g.kind == "lxc" or relocate:
+        start_migration(c, g, target, "root@pam", t, online=False, with_local=True, restart=g.running)
+    else:
+        start_migration(c, g, target, "root@pam", t, online=g.running, with_local=True)
+
+
+def ha_blockers(c: SimCluster, g: SimGuest, target: str) -> list[tuple[str, str]]:
+    """HA resources on `target` in negative affinity with `g` (from enabled resource-affinity rules)."""
+    out: list[tuple[str, str]] = []
+    for rule in c.scenario.ha.rules:
+        if rule.type != "resource-affinity" or rule.affinity != "negative" or rule.disable:
+            continue
+        sids = [s.strip() for s in rule.resources.split(",")]
+        if g.sid not in sids:
+            continue
+        for sid in sids:
+            other = c.guests.get(int(sid.split(":")[1]))
+            if sid != g.sid and other is not None and other.node == target:
+                out.append((sid, "negative affinity"))
+    return out
+
+
+def ha_resource_migrate(
+    c: SimCluster, sid: str, node: str, who: Identity, t: float, relocate: bool
+) -> dict[str, Any]:
+    """`POST /cluster/ha/resources/{sid}/migrate|relocate`: synchronous answer, CRM acts later."""
+    c.auth.require(who, "/", "Sys.Console")
+    sid = sid if ":" in sid else f"vm:{sid}"
+    if sid not in c.ha_resources:
+        raise PveError(500, f"resource '{sid}' is not HA managed")
+    g = c.guests[int(sid.split(":")[1])]
+    if node not in c.nodes:
+        raise PveError(500, f"no such cluster node '{node}'")
+    blocking = ha_blockers(c, g, node)
+    out: dict[str, Any] = {"sid": sid, "requested-node": node}
+    if blocking:
+        out["blocking-resources"] = [{"sid": s, "cause": "resource-affinity"} for s, _ in blocking]
+        return out
+    if g.node != node:
+        c.ha_pending[sid] = (node, "relocate" if relocate else "migrate")
+        c.engine.schedule(t + c.settings.ha_delay_s, lambda at: _ha_execute(c, g, node, at, relocate))
+        c.bump()
+    return out
+
+
+def precondition(c: SimCluster, node: str, vmid: int, kind: str, target: str | None) -> dict[str, Any]:
+    """`GET .../{vmid}/migrate`: qemu uses underscore keys, lxc hyphen keys."""
+    g = c.guest_on(node, vmid, kind)
+    if g.lock:
+        raise PveError(500, f"{'VM' if kind == 'qemu' else 'CT'} is locked ({g.lock})")
+    others = [n for n in c.nodes if n != node and (target is None or n == target)]
+    if kind == "lxc":
+        return {"running": int(g.running), "allowed-nodes": others, "not-allowed-nodes": {}}
+    not_allowed: dict[str, dict[str, Any]] = {}
+    for n in others:
+        missing = sorted(
+            {
+                d.storage
+                for d in map(lambda kv: parse_disk(*kv), g.config.items())
+                if d and not d.cdrom and d.storage in c.storages and not c.storage_on(d.storage, n)
+            }
+        )
+        not_allowed[n] = {"unavailable_storages": missing} if missing else {}
+    disks = [
+        {
+            "volid": d.volid,
+            "drivename": d.key,
+            "size": d.size,
+            "is_attached": 1,
+            "is_unused": 0,
+            "cdrom": 0,
+            "replicate": 1,
+            "shared": 0,
+            "is_cloudinit": 0,
+            "is_vmstate": 0,
+            "is_tpmstate": int(d.key.startswith("tpm")),
+        }
+        for d in _local_disks(c, g)
+    ]
+    out: dict[str, Any] = {
+        "running": int(g.running),
+        "allowed_nodes": [n for n in others if not not_allowed[n]],
+        "not_allowed_nodes": not_allowed,
+        "local_disks": disks,
+        "local_resources": local_resources(g.config),
+        "mapped-resources": [],
+        "mapped-resource-info": {},
+    }
+    if c.nodes[node].pve9:
+        out["has-dbus-vmstate"] = 1
+    return out

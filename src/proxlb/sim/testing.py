@@ -1,0 +1,103 @@
+"""Test helper for every module: run the HTTPS simulator in a thread for the duration of a `with`.
+
+    with running_simulator("demo", time_scale=100.0) as sim:
+        ProxmoxAPI(sim.host, port=sim.port, user=sim.user, token_name=sim.token_id,
+                   token_value=sim.token_secret, verify_ssl=sim.ca_file)
+        sim.admin.writes()  # requests that changed something
+
+Binds 127.0.0.1 on a free port; shuts down cleanly (socket closed, TLS files removed) on exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from proxlb.sim.admin import SimAdmin
+from proxlb.sim.auth import DEFAULT_PASSWORD, DEFAULT_TOKEN_ID, DEFAULT_TOKEN_SECRET, DEFAULT_USER
+from proxlb.sim.cluster import SimCluster
+from proxlb.sim.scenario import Scenario, load_scenario
+from proxlb.sim.server import SimServer
+
+
+@dataclass(frozen=True)
+class SimInfo:
+    """How to reach a running simulator, plus its admin operations and state."""
+
+    url: str
+    host: str
+    port: int
+    ca_file: str
+    user: str
+    password: str
+    token_id: str
+    token_secret: str
+    admin: SimAdmin
+    cluster: SimCluster
+
+    @property
+    def token(self) -> str:
+        """`user@realm!tokenid=secret`, the value after `PVEAPIToken=`."""
+        return f"{self.user}!{self.token_id}={self.token_secret}"
+
+    def ready_line(self) -> dict[str, Any]:
+        """The JSON object `proxlb-sim serve` prints when ready."""
+        return {
+            "url": self.url,
+            "host": self.host,
+            "port": self.port,
+            "ca_file": self.ca_file,
+            "user": self.user,
+            "password": self.password,
+            "token": self.token,
+        }
+
+
+def start_simulator(
+    scenario: Scenario | Path | str,
+    time_scale: float = 100.0,
+    seed: int = 0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    faults: list[dict[str, Any]] | None = None,
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
+) -> tuple[SimServer, SimInfo]:
+    """Build the cluster, bind the server (not yet serving) and describe it."""
+    loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    cluster = SimCluster.from_scenario(loaded, seed=seed, time_scale=time_scale)
+    server = SimServer(cluster, host=host, port=port, cert_file=cert_file, key_file=key_file)
+    for spec in faults or ():
+        server.admin.add_fault(spec)
+    info = SimInfo(
+        url=server.url,
+        host=host,
+        port=server.port,
+        ca_file=str(server.tls.ca_file),
+        user=DEFAULT_USER,
+        password=DEFAULT_PASSWORD,
+        token_id=DEFAULT_TOKEN_ID,
+        token_secret=DEFAULT_TOKEN_SECRET,
+        admin=server.admin,
+        cluster=cluster,
+    )
+    return server, info
+
+
+@contextmanager
+def running_simulator(
+    scenario: Scenario | Path | str,
+    time_scale: float = 100.0,
+    seed: int = 0,
+    faults: list[dict[str, Any]] | None = None,
+) -> Iterator[SimInfo]:
+    """Serve `scenario` (path, bundled name or Scenario) over HTTPS in a thread; yields `SimInfo`."""
+    server, info = start_simulator(scenario, time_scale=time_scale, seed=seed, faults=faults)
+    server.start()
+    try:
+        yield info
+    finally:
+        server.stop()
