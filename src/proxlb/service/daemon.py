@@ -1,0 +1,225 @@
+"""The long-running service loop: schedule, signals, reload, leader gate, and failure containment.
+
+Invariants:
+- Signals only set `threading.Event`s (`DaemonSignals`); every wait is `Clock.sleep(…, event)`,
+  so SIGTERM/SIGINT/SIGHUP interrupt it at once — no blind sleeps.
+- SIGHUP re-reads the config; a bad new config is logged and the old one kept; the API client is
+  rebuilt only when `proxmox_api` connection settings changed.
+- SIGTERM/SIGINT: no new migration starts; in-flight ones are followed up to `service.stop_timeout`.
+- A failing cycle (API down, odd data, a bug) is logged with context and retried with exponential
+  backoff (capped by the schedule); only a bad config or an unusable state dir ends the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proxlb.api.settings import settings_from_config
+from proxlb.config.load import LoadedConfig, load_config
+from proxlb.config.model import ProxlbConfig
+from proxlb.errors import ApiError, ConfigError
+from proxlb.execute.model import Clock, SystemClock
+from proxlb.service.leader import STANDBY_RECHECK_SECONDS
+from proxlb.service.logging_setup import configure_logging
+from proxlb.service.pipeline import PipelineClient, PipelineDeps, RunReport, run_once
+from proxlb.service.state import StateError, StateStore
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_CYCLE_FAILED = 1
+EXIT_CONFIG = 2
+FIRST_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class DaemonSignals:
+    """stop: SIGTERM/SIGINT; reload: SIGHUP; wake: set by both so one wait sees either."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def request_reload(self) -> None:
+        self.reload.set()
+        self.wake.set()
+
+    def install(self) -> None:
+        """Route SIGTERM, SIGINT and SIGHUP to the events (main thread only)."""
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+
+def _secrets(config: ProxlbConfig) -> tuple[str, ...]:
+    try:
+        return settings_from_config(config.proxmox_api).secrets()
+    except ConfigError:
+        return ()
+
+
+def _connection_key(config: ProxlbConfig) -> tuple[object, ...]:
+    return settings_from_config(config.proxmox_api).connection_key()
+
+
+def default_connect(config: ProxlbConfig, stop: threading.Event) -> PipelineClient:
+    from proxlb.api.client import connect
+
+    client: PipelineClient = connect(config.proxmox_api, stop_event=stop)
+    return client
+
+
+def default_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
+    return StateStore.open(config.service.state_dir, memory_fallback=one_shot)
+
+
+@dataclass
+class Daemon:
+    """Holds what survives across cycles; `run()` is the loop."""
+
+    config_path: Path
+    signals: DaemonSignals = field(default_factory=DaemonSignals)
+    clock: Clock = field(default_factory=SystemClock)
+    apply: bool = True
+    dry_run: bool = False
+    load: Callable[[Path], LoadedConfig] = load_config
+    connect: Callable[[ProxlbConfig, threading.Event], PipelineClient] = default_connect
+    open_state: Callable[[ProxlbConfig, bool], StateStore] = default_state
+    run_cycle: Callable[[PipelineDeps, bool], RunReport] = run_once
+    on_report: Callable[[RunReport], None] | None = None
+    initial: LoadedConfig | None = None
+    configure_log: bool = True
+    cycles: int = 0
+    failures: int = 0
+    reports: list[RunReport] = field(default_factory=list)
+
+    def _apply_logging(self, config: ProxlbConfig) -> None:
+        if self.configure_log:
+            configure_logging(config.service.log_level, config.service.log_format, _secrets(config))
+
+    def _reload(self, config: ProxlbConfig, client: PipelineClient) -> tuple[ProxlbConfig, PipelineClient]:
+        self.signals.reload.clear()
+        try:
+            loaded = self.load(self.config_path)
+        except ConfigError as exc:
+            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", exc)
+            for problem in exc.problems:
+                log.error("  %s", problem)
+            return config, client
+        new = loaded.config
+        for warning in loaded.warnings:
+            log.warning("config: %s", warning)
+        self._apply_logging(new)
+        if _connection_key(new) != _connection_key(config):
+            log.info("SIGHUP: proxmox_api settings changed; reconnecting")
+            client = self.connect(new, self.signals.stop)
+        log.info("SIGHUP: configuration reloaded from %s", self.config_path)
+        return new, client
+
+    def _wait(
+        self, seconds: float, config: ProxlbConfig, client: PipelineClient
+    ) -> tuple[ProxlbConfig, PipelineClient]:
+        deadline = self.clock.now() + seconds
+        while not self.signals.stop.is_set():
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:
+                break
+            self.clock.sleep(remaining, self.signals.wake)
+            self.signals.wake.clear()
+            if self.signals.reload.is_set():
+                config, client = self._reload(config, client)
+        return config, client
+
+    def run(self) -> int:
+        try:
+            loaded = self.initial or self.load(self.config_path)
+        except ConfigError as exc:
+            log.error("configuration invalid: %s", exc)
+            for problem in exc.problems:
+                log.error("  %s", problem)
+            return EXIT_CONFIG
+        config = loaded.config
+        self._apply_logging(config)
+        for warning in loaded.warnings:
+            log.warning("config: %s", warning)
+        one_shot = not config.service.daemon
+        try:
+            state = self.open_state(config, one_shot)
+        except StateError as exc:
+            log.error("%s", exc)
+            return EXIT_CONFIG
+        try:
+            return self._loop(config, state, one_shot)
+        finally:
+            state.close()
+
+    def _loop(self, config: ProxlbConfig, state: StateStore, one_shot: bool) -> int:
+        client = self.connect(config, self.signals.stop)
+        try:
+            client.check_permissions()
+        except ConfigError as exc:
+            log.error("%s", exc)
+            for problem in exc.problems:
+                log.error("  %s", problem)
+            return EXIT_CONFIG
+        except ApiError as exc:
+            log.warning("permission check postponed: %s", exc)
+        delay = float(config.service.delay.seconds)
+        if delay and not one_shot:
+            log.info("start delayed by %.0f s (service.delay)", delay)
+            config, client = self._wait(delay, config, client)
+        last_exit = EXIT_OK
+        while not self.signals.stop.is_set():
+            if self.signals.reload.is_set():
+                config, client = self._reload(config, client)
+            self.cycles += 1
+            wait = float(config.service.schedule.seconds)
+            deps = PipelineDeps(config, client, state, self.clock, self.signals.stop, dry_run=self.dry_run)
+            try:
+                report = self.run_cycle(deps, self.apply)
+            except StateError:
+                raise
+            except Exception as exc:  # the daemon must survive any single cycle
+                self.failures += 1
+                wait = min(wait, FIRST_BACKOFF_SECONDS * 2 ** (self.failures - 1))
+                log.error(
+                    "cycle %d failed (%s: %s); retrying in %.0f s",
+                    self.cycles,
+                    type(exc).__name__,
+                    exc,
+                    wait,
+                    exc_info=not isinstance(exc, ApiError),
+                )
+                last_exit = EXIT_CYCLE_FAILED
+            else:
+                self.failures = 0
+                self.reports.append(report)
+                last_exit = report.exit_code
+                if self.on_report is not None:
+                    self.on_report(report)
+                if report.standby is not None:
+                    wait = min(wait, STANDBY_RECHECK_SECONDS)
+            if one_shot:
+                log.info("daemon mode not active: stopping after one cycle")
+                return last_exit
+            if self.signals.stop.is_set():
+                break
+            log.info("next cycle in %.0f s", wait)
+            config, client = self._wait(wait, config, client)
+        log.info("stopped on request")
+        return EXIT_OK
+
+
+def run_daemon(config_path: Path, **options: Any) -> int:
+    """Run the service until stopped; returns the process exit code (see docs/operations.md)."""
+    return Daemon(config_path, **options).run()

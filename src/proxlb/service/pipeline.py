@@ -1,0 +1,201 @@
+"""One ProxLB cycle: collect → constraints → plan (→ enrich movers, re-plan) → execute → remember.
+
+Role: the imperative shell around the pure stages. Invariants: a plan is executed only when
+`apply` is true and `balancing.enable` is set (upstream semantics: the plan is always computed);
+planning never sees a mover whose local disks/devices were not read (enrichment rounds, at most 3);
+every outcome is written to the state store, which feeds the next cycle's cooldowns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from proxlb.collect.enrich import enrich_guests
+from proxlb.collect.snapshot import collect_snapshot
+from proxlb.config.model import ProxlbConfig
+from proxlb.config.schedule import active_maintenance_nodes
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan, VmId
+from proxlb.execute.executor import MigrationApi, execute_plan
+from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
+from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
+from proxlb.rules.derive import derive_constraints
+from proxlb.service.state import StateStore
+
+log = logging.getLogger(__name__)
+
+MAX_ENRICH_ROUNDS = 3
+CPU_HISTORY_MAX_AGE_SECONDS = 6 * 3600.0
+
+
+class PipelineClient(MigrationApi, Protocol):
+    """The API client as the pipeline uses it: reads, migrations and the HA master."""
+
+    def ha_master(self) -> str | None: ...
+
+    def check_permissions(self) -> None: ...
+
+
+@dataclass
+class PipelineDeps:
+    """What one cycle needs. `local_now` gives local wall time for maintenance windows."""
+
+    config: ProxlbConfig
+    client: PipelineClient
+    state: StateStore
+    clock: Clock
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    dry_run: bool = False
+    local_now: Callable[[], datetime] = datetime.now
+    settings_override: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The result of one cycle.
+
+    execution: None when nothing was executed (not applying, balancing disabled, or standby).
+    standby: why this instance did not act (HA leader gate), else None.
+    """
+
+    started_at: float
+    finished_at: float
+    snapshot: ClusterSnapshot | None
+    constraints: ConstraintSet | None
+    maintenance_nodes: frozenset[str]
+    plan: Plan | None
+    execution: ExecutionReport | None = None
+    applied: bool = False
+    enrich_rounds: int = 0
+    standby: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.execution)
+
+    def summary(self) -> dict[str, Any]:
+        totals = self.execution.totals if self.execution else {}
+        return {
+            "planned": len(self.plan.migrations) if self.plan else 0,
+            "applied": self.applied,
+            "standby": self.standby,
+            "triggered": bool(self.plan and self.plan.triggered),
+            "imbalance_before": self.plan.imbalance_before if self.plan else None,
+            "imbalance_after": self.plan.imbalance_after if self.plan else None,
+            **totals,
+        }
+
+
+def _plan(
+    snapshot: ClusterSnapshot,
+    deps: PipelineDeps,
+    maintenance: frozenset[str],
+    recent: dict[VmId, float],
+    now: float,
+) -> tuple[ClusterSnapshot, ConstraintSet, Plan, int]:
+    """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier."""
+    config = deps.config
+    policy = policy_from_config(config)
+    enriched: set[VmId] = set()
+    rounds = 0
+    while True:
+        constraints = derive_constraints(snapshot, config, maintenance)
+        plan = plan_cycle(PlanningProblem(snapshot, constraints, policy, recent, now))
+        movers = {m.vmid for m in plan.migrations} - enriched
+        if not movers or rounds >= MAX_ENRICH_ROUNDS:
+            return snapshot, constraints, plan, rounds
+        rounds += 1
+        snapshot = enrich_guests(deps.client, snapshot, sorted(movers))
+        enriched |= movers
+        excluded_after = derive_constraints(snapshot, config, maintenance).excluded()
+        before = constraints.excluded()
+        changed = [v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)]
+        if not changed:
+            return snapshot, constraints, plan, rounds
+        log.info("re-planning: guests %s turned out pinned or costlier to move", ", ".join(map(str, changed)))
+
+
+def _worse(snapshot: ClusterSnapshot, vmid: VmId, newly_excluded: bool) -> bool:
+    """Did reading this mover's config show it cannot move, or that moving it copies disks?"""
+    guest = snapshot.guest(vmid)
+    return newly_excluded or (guest is not None and bool(guest.local_disk_bytes or guest.local_devices))
+
+
+def _drained(
+    snapshot: ClusterSnapshot, constraints: ConstraintSet, maintenance: frozenset[str]
+) -> frozenset[str]:
+    return constraints.drained_nodes() | maintenance | {n.name for n in snapshot.nodes if n.ha_maintenance}
+
+
+def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
+    """Run one cycle; raise only on errors the caller must see (ApiError, ConfigError, PlanningError)."""
+    from proxlb.service.leader import standby_reason
+
+    config = deps.config
+    started = deps.clock.now()
+    standby = standby_reason(deps.client, config) if config.service.enable_ha else None
+    if standby is not None:
+        log.info("standby: %s", standby)
+        return RunReport(started, deps.clock.now(), None, None, frozenset(), None, standby=standby)
+    cpu_history = deps.state.cpu_history(since=started - CPU_HISTORY_MAX_AGE_SECONDS)
+    snapshot = collect_snapshot(deps.client, config, started, cpu_history)
+    deps.state.record_cpu({g.vmid: float(g.usage.cpu_milli) for g in snapshot.guests if g.running}, started)
+    maintenance = active_maintenance_nodes(config, deps.local_now())
+    recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)
+    snapshot, constraints, plan, rounds = _plan(snapshot, deps, maintenance, recent, started)
+    log.info(
+        "plan: %d migration(s); imbalance %.1f → %.1f%s",
+        len(plan.migrations),
+        plan.imbalance_before,
+        plan.imbalance_after,
+        f" ({plan.trigger_reason})" if plan.trigger_reason else "",
+    )
+    for m in plan.migrations:
+        log.info(
+            "planned: %s %d (%s) %s → %s [%s] %s",
+            m.kind.value,
+            m.vmid,
+            m.name,
+            m.source,
+            m.target,
+            m.reason.value,
+            m.detail,
+        )
+    execution: ExecutionReport | None = None
+    applied = apply and config.balancing.enable
+    if apply and not config.balancing.enable:
+        log.info("balancing.enable is false: the plan is shown, nothing is migrated")
+    if applied and plan.migrations:
+        settings = ExecutionSettings.from_config(
+            config, dry_run=deps.dry_run, drained_nodes=_drained(snapshot, constraints, maintenance)
+        )
+        if deps.settings_override:
+            settings = _override(settings, deps.settings_override)
+        execution = execute_plan(plan, deps.client, settings, deps.clock, deps.stop_event)
+        deps.state.record_migrations(execution.outcomes, execution.finished_at)
+        log.info("execution: %s in %.0f s", execution.totals, execution.seconds)
+    report = RunReport(
+        started_at=started,
+        finished_at=deps.clock.now(),
+        snapshot=snapshot,
+        constraints=constraints,
+        maintenance_nodes=maintenance,
+        plan=plan,
+        execution=execution,
+        applied=applied,
+        enrich_rounds=rounds,
+        warnings=snapshot.warnings + constraints.warnings,
+    )
+    deps.state.record_run(report.summary(), report.started_at, report.finished_at)
+    return report
+
+
+def _override(settings: ExecutionSettings, values: dict[str, Any]) -> ExecutionSettings:
+    from dataclasses import replace
+
+    return replace(settings, **values)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from proxlb.execute.model import Outcome
+from proxlb.service.pipeline import PipelineDeps, run_once
+from proxlb.service.state import StateStore
+from tests.service.simhelp import SimClock, client_for, config, sim, writes
+
+
+def deps_for(name: str, **cfg: object) -> tuple[PipelineDeps, object, object]:
+    cluster, api = sim(name)
+    deps = PipelineDeps(
+        config=config(**cfg),  # type: ignore[arg-type]
+        client=client_for(api),
+        state=StateStore.in_memory(),
+        clock=SimClock(cluster),
+        stop_event=threading.Event(),
+        local_now=lambda: datetime(2026, 11, 18, 12, 0),
+    )
+    return deps, cluster, api
+
+
+EVACUATE = {
+    "proxmox_cluster": {"maintenance_nodes": ["pve4"]},
+    "balancing": {"parallel": True, "parallel_jobs": 4, "max_node_inflow": 2, "max_node_outflow": 3},
+}
+
+
+def test_evacuation_runs_and_second_cycle_is_quiet() -> None:
+    deps, _cluster, api = deps_for("evacuate.yaml", **EVACUATE)
+    report = run_once(deps, apply=True)
+    assert report.plan is not None and report.execution is not None
+    assert report.maintenance_nodes == frozenset({"pve4"})
+    moved = {o.vmid for o in report.execution.outcomes if o.outcome is Outcome.DONE}
+    assert moved == {100, 101, 102, 103, 104, 105, 200, 201}
+    assert report.execution.max_concurrent <= 3
+    assert report.execution.max_node_outgoing.get("pve4", 0) <= 3
+    assert all(v <= 2 for v in report.execution.max_node_incoming.values())
+    guests = {e["vmid"]: e["node"] for e in api.get("/cluster/resources", type="vm")}
+    assert all(guests[v] != "pve4" for v in moved)
+    assert report.exit_code == 0
+    assert len(deps.state.history()) == 8
+    assert deps.state.last_run() is not None
+    # the next cycle finds nothing to do: no ping-pong
+    again = run_once(deps, apply=True)
+    assert again.plan is not None and again.plan.migrations == ()
+
+
+def test_plan_only_sends_no_write() -> None:
+    deps, _cluster, api = deps_for("evacuate.yaml", **EVACUATE)
+    report = run_once(deps, apply=False)
+    assert report.plan is not None and len(report.plan.migrations) == 8
+    assert report.execution is None and writes(api) == []
+
+
+def test_balancing_disabled_sends_no_write() -> None:
+    deps, _cluster, api = deps_for(
+        "evacuate.yaml", proxmox_cluster={"maintenance_nodes": ["pve4"]}, balancing={"enable": False}
+    )
+    report = run_once(deps, apply=True)
+    assert report.plan is not None and report.plan.migrations and not report.applied
+    assert writes(api) == []
+
+
+def test_dry_run_executes_nothing() -> None:
+    deps, _cluster, api = deps_for("evacuate.yaml", **EVACUATE)
+    deps.dry_run = True
+    report = run_once(deps, apply=True)
+    assert report.execution is not None and report.execution.dry_run
+    assert all(o.outcome is Outcome.SKIPPED for o in report.execution.outcomes)
+    assert writes(api) == []
+
+
+def test_ha_gate_standby_and_leader_without_ha_master() -> None:
+    deps, _cluster, api = deps_for(
+        "evacuate.yaml", service={"enable_ha": True, "ha_identity": "pve2"}, **EVACUATE
+    )
+    report = run_once(deps, apply=True)
+    assert report.standby is not None and "pve1" in report.standby
+    assert report.plan is None and writes(api) == []
+    deps.config = deps.config.model_copy(
+        update={"service": deps.config.service.model_copy(update={"ha_identity": "pve1"})}
+    )
+    leader = run_once(deps, apply=True)
+    assert leader.standby is None and leader.execution is not None
