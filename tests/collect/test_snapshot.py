@@ -21,10 +21,12 @@ def config(**balancing: Any) -> ProxlbConfig:
     )
 
 
-def make_cluster(nodes: int, guests_per_node: int, version: str = "9.0.3") -> dict[str, Any]:
+def make_cluster(nodes: int, guests_per_node: int, version: str = "9.0.3", ha: bool = True) -> dict[str, Any]:
+    """`nodes` nodes with `guests_per_node` guests each; with `ha` every guest is an HA resource."""
     node_entries = [node_entry(f"pve{i}") for i in range(1, nodes + 1)]
+    extra = {"hastate": "started"} if ha else {}
     guest_entries = [
-        guest_entry(100 + i * 1000 + j, f"pve{i}")
+        guest_entry(100 + i * 1000 + j, f"pve{i}", **extra)
         for i in range(1, nodes + 1)
         for j in range(guests_per_node)
     ]
@@ -33,21 +35,23 @@ def make_cluster(nodes: int, guests_per_node: int, version: str = "9.0.3") -> di
 
 @pytest.mark.parametrize("nodes", [1, 3, 7])
 @pytest.mark.parametrize("guests_per_node", [0, 5, 50])
+@pytest.mark.parametrize("ha", [True, False])
 @pytest.mark.parametrize(
-    ("mode", "version", "fixed", "per_node"),
+    ("mode", "version", "ha_calls", "per_node"),
     [
-        ("used", "9.0.3", 5, 2),
-        ("used", "8.4.1", 6, 2),
-        ("psi", "9.0.3", 5, 5),
+        ("used", "9.0.3", 1, 2),
+        ("used", "8.4.1", 2, 2),
+        ("psi", "9.0.3", 1, 5),
     ],
 )
 def test_requests_grow_with_nodes_not_guests(
-    nodes: int, guests_per_node: int, mode: str, version: str, fixed: int, per_node: int
+    nodes: int, guests_per_node: int, ha: bool, mode: str, version: str, ha_calls: int, per_node: int
 ) -> None:
-    reader = FakeReader(make_cluster(nodes, guests_per_node, version))
+    reader = FakeReader(make_cluster(nodes, guests_per_node, version, ha=ha))
     snapshot = collect_snapshot(reader, config(mode=mode), now=1.0)
     assert len(snapshot.guests) == nodes * guests_per_node
-    assert len(reader.calls) == fixed + per_node * nodes
+    has_ha_resources = ha and guests_per_node > 0
+    assert len(reader.calls) == 4 + (ha_calls if has_ha_resources else 0) + per_node * nodes
     assert not any("/config" in c or ("/status/current" in c and "/nodes/" in c) for c in reader.calls)
 
 
@@ -55,7 +59,7 @@ def test_offline_nodes_cost_no_requests() -> None:
     answers = cluster([node_entry("pve1"), node_entry("pve2", status="offline")], [])
     reader = FakeReader(answers)
     snapshot = collect_snapshot(reader, config(), now=1.0)
-    assert len(reader.calls) == 5 + 2
+    assert len(reader.calls) == 4 + 2
     assert not snapshot.node("pve2").online  # type: ignore[union-attr]
     assert snapshot.warnings == ()
 
@@ -128,7 +132,7 @@ def test_pve8_reads_groups_and_membership() -> None:
 
 
 def test_groups_migrated_to_rules_falls_back_to_rules() -> None:
-    answers = make_cluster(1, 0, version="8.4.1")
+    answers = make_cluster(1, 1, version="8.4.1")
     answers["/cluster/ha/groups"] = ApiError(
         "cannot index groups: ha groups have been migrated to rules", 500
     )
@@ -181,7 +185,7 @@ def test_failing_endpoint_degrades_with_warning(
 
 
 def test_version_failure_disables_pve9_path() -> None:
-    answers = make_cluster(2, 0)
+    answers = make_cluster(2, 1)
     answers["/nodes/pve1/version"] = {"version": "fake"}
     reader = FakeReader(answers)
     snapshot = collect_snapshot(reader, config(), now=1.0)

@@ -2,9 +2,11 @@
 
 Requests per cycle (N = online, not ignored nodes):
   4 cluster-wide (resources, status, HA status, HA manager status)
-  + 1 on PVE 9 everywhere (HA rules) or 2 otherwise (HA groups, HA resources)
+  + when some guest is an HA resource: 1 on PVE 9 everywhere (HA rules) or 2 otherwise
+    (HA groups, HA resources); HA rules can only name HA resources, so without any none is read
   + N × 2 (version, rrddata AVERAGE), + N × 3 more in psi mode (rrddata MAX, qemu list, lxc list).
 Guest counts never add requests. Independent requests run concurrently (at most 8 at a time).
+`/storage` (which storages are shared) is read by `enrich_guests`, which alone needs it.
 
 Invariants: only a failing `/cluster/resources` raises (`ApiError`); every other failure or odd
 answer degrades with a warning that is logged once and kept in `snapshot.warnings`.
@@ -86,7 +88,11 @@ def collect_with_settings(
         guests = tuple(replace(g, pressure=guest_psi[g.vmid]) if g.vmid in guest_psi else g for g in guests)
     if cpu_history is not None:
         guests = _smoothed(guests, cpu_history, settings.cpu_smoothing_alpha)
-    ha_rules, ha_groups, group_of = _ha_configuration(reader, nodes, settings, warnings)
+    ha_rules: tuple[HaRule, ...] = ()
+    ha_groups: tuple[HaGroup, ...] = ()
+    group_of: dict[VmId, str] = {}
+    if any(g.ha_state is not None for g in guests):
+        ha_rules, ha_groups, group_of = _ha_configuration(reader, nodes, settings, warnings)
 
     for warning in warnings:
         log.warning("%s", warning)
