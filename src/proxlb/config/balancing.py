@@ -43,6 +43,7 @@ def one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+NameList = Annotated[tuple[str, ...], BeforeValidator(one_or_many)]
 Method = Annotated[BalanceMethod, BeforeValidator(case_insensitive(BalanceMethod))]
 Mode = Annotated[BalanceMode, BeforeValidator(case_insensitive(BalanceMode))]
 ResourceKey = Annotated[Resource, BeforeValidator(case_insensitive(Resource))]
@@ -116,7 +117,7 @@ class BalancingConfig(BaseModel):
     live: bool = True
     with_local_disks: bool = True
     with_conntrack_state: bool = True
-    balance_types: tuple[GuestTypeValue, ...] = ()
+    balance_types: Annotated[tuple[GuestTypeValue, ...], BeforeValidator(one_or_many)] = ()
     max_job_validation: PosInt = 1800
     balanciness: NonNegInt = 10
     memory_threshold: NonNegInt | None = None
@@ -128,7 +129,7 @@ class BalancingConfig(BaseModel):
     node_resource_reserve: Annotated[dict[str, NodeReserve] | None, BeforeValidator(str_keys)] = None
     psi: PsiConfig | None = None
     pools: Annotated[dict[str, PoolConfig] | None, BeforeValidator(str_keys)] = None
-    ignore_guests: tuple[str, ...] = ()
+    ignore_guests: NameList = ()
     cpu_overcommit: Annotated[float, Field(gt=0)] = 2.0
     max_node_inflow: PosInt | None = 1
     # our extensions

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretSt
 from proxlb.config.balancing import (
     FROZEN,
     BalancingConfig,
+    NameList,
     NonNegInt,
     PosInt,
     one_or_many,
@@ -99,9 +100,9 @@ class ProxmoxClusterConfig(BaseModel):
 
     model_config = FROZEN
 
-    maintenance_nodes: tuple[str, ...] = ()
+    maintenance_nodes: NameList = ()
     maintenance_nodes_schedule: MaintenanceScheduleConfig = MaintenanceScheduleConfig()
-    ignore_nodes: tuple[str, ...] = ()
+    ignore_nodes: NameList = ()
     overprovisioning: bool = False
 
 
