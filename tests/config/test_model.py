@@ -166,7 +166,8 @@ def test_single_string_where_a_list_is_expected(load: Load) -> None:
     text += (
         "proxmox_cluster:\n  maintenance_nodes_schedule: {duration: 1, schedules: {pve1: 'Monday, 8:00'}}\n"
     )
-    text += "  maintenance_nodes: pve3\n  ignore_nodes: pve4\nbalancing: {balance_types: vm, ignore_guests: db1}\n"
+    text += "  maintenance_nodes: pve3\n  ignore_nodes: pve4\n"
+    text += "balancing: {balance_types: vm, ignore_guests: db1}\n"
     c = load(text).config
     assert c.proxmox_cluster.maintenance_nodes == ("pve3",) and c.proxmox_cluster.ignore_nodes == ("pve4",)
     assert c.balancing.balance_types == (GuestType.VM,) and c.balancing.ignore_guests == ("db1",)
