@@ -440,7 +440,7 @@ class _Run:
             ha_managed=ha or m.ha_managed,
         )
         if outcome is Outcome.DONE:
-            log.info("migrated %s in %.0f s", describe(m), seconds)
+            log.info("migrated %s in %.1f s", describe(m), seconds)
         elif outcome is not Outcome.SKIPPED or not self.s.dry_run:
             log.info("migration of %s %s: %s", describe(m), outcome.value, detail)
 
