@@ -205,7 +205,8 @@ def to_yaml(scenario: dict[str, Any]) -> str:
     for key, value in scenario.items():
         if key == "resources":
             lines = "\n".join(
-                f"  - {yaml.safe_dump(e, default_flow_style=True, width=10_000).strip()}" for e in value
+                f"  - {yaml.safe_dump(e, default_flow_style=True, width=10_000, sort_keys=False).strip()}"
+                for e in value
             )
             parts.append(f"resources:\n{lines}\n")
         else:

@@ -147,27 +147,60 @@ def guest_rrd(
     return out
 
 
+class _NodeSeries:
+    """Node usage over time in O(1) per instant: the guests' drifts sum to one sinusoid, their noise to one
+    noise term of the combined amplitude (so history agrees with the current guests in level and spread)."""
+
+    def __init__(self, m: Metrics, node: SimNode, guests: list[SimGuest]) -> None:
+        self.m, self.node = m, node
+        run = [g for g in guests if g.running]
+        wc = [g.cpu_frac * g.maxcpu for g in run]
+        wm = [float(g.mem) for g in run]
+        angles = [2 * math.pi * g.phase for g in run]
+        self.cpu0, self.mem0 = sum(wc), sum(wm)
+        self.ac = sum(w * math.cos(a) for w, a in zip(wc, angles, strict=True))
+        self.bc = sum(w * math.sin(a) for w, a in zip(wc, angles, strict=True))
+        self.am = sum(w * math.cos(a) for w, a in zip(wm, angles, strict=True))
+        self.bm = sum(w * math.sin(a) for w, a in zip(wm, angles, strict=True))
+        self.nc = math.sqrt(sum(w * w for w in wc))
+        self.nm = math.sqrt(sum(w * w for w in wm))
+
+    def at(self, t: float) -> tuple[float, float]:
+        s, m, n = self.m.s, self.m, self.node
+        b = m.bucket(t)
+        theta = 2 * math.pi * (b * s.stats_interval_s) / s.drift_period_s
+        sin, cos = math.sin(theta), math.cos(theta)
+        key = 2_000_000_000 + n.nodeid * 2
+        cores = self.cpu0 + s.drift * (self.ac * sin + self.bc * cos)
+        cores += s.noise * self.nc * unit_noise(m.seed, key, b)
+        mem = self.mem0 + 0.3 * (
+            s.drift * (self.am * sin + self.bm * cos) + s.noise * self.nm * unit_noise(m.seed, key + 1, b)
+        )
+        cpu = min(1.0, max(0.0, (n.base_cpu_cores + cores) / n.maxcpu))
+        return cpu, float(min(n.maxmem, max(0.0, n.base_mem + mem)))
+
+
 def node_rrd(
     m: Metrics, node: SimNode, guests: list[SimGuest], t_now: float, timeframe: str, cf: str
 ) -> list[dict[str, float]]:
     """RRD rows of one node, consistent with the guests it hosts now (history assumes they were there)."""
     step, times = _rows(t_now, timeframe, node.pve9)
+    series = _NodeSeries(m, node, guests)
+    net = sum(g.net_rate for g in guests if g.running)
     out: list[dict[str, float]] = []
     for ti in times:
         row: dict[str, float] = {"time": ti}
         if node.online:
-            pts = _sample_times(ti, step, m.s.stats_interval_s, cf)
-            usage = [m.node_usage(node, guests, p) for p in pts]
+            usage = [series.at(p) for p in _sample_times(ti, step, m.s.stats_interval_s, cf)]
             cpu = max(u[0] for u in usage) if cf == "MAX" else sum(u[0] for u in usage) / len(usage)
             mem = max(u[1] for u in usage) if cf == "MAX" else sum(u[1] for u in usage) / len(usage)
-            net = sum(g.net_rate for g in guests if g.running)
             row.update(
                 loadavg=round(cpu * node.maxcpu * 1.1, 2),
                 maxcpu=node.maxcpu,
                 cpu=round(cpu, 5),
                 iowait=round(0.001 + 0.004 * abs(unit_noise(m.seed, node.nodeid, int(ti))), 5),
                 memtotal=node.maxmem,
-                memused=float(mem),
+                memused=round(mem),
                 swaptotal=8589930496,
                 swapused=0,
                 roottotal=node.maxdisk,
@@ -176,7 +209,7 @@ def node_rrd(
                 netout=round(net * 0.6, 1),
             )
             if node.pve9:
-                row.update(memavailable=float(node.maxmem - mem), arcsize=0)
+                row.update(memavailable=round(node.maxmem - mem), arcsize=0)
                 psi = m.node_psi(cpu, mem / node.maxmem, 1_000_000_000 + node.nodeid, ti)
                 psi.pop("pressurecpufull")
                 row.update(psi)

@@ -1,0 +1,57 @@
+"""Performance figures of the simulator, for the lead's `make bench` (no assertions here).
+
+`measure()` generates a cluster, serves it over HTTPS on a free port and times real requests with a
+keep-alive `requests` session: a small GET, `/cluster/resources` (full and `type=vm`), a node's qemu
+list and a guest's rrddata. Returns milliseconds (median and max over `repeat` calls).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import requests
+
+from proxlb.sim.generate import GenerateOptions, generate_scenario
+from proxlb.sim.scenario import parse_scenario
+from proxlb.sim.testing import start_simulator
+
+
+def _time(session: requests.Session, url: str, repeat: int, ca_file: str) -> dict[str, float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = session.get(url, timeout=30, verify=ca_file)  # env CA bundles override session.verify
+        response.raise_for_status()
+        samples.append((time.perf_counter() - start) * 1000)
+    return {"median_ms": round(statistics.median(samples), 2), "max_ms": round(max(samples), 2)}
+
+
+def measure(nodes: int = 32, guests: int = 4000, repeat: int = 20, seed: int = 0) -> dict[str, Any]:
+    """Time typical requests against a generated `nodes` × `guests` cluster over HTTPS."""
+    started = time.perf_counter()
+    scenario = parse_scenario(generate_scenario(GenerateOptions(nodes=nodes, guests=guests, seed=seed)))
+    load_s = time.perf_counter() - started
+    server, info = start_simulator(scenario, time_scale=1.0, seed=seed)
+    server.start()
+    try:
+        session = requests.Session()
+        session.headers["Authorization"] = f"PVEAPIToken={info.token}"
+        base = f"{info.url}/api2/json"
+        vmid = next(iter(info.cluster.guests))
+        node = info.cluster.guests[vmid].node
+        results: dict[str, Any] = {"nodes": nodes, "guests": guests, "scenario_load_s": round(load_s, 3)}
+        paths = {
+            "version": "/version",
+            "cluster_resources": "/cluster/resources",
+            "cluster_resources_vm": "/cluster/resources?type=vm",
+            "node_qemu_list": f"/nodes/{node}/qemu",
+            "guest_rrddata_hour": f"/nodes/{node}/qemu/{vmid}/rrddata?timeframe=hour&cf=AVERAGE",
+            "node_rrddata_hour": f"/nodes/{node}/rrddata?timeframe=hour",
+        }
+        for name, path in paths.items():
+            results[name] = _time(session, base + path, repeat, info.ca_file)
+        return results
+    finally:
+        server.stop()
