@@ -17,75 +17,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from proxlb.api.tasks import Precondition, TaskStatus, upid_node, upid_starttime, upid_type
+from proxlb.api.tasks import upid_node, upid_starttime, upid_type
 from proxlb.domain import GuestKind, Migration, Plan
 from proxlb.errors import ApiError
 from proxlb.execute.fresh import FreshState, memory_need, parse_resources, precheck
+from proxlb.execute.jobs import Counters, Job, MigrationApi, describe
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, MigrationOutcome, Outcome
 
 log = logging.getLogger(__name__)
 _MAX_STATE_FAILURES = 5
-
-
-class MigrationApi(Protocol):
-    """What the executor needs from the API client (implemented by `ProxmoxClient`)."""
-
-    def get(self, path: str, **params: str | int) -> Any: ...
-
-    def migrate_qemu(
-        self,
-        node: str,
-        vmid: int,
-        target: str,
-        *,
-        online: bool,
-        with_local_disks: bool,
-        with_conntrack_state: bool = False,
-    ) -> str: ...
-
-    def migrate_lxc(self, node: str, vmid: int, target: str, *, restart: bool = True) -> str: ...
-
-    def task_status(self, node: str, upid: str) -> TaskStatus: ...
-
-    def find_ha_followup_task(self, node: str, vmid: int, kind: str, since: float) -> str | None: ...
-
-    def migrate_precondition(
-        self, node: str, kind: str, vmid: int, target: str, with_local_disks: bool = True
-    ) -> Precondition: ...
-
-    def node_versions(self) -> Mapping[str, tuple[int, int, int] | None]: ...
-
-    def guest_location(self, vmid: int) -> tuple[str, str | None] | None: ...
-
-
-@dataclass
-class _Job:
-    index: int
-    migration: Migration
-    started_at: float
-    upid: str
-    task_node: str
-    mem_bytes: int
-    next_poll: float
-    interval: float
-    waiting_ha: bool = False
-    ha_since: float = 0.0
-    ha: bool = False
-
-
-@dataclass
-class _Counters:
-    max_concurrent: int = 0
-    out_hwm: dict[str, int] = field(default_factory=dict)
-    in_hwm: dict[str, int] = field(default_factory=dict)
-
-
-def describe(m: Migration) -> str:
-    what = "VM" if m.kind is GuestKind.QEMU else "CT"
-    return f"{what} {m.name} ({m.vmid}) {m.source} → {m.target}"
 
 
 def execute_plan(
@@ -115,9 +56,9 @@ class _Run:
         self.stop = stop_event
         self.never = threading.Event()
         self.pending: list[int] = list(range(len(self.moves)))
-        self.running: dict[int, _Job] = {}
+        self.running: dict[int, Job] = {}
         self.results: dict[int, MigrationOutcome] = {}
-        self.counters = _Counters()
+        self.counters = Counters()
         self.state_failures = 0
         self.versions: Mapping[str, tuple[int, int, int] | None] | None = None
         self.stopped = False
@@ -290,7 +231,7 @@ class _Run:
             )
             return
         self.pending.remove(i)
-        self.running[i] = _Job(
+        self.running[i] = Job(
             index=i,
             migration=m,
             started_at=now,
@@ -338,7 +279,7 @@ class _Run:
             except ApiError as exc:
                 log.warning("could not poll migration of %s: %s", describe(job.migration), exc)
 
-    def _poll_task(self, i: int, job: _Job) -> None:
+    def _poll_task(self, i: int, job: Job) -> None:
         status = self.client.task_status(job.task_node, job.upid)
         if status.running:
             return
@@ -361,7 +302,7 @@ class _Run:
         else:
             self._end(i, Outcome.FAILED, f"task failed: {status.exitstatus}", status.exitstatus)
 
-    def _poll_ha(self, i: int, job: _Job) -> None:
+    def _poll_ha(self, i: int, job: Job) -> None:
         m = job.migration
         upid = self.client.find_ha_followup_task(m.source, m.vmid, m.kind.value, job.ha_since)
         if upid is not None:

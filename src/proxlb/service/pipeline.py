@@ -20,7 +20,8 @@ from proxlb.collect.snapshot import collect_snapshot
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.schedule import active_maintenance_nodes
 from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan, VmId
-from proxlb.execute.executor import MigrationApi, execute_plan
+from proxlb.execute.executor import execute_plan
+from proxlb.execute.jobs import MigrationApi
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints

@@ -1,0 +1,72 @@
+"""The executor's port to the API client and its per-job bookkeeping records.
+
+Invariants: `MigrationApi` is all the executor may call (reads, migrate POSTs, task polling);
+`Job` is mutable on purpose — it lives only inside one `execute_plan` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from proxlb.api.tasks import Precondition, TaskStatus
+from proxlb.domain import GuestKind, Migration
+
+
+class MigrationApi(Protocol):
+    """What the executor needs from the API client (implemented by `ProxmoxClient`)."""
+
+    def get(self, path: str, **params: str | int) -> Any: ...
+
+    def migrate_qemu(
+        self,
+        node: str,
+        vmid: int,
+        target: str,
+        *,
+        online: bool,
+        with_local_disks: bool,
+        with_conntrack_state: bool = False,
+    ) -> str: ...
+
+    def migrate_lxc(self, node: str, vmid: int, target: str, *, restart: bool = True) -> str: ...
+
+    def task_status(self, node: str, upid: str) -> TaskStatus: ...
+
+    def find_ha_followup_task(self, node: str, vmid: int, kind: str, since: float) -> str | None: ...
+
+    def migrate_precondition(
+        self, node: str, kind: str, vmid: int, target: str, with_local_disks: bool = True
+    ) -> Precondition: ...
+
+    def node_versions(self) -> Mapping[str, tuple[int, int, int] | None]: ...
+
+    def guest_location(self, vmid: int) -> tuple[str, str | None] | None: ...
+
+
+@dataclass
+class Job:
+    index: int
+    migration: Migration
+    started_at: float
+    upid: str
+    task_node: str
+    mem_bytes: int
+    next_poll: float
+    interval: float
+    waiting_ha: bool = False
+    ha_since: float = 0.0
+    ha: bool = False
+
+
+@dataclass
+class Counters:
+    max_concurrent: int = 0
+    out_hwm: dict[str, int] = field(default_factory=dict)
+    in_hwm: dict[str, int] = field(default_factory=dict)
+
+
+def describe(m: Migration) -> str:
+    what = "VM" if m.kind is GuestKind.QEMU else "CT"
+    return f"{what} {m.name} ({m.vmid}) {m.source} → {m.target}"
