@@ -1,16 +1,337 @@
-"""Command line entry point (being built: see issue 3). The only module that prints or exits."""
+"""Command line entry point: parse, wire the stages, print, choose the exit code.
+
+The only module that prints or exits. Exit codes (docs/cli.md): 0 success; 1 invalid
+configuration, or a cycle that failed (API unreachable, authentication, planning); 2 usage
+error, missing API permissions or unusable state directory; 3 a migration failed or timed out.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
 
 from proxlb import __version__
+from proxlb.cli_args import CliArgs, parse_args
+from proxlb.config.check import check_config
+from proxlb.config.load import LoadedConfig, load_config
+from proxlb.config.model import ProxlbConfig
+from proxlb.domain import GuestKind, Resources
+from proxlb.errors import ApiError, ConfigError, ProxlbError
+from proxlb.execute.model import SystemClock
+from proxlb.planning import PlanningProblem, policy_from_config
+from proxlb.planning.best_node import GuestRequest, best_node
+from proxlb.planning.explain import explain_guest
+from proxlb.report.scenario_dump import scenario_document
+from proxlb.report.text import ExecutionRow, render_cycle
+from proxlb.report.upstream_json import build_json
+from proxlb.service.daemon import Daemon, DaemonSignals, default_connect, default_state
+from proxlb.service.logging_setup import configure_logging
+from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
+
+log = logging.getLogger("proxlb")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _load(args: CliArgs) -> LoadedConfig:
+    loaded = load_config(Path(args.config))
+    config = loaded.config
+    if args.log_level:
+        config = config.model_copy(
+            update={"service": config.service.model_copy(update={"log_level": args.log_level})}
+        )
+    if args.once and config.service.daemon:
+        config = config.model_copy(update={"service": config.service.model_copy(update={"daemon": False})})
+    return LoadedConfig(config, loaded.warnings)
+
+
+def _reserve(config: ProxlbConfig, report: RunReport) -> dict[str, Resources]:
+    nodes = report.snapshot.node_names if report.snapshot else ()
+    return {n: config.balancing.reserve_for(n) for n in nodes}
+
+
+def _execution_rows(report: RunReport) -> list[ExecutionRow]:
+    if report.execution is None:
+        return []
+    return [
+        ExecutionRow(
+            int(o.vmid), o.name, o.source, o.target, o.outcome.value, o.seconds, o.exitstatus or o.detail
+        )
+        for o in report.execution.outcomes
+    ]
+
+
+def _execution_json(report: RunReport) -> dict[str, Any] | None:
+    ex = report.execution
+    if ex is None:
+        return None
+    return {
+        "dry_run": ex.dry_run,
+        "seconds": round(ex.seconds, 1),
+        "totals": ex.totals,
+        "max_concurrent": ex.max_concurrent,
+        "max_node_outgoing": dict(ex.max_node_outgoing),
+        "max_node_incoming": dict(ex.max_node_incoming),
+        "outcomes": [
+            {
+                "vmid": int(o.vmid),
+                "name": o.name,
+                "source": o.source,
+                "target": o.target,
+                "reason": o.reason,
+                "outcome": o.outcome.value,
+                "detail": o.detail,
+                "upid": o.upid,
+                "exitstatus": o.exitstatus,
+                "seconds": round(o.seconds, 1),
+                "final_node": o.final_node,
+            }
+            for o in ex.outcomes
+        ],
+    }
+
+
+class _Printer:
+    """Prints each cycle's report: JSON on stdout with --json, else the rich tables."""
+
+    def __init__(self, config: ProxlbConfig, as_json: bool) -> None:
+        self.config = config
+        self.as_json = as_json
+        # Piped output (journald, files) gets a wide fixed width instead of rich's 80 columns.
+        self.console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+    def __call__(self, report: RunReport) -> None:
+        if report.standby is not None:
+            if not self.as_json:
+                self.console.print(f"standby: {report.standby}")
+            return
+        if report.snapshot is None or report.constraints is None or report.plan is None:
+            return
+        if self.as_json:
+            doc = build_json(
+                report.snapshot,
+                report.constraints,
+                report.plan,
+                _reserve(self.config, report),
+                _execution_json(report),
+            )
+            sys.stdout.write(json.dumps(doc, indent=4) + "\n")
+            sys.stdout.flush()
+        else:
+            self.console.print(
+                render_cycle(
+                    report.snapshot,
+                    report.constraints,
+                    report.plan,
+                    _reserve(self.config, report),
+                    _execution_rows(report),
+                )
+            )
+
+
+def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
+    signals = DaemonSignals()
+    signals.install()
+    daemon = Daemon(
+        Path(args.config),
+        signals=signals,
+        apply=not args.dry_run,
+        dry_run=args.dry_run,
+        initial=loaded,
+        on_report=_Printer(loaded.config, args.json),
+    )
+    code = daemon.run()
+    if not loaded.config.service.daemon:
+        log.info("Daemon mode not active - stopping.")
+    return code
+
+
+def _one_dry_cycle(loaded: LoadedConfig) -> tuple[RunReport, PlanningProblem]:
+    """Collect and plan once without executing; returns the report and the planning problem."""
+    config = loaded.config
+    _configure_logging(config, to_stderr=True)
+    stop = threading.Event()
+    client = default_connect(config, stop)
+    state = default_state(config, one_shot=True)
+    try:
+        clock = SystemClock()
+        report = run_once(PipelineDeps(config, client, state, clock, stop, dry_run=True), apply=False)
+        if report.snapshot is None or report.constraints is None or report.plan is None:
+            raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
+        recent = state.recent_moves(since=report.started_at - config.balancing.cooldown_minutes * 60.0)
+    finally:
+        state.close()
+    problem = PlanningProblem(
+        report.snapshot, report.constraints, policy_from_config(config), recent, report.started_at
+    )
+    return report, problem
+
+
+def _cmd_best_node(args: CliArgs, loaded: LoadedConfig) -> int:
+    _, problem = _one_dry_cycle(loaded)
+    request = GuestRequest(
+        memory_bytes=args.memory_bytes,
+        cores=args.cores,
+        disk_bytes=args.disk_bytes,
+        tags=args.tags,
+        kind=GuestKind.LXC if args.guest_type == "ct" else GuestKind.QEMU,
+    )
+    answer = best_node(problem, request)
+    if args.json:
+        doc = {
+            "node": answer.node,
+            "reason": answer.reason,
+            "ranking": [{"node": n, "load_after": s, "verdict": v} for n, s, v in answer.ranking],
+        }
+        print(json.dumps(doc, indent=4))
+    elif answer.node is None:
+        print(f"no node can take this guest: {answer.reason}", file=sys.stderr)
+    else:
+        print(answer.node)
+    return EXIT_OK if answer.node else EXIT_FAILED
+
+
+def _cmd_explain(args: CliArgs, loaded: LoadedConfig) -> int:
+    report, problem = _one_dry_cycle(loaded)
+    assert report.plan is not None
+    if problem.snapshot.guest(args.vmid) is None:
+        print(f"guest {args.vmid} is not in the cluster (or on an ignored node)", file=sys.stderr)
+        return EXIT_FAILED
+    text = explain_guest(report.plan, problem, args.vmid)
+    if args.json:
+        print(json.dumps({"vmid": args.vmid, "explanation": text.splitlines()}, indent=4))
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _cmd_config_check(args: CliArgs) -> int:
+    result = check_config(Path(args.config))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=4, default=str))
+        return EXIT_OK if result.ok else EXIT_FAILED
+    for problem in result.problems:
+        print(f"error: {problem}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    if result.ok:
+        print(f"{args.config}: configuration is valid")
+        if result.config is not None:  # already redacted: secrets appear as ********
+            print(yaml.safe_dump(dict(result.config), sort_keys=False), end="")
+        return EXIT_OK
+    print(f"{args.config}: {len(result.problems)} problem(s)")
+    return EXIT_FAILED
+
+
+def _safe_get(client: Any, path: str, **params: str | int) -> Any:
+    try:
+        return client.get(path, **params)
+    except ApiError as exc:
+        log.warning("snapshot: %s unavailable (%s); left out", path, exc)
+        return []
+
+
+def _cmd_snapshot(args: CliArgs, loaded: LoadedConfig) -> int:
+    config = loaded.config
+    _configure_logging(config, to_stderr=True)
+    client = default_connect(config, threading.Event())
+    resources = client.get("/cluster/resources")
+    status = _safe_get(client, "/cluster/status")
+    cluster_name = next((str(e.get("name", "")) for e in status if e.get("type") == "cluster"), "")
+    versions: dict[str, str] = {}
+    for r in resources:
+        if r.get("type") == "node" and r.get("status") == "online":
+            v = _safe_get(client, f"/nodes/{r['node']}/version")
+            if isinstance(v, dict) and v.get("version"):
+                versions[str(r["node"])] = str(v["version"])
+    pve9 = bool(versions) and all(
+        v.split(".")[0].isdigit() and int(v.split(".")[0]) >= 9 for v in versions.values()
+    )
+    ha_status = _safe_get(client, "/cluster/ha/status/current")
+    maintenance = [
+        str(e.get("node"))
+        for e in ha_status
+        if "maintenance mode" in str(e.get("status", "")) and e.get("node")
+    ]
+    manager = _safe_get(client, "/cluster/ha/status/manager_status")
+    master = manager.get("manager_status", {}).get("master_node") if isinstance(manager, dict) else None
+    doc = scenario_document(
+        resources,
+        cluster_name,
+        versions,
+        ha_resources=_safe_get(client, "/cluster/ha/resources"),
+        ha_rules=_safe_get(client, "/cluster/ha/rules") if pve9 else [],
+        ha_groups=[] if pve9 else _safe_get(client, "/cluster/ha/groups"),
+        ha_maintenance_nodes=maintenance,
+        ha_master=master,
+    )
+    text = yaml.safe_dump(doc, sort_keys=False)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}: {len(resources)} resources", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _configure_logging(config: ProxlbConfig, to_stderr: bool) -> None:
+    configure_logging(
+        config.service.log_level, config.service.log_format, stream=sys.stderr if to_stderr else None
+    )
+
+
+def dispatch(args: CliArgs) -> int:
+    """Run one command; returns the exit code. Errors end here as one clear message, never a traceback."""
+    if args.command == "version":
+        print(f"ProxLB version: {__version__}")
+        print("Dynamic resource scheduler for Proxmox VE (upstream ProxLB 2.3.0 compatible)")
+        return EXIT_OK
+    if args.command == "config-check":
+        return _cmd_config_check(args)
+    try:
+        loaded = _load(args)
+    except ConfigError as exc:
+        print(f"error: invalid configuration {args.config}", file=sys.stderr)
+        for problem in exc.problems or (str(exc),):
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    # With --json stdout carries only the document; logs go to stderr.
+    _configure_logging(loaded.config, to_stderr=args.json or args.command != "run")
+    if args.command != "run":  # the daemon logs them itself
+        for warning in loaded.warnings:
+            log.warning("config: %s", warning)
+    try:
+        if args.command in ("run", "plan"):
+            return _cmd_run(args, loaded)
+        if args.command == "best-node":
+            return _cmd_best_node(args, loaded)
+        if args.command == "explain":
+            return _cmd_explain(args, loaded)
+        if args.command == "snapshot":
+            return _cmd_snapshot(args, loaded)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except ApiError as exc:
+        print(f"error: Proxmox API: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ProxlbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    raise AssertionError(f"unhandled command {args.command}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("-v", "--version"):
-        print(f"ProxLB version: {__version__}")
-        raise SystemExit(0)
-    print("proxlb: the balancing engine is not wired up yet", file=sys.stderr)
-    raise SystemExit(2)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    raise SystemExit(dispatch(args))

@@ -114,7 +114,7 @@ def execution_table(rows: Sequence[ExecutionRow]) -> Table:
     for col in ("vmid", "name", "from → to", "outcome", "seconds", "note"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        style = {"DONE": "green", "FAILED": "red", "TIMEOUT": "red"}.get(r.outcome, "yellow")
+        style = {"DONE": "green", "FAILED": "red", "TIMEOUT": "red"}.get(r.outcome.upper(), "yellow")
         table.add_row(
             str(r.vmid),
             r.name,
