@@ -178,3 +178,43 @@ def test_sigterm_during_migrations_follows_in_flight_and_exits(tmp_path: Path) -
     assert len([w for w in writes(api) if w[1].endswith("/migrate")]) == 2
     nodes = {e["vmid"]: (e["node"], e.get("lock")) for e in api.get("/cluster/resources", type="vm")}
     assert all(nodes[o.vmid] == (o.target, None) for o in done)  # followed to the end, nothing left locked
+
+
+def test_many_cycles_on_a_noisy_cluster_settle_without_ping_pong(tmp_path: Path) -> None:
+    cluster, api = sim("noisy.yaml")
+    signals = DaemonSignals()
+    clock = SimClock(cluster)
+    state = StateStore.open(tmp_path / "state")
+
+    def stop_after(report: RunReport) -> None:
+        if len(daemon.reports) >= 16:
+            signals.request_stop()
+
+    daemon = Daemon(
+        write_config(
+            tmp_path / "p.yaml",
+            balancing={"method": "memory", "balanciness": 5, "parallel": True, "cooldown_minutes": 120},
+            service={"schedule": {"interval": 15, "format": "minutes"}},
+        ),
+        signals=signals,
+        clock=clock,
+        connect=lambda config, stop: client_for(api),
+        open_state=lambda config, one_shot: state,
+        run_cycle=run_once,
+        on_report=stop_after,
+        configure_log=False,
+    )
+    assert daemon.run() == 0
+    assert daemon.failures == 0 and len(daemon.reports) == 16
+    moves = [
+        (h.vmid, h.source, h.target, h.finished)
+        for h in reversed(StateStore.open(tmp_path / "state").history(1000))
+    ]
+    assert moves, "the unbalanced cluster was never balanced"
+    per_cycle = [len(r.plan.migrations) if r.plan else 0 for r in daemon.reports]
+    assert sum(per_cycle[8:]) <= 1, per_cycle  # settled: at most one stray move in the second half
+    for vmid in {m[0] for m in moves}:
+        mine = [m for m in moves if m[0] == vmid]
+        for first, later in itertools.pairwise(mine):
+            assert later[3] - first[3] >= 120 * 60, f"guest {vmid} moved again within its cooldown"
+            assert (later[1], later[2]) != (first[2], first[1]), f"guest {vmid} ping-ponged"
