@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from proxlb.errors import ApiError
+from proxlb.errors import ApiError, ConfigError
 from proxlb.execute.model import Outcome
-from proxlb.service.daemon import EXIT_CONFIG, Daemon, DaemonSignals
+from proxlb.service.daemon import EXIT_CONFIG, EXIT_INVALID_CONFIG, Daemon, DaemonSignals
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 from proxlb.service.state import StateStore
 from tests.execute.fakes import FakeClock
@@ -134,7 +136,33 @@ def test_standby_rechecks_soon(tmp_path: Path) -> None:
 def test_bad_initial_config_exits_with_config_code(tmp_path: Path) -> None:
     daemon = make(tmp_path, lambda d, a: report(0), FakeClock())
     daemon.config_path.write_text("balancing: {enable: maybe}\n")
-    assert daemon.run() == EXIT_CONFIG
+    assert daemon.run() == EXIT_INVALID_CONFIG
+
+
+def test_missing_privileges_stop_at_start_with_setup_code(tmp_path: Path) -> None:
+    cycles: list[int] = []
+    daemon = make(tmp_path, lambda d, a: cycles.append(1) or report(0), FakeClock())
+
+    class NoPerms(FakeClient):
+        def check_permissions(self) -> None:
+            raise ConfigError("API user root@pam lacks privileges: VM.Migrate", ("missing VM.Migrate",))
+
+    daemon.connect = lambda config, stop: NoPerms()
+    assert daemon.run() == EXIT_CONFIG and cycles == []
+
+
+def test_real_signals_set_the_events() -> None:
+    signals = DaemonSignals()
+    old = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+    try:
+        signals.install()
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert signals.reload.wait(2) and not signals.stop.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert signals.stop.wait(2) and signals.wake.is_set()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def test_one_shot_returns_after_one_cycle(tmp_path: Path) -> None:

@@ -33,8 +33,9 @@ from proxlb.service.state import StateError, StateStore
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_CYCLE_FAILED = 1
-EXIT_CONFIG = 2
+EXIT_CYCLE_FAILED = 1  # one-shot cycle failed (API unreachable, planning error …)
+EXIT_INVALID_CONFIG = 1  # the configuration file does not validate
+EXIT_CONFIG = 2  # setup problem: missing API privileges or unusable state directory
 FIRST_BACKOFF_SECONDS = 30.0
 
 
@@ -147,7 +148,7 @@ class Daemon:
             log.error("configuration invalid: %s", exc)
             for problem in exc.problems:
                 log.error("  %s", problem)
-            return EXIT_CONFIG
+            return EXIT_INVALID_CONFIG
         config = loaded.config
         self._apply_logging(config)
         for warning in loaded.warnings:
