@@ -288,3 +288,34 @@ def test_evacuation_never_overfills_a_node() -> None:
     assert report.count(Outcome.DONE) == 6 and report.count(Outcome.SKIPPED) == 2
     assert max(fc.max_mem_ratio[n] for n in ("pve2", "pve3")) <= 1.0
     assert report.max_node_incoming == {"pve2": 2, "pve3": 2}
+
+
+def test_every_decision_and_outcome_logged_at_info_with_fields(caplog: Any) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="proxlb.execute")
+    fc, clock = cluster(three_nodes(), {100: G("pve1"), 101: G("pve1", lock="backup")})
+    run(fc, clock, Plan("fp", (mig(100, "pve1", "pve2"), mig(101, "pve1", "pve3"))))
+    events = [(r.VMID, r.OUTCOME) for r in caplog.records if hasattr(r, "VMID")]  # type: ignore[attr-defined]
+    assert events == [("100", "started"), ("100", "done"), ("101", "skipped")]
+    assert all(r.levelname == "INFO" for r in caplog.records if hasattr(r, "VMID"))
+
+
+def test_settings_from_config() -> None:
+    from proxlb.config.model import ProxlbConfig
+
+    config = ProxlbConfig.model_validate(
+        {
+            "proxmox_api": {"hosts": ["a"], "user": "u@pve", "token_id": "t", "token_secret": "s"},
+            "balancing": {
+                "parallel": True, "parallel_jobs": 3, "max_job_validation": 600, "max_node_inflow": 2,
+                "node_resource_reserve": {"defaults": {"memory": 4}, "pve1": {"memory": 8}},
+            },
+            "service": {"stop_timeout": 30},
+        }
+    )  # fmt: skip
+    s = ExecutionSettings.from_config(config, dry_run=True, drained_nodes=frozenset({"pve9"}))
+    assert s.global_limit == 3 and s.max_node_inflow == 2 and s.max_node_outflow == 4
+    assert s.job_timeout_seconds == 600 and s.stop_grace_seconds == 30 and s.dry_run
+    assert s.reserve_for("pve1") == 8 * GIB and s.reserve_for("pve2") == 4 * GIB
+    assert ExecutionSettings(parallel=False, parallel_jobs=9).global_limit == 1

@@ -22,7 +22,7 @@ from proxlb.api.tasks import upid_node, upid_starttime, upid_type
 from proxlb.domain import GuestKind, Migration, Plan
 from proxlb.errors import ApiError
 from proxlb.execute.fresh import FreshState, memory_need, parse_resources, precheck
-from proxlb.execute.jobs import Counters, Job, MigrationApi, describe
+from proxlb.execute.jobs import Counters, Job, MigrationApi, describe, fields
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, MigrationOutcome, Outcome
 
 log = logging.getLogger(__name__)
@@ -242,21 +242,15 @@ class _Run:
             interval=self.s.poll_initial_seconds,
             ha=upid_type(upid) == "hamigrate" or m.ha_managed,
         )
-        log.info("migrating %s (%s: %s) task %s", describe(m), m.reason.value, m.detail, upid)
-        self._record_concurrency()
-
-    def _record_concurrency(self) -> None:
-        c = self.counters
-        c.max_concurrent = max(c.max_concurrent, len(self.running))
-        out: dict[str, int] = {}
-        inc: dict[str, int] = {}
-        for job in self.running.values():
-            out[job.migration.source] = out.get(job.migration.source, 0) + 1
-            inc[job.migration.target] = inc.get(job.migration.target, 0) + 1
-        for node, n in out.items():
-            c.out_hwm[node] = max(c.out_hwm.get(node, 0), n)
-        for node, n in inc.items():
-            c.in_hwm[node] = max(c.in_hwm.get(node, 0), n)
+        log.info(
+            "migrating %s (%s: %s) task %s",
+            describe(m),
+            m.reason.value,
+            m.detail,
+            upid,
+            extra=fields(m, "started", upid),
+        )
+        self.counters.record(self.running.values())
 
     # -- polling -------------------------------------------------------------------------------
     def _poll(self) -> None:
@@ -381,9 +375,15 @@ class _Run:
             ha_managed=ha or m.ha_managed,
         )
         if outcome is Outcome.DONE:
-            log.info("migrated %s in %.1f s", describe(m), seconds)
+            log.info("migrated %s in %.1f s", describe(m), seconds, extra=fields(m, outcome.value, upid))
         elif outcome is not Outcome.SKIPPED or not self.s.dry_run:
-            log.info("migration of %s %s: %s", describe(m), outcome.value, detail)
+            log.info(
+                "migration of %s %s: %s",
+                describe(m),
+                outcome.value,
+                detail,
+                extra=fields(m, outcome.value, upid),
+            )
 
 
 def _node_of(state: FreshState, m: Migration) -> str | None:

@@ -6,7 +6,7 @@ Invariants: `MigrationApi` is all the executor may call (reads, migrate POSTs, t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -66,7 +66,36 @@ class Counters:
     out_hwm: dict[str, int] = field(default_factory=dict)
     in_hwm: dict[str, int] = field(default_factory=dict)
 
+    def record(self, running: Iterable[Job]) -> None:
+        """Update the high-water marks with the jobs in flight right now."""
+        jobs = list(running)
+        self.max_concurrent = max(self.max_concurrent, len(jobs))
+        out: dict[str, int] = {}
+        inc: dict[str, int] = {}
+        for job in jobs:
+            out[job.migration.source] = out.get(job.migration.source, 0) + 1
+            inc[job.migration.target] = inc.get(job.migration.target, 0) + 1
+        for node, n in out.items():
+            self.out_hwm[node] = max(self.out_hwm.get(node, 0), n)
+        for node, n in inc.items():
+            self.in_hwm[node] = max(self.in_hwm.get(node, 0), n)
+
 
 def describe(m: Migration) -> str:
     what = "VM" if m.kind is GuestKind.QEMU else "CT"
     return f"{what} {m.name} ({m.vmid}) {m.source} → {m.target}"
+
+
+def fields(m: Migration, outcome: str, upid: str | None) -> dict[str, str]:
+    """Structured log fields (journald-style upper-case names) for one migration event."""
+    out = {
+        "VMID": str(m.vmid),
+        "GUEST_KIND": m.kind.value,
+        "SOURCE_NODE": m.source,
+        "TARGET_NODE": m.target,
+        "MIGRATION_REASON": m.reason.value,
+        "OUTCOME": outcome,
+    }
+    if upid:
+        out["UPID"] = upid
+    return out
