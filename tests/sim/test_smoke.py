@@ -18,7 +18,13 @@ def test_demo_in_process_lists_five_nodes() -> None:
 
 def test_demo_over_https_with_token() -> None:
     with running_simulator("demo") as sim:
-        api = ProxmoxAPI(sim.host, port=sim.port, user=sim.user, token_name=sim.token_id,
-                         token_value=sim.token_secret, verify_ssl=sim.ca_file)  # fmt: skip
+        api = ProxmoxAPI(
+            sim.host,
+            port=sim.port,
+            user=sim.user,
+            token_name=sim.token_id,
+            token_value=sim.token_secret,
+            verify_ssl=sim.ca_file,
+        )
         assert api.version.get()["version"] == "9.2.11"
         assert len(api.cluster.resources.get(type="vm")) == 29

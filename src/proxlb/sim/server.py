@@ -139,7 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(exc)
             return
         api_path = path[len(PREFIX) :] if path.startswith(PREFIX + "/") or path == PREFIX else None
-        status, user = 200, None
+        user: str | None = None
+        error: PveError | None = None
+        payload: dict[str, Any] = {}
         try:
             if api_path is None:
                 raise PveError(501, f"Method '{method} {path}' not implemented")
@@ -156,31 +158,33 @@ class _Handler(BaseHTTPRequestHandler):
                 ident = self._identity(method)
                 user = ident.task_user
             result = dispatch(sim.cluster, method, api_path, params, ident)
-            payload: dict[str, Any] = (
+            payload = (
                 {"data": result.data, "total": result.total}
                 if isinstance(result, Paged)
                 else {"data": result}
             )
-            self._send(200, None, payload)
         except PveError as exc:
-            status = exc.status
-            if status == 401 and sim.cluster.settings.auth_failure_delay_s > 0:
-                time.sleep(sim.cluster.settings.auth_failure_delay_s)
-            self._error(exc)
+            error = exc
         except Exception:  # a simulator bug must not kill the connection thread silently
             log.exception("simulator handler failed for %s %s", method, path)
-            status = 500
-            self._error(PveError(500, "internal simulator error"))
-        finally:
-            sim.log.add(
-                method,
-                api_path or path,
-                params,
-                status,
-                sim.cluster.clock.now(),
-                user,
-                time.perf_counter() - started,
-            )
+            error = PveError(500, "internal simulator error")
+        # log before answering, so a client that got its answer always finds its request in the log
+        status = error.status if error else 200
+        sim.log.add(
+            method,
+            api_path or path,
+            params,
+            status,
+            sim.cluster.clock.now(),
+            user,
+            time.perf_counter() - started,
+        )
+        if error is None:
+            self._send(200, None, payload)
+            return
+        if status == 401 and sim.cluster.settings.auth_failure_delay_s > 0:
+            time.sleep(sim.cluster.settings.auth_failure_delay_s)
+        self._error(error)
 
 
 class _Server(ThreadingHTTPServer):

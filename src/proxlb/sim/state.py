@@ -116,6 +116,11 @@ def local_resources(config: dict[str, Any]) -> list[str]:
     return sorted(k for k in config if _LOCAL_RES.match(k))
 
 
+def _count(value: float) -> float:
+    """CPU counts as JSON integers when whole (PVE sends `4`, not `4.0`); CT cpulimit may be fractional."""
+    return int(value) if float(value).is_integer() else value
+
+
 def _size(text: str) -> int:
     match = re.match(r"^(\d+(?:\.\d+)?)([KMGT]?)$", text)
     if not match:
@@ -152,7 +157,7 @@ def _node(scenario: Scenario, e: NodeEntry, index: int, guests: list[SimGuest]) 
     return SimNode(
         name=e.node,
         nodeid=index,
-        maxcpu=e.maxcpu,
+        maxcpu=_count(e.maxcpu),
         maxmem=e.maxmem,
         maxdisk=e.maxdisk,
         disk=e.disk,
@@ -190,7 +195,7 @@ def _guest(scenario: Scenario, g: GuestEntry, start: float, seed: int) -> SimGue
         node=g.node,
         name=name,
         status=g.status if g.status in ("running", "stopped", "paused") else "stopped",
-        maxcpu=g.maxcpu,
+        maxcpu=_count(g.maxcpu),
         cpu_frac=min(1.0, g.cpu) if running else 0.0,
         maxmem=g.maxmem,
         mem=min(mem, g.maxmem),
