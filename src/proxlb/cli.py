@@ -148,6 +148,7 @@ def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
         dry_run=args.dry_run,
         initial=loaded,
         on_report=_Printer(loaded.config, args.json),
+        configure_log=not args.json,  # with --json the CLI already sent logs to stderr
     )
     code = daemon.run()
     if not loaded.config.service.daemon:
