@@ -82,9 +82,10 @@ def serve(tmp: Path, routes: dict[tuple[str, str], Route]) -> Iterator[tuple[Fak
             path = url.path.removeprefix("/api2/json")
             fake.log.append((method, path, params, dict(self.headers)))
             status, reason, body = fake.routes.get((method, path), (501, "Method not implemented", None))
-            payload = json.dumps(
-                {"data": body} if status < 400 else {"data": None, "message": reason}
-            ).encode()
+            error: dict[str, Any] = {"data": None, "message": reason}
+            if status == 400:
+                error["errors"] = {"target": "target is local node."}
+            payload = json.dumps({"data": body} if status < 400 else error).encode()
             self.send_response(status, reason)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

@@ -211,6 +211,7 @@ def test_real_https_failover_token_auth_and_error_mapping(tmp_path: Path, caplog
     routes = {
         ("GET", "/nodes"): (200, "OK", [{"node": "pve1", "status": "online"}]),
         ("POST", "/nodes/pve1/qemu/100/migrate"): (500, "VM is locked (backup)", None),
+        ("POST", "/nodes/pve1/lxc/200/migrate"): (400, "Parameter verification failed.", None),
     }
     with serve(tmp_path, routes) as (fake, port, cert):
         dead = Endpoint("127.0.0.1", _free_port())
@@ -223,6 +224,9 @@ def test_real_https_failover_token_auth_and_error_mapping(tmp_path: Path, caplog
         with pytest.raises(ApiError) as info:
             client.migrate_qemu("pve1", 100, "pve2", online=True, with_local_disks=True)
         assert info.value.status == 500 and str(info.value) == "VM is locked (backup)"
+        with pytest.raises(ApiError) as info:
+            client.migrate_lxc("pve1", 200, "pve1")
+        assert info.value.status == 400 and "target is local node" in str(info.value)
         auth = fake.log[0][3]["Authorization"]
         assert auth == "PVEAPIToken=proxlb@pve!t=S3CRET"
         assert fake.log[1][2] == {"target": "pve2", "online": "1", "with-local-disks": "1"}

@@ -102,6 +102,8 @@ class ProxmoxerTransport:
             return resource.post(**params)
         except ResourceException as exc:
             message = str(exc.content or exc.status_message or "").strip()
+            if exc.errors:
+                message = f"{message} - {exc.errors}"
             raise ApiError(redact(message, self._secrets), int(exc.status_code), path) from None
         except requests.exceptions.RequestException as exc:
             raise _unreachable(exc) from None
