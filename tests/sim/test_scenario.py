@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from proxlb.errors import ApiError
 from proxlb.sim.cluster import SimCluster
 from proxlb.sim.generate import GenerateOptions, generate_scenario, to_yaml
 from proxlb.sim.inprocess import InProcessApi
@@ -219,3 +220,75 @@ def test_generated_scenarios_are_deterministic_and_valid(tmp_path: Path) -> None
 
 def test_small_scenario_fixture_is_valid() -> None:
     assert len(parse_scenario(small_scenario()).guests) == 7
+
+
+def test_pve9_cluster_has_rules_and_no_groups() -> None:
+    api = InProcessApi(SimCluster.from_scenario(load_scenario("ha-rules-pve9"), time_scale=0))
+    rules = {r["rule"]: r for r in api.get("/cluster/ha/rules")}
+    assert rules["pin-svc00"]["strict"] == 1 and rules["old-rule"]["disable"] == 1
+    assert rules["keep-apart"]["resources"] == "vm:103,vm:105" and isinstance(
+        rules["keep-apart"]["order"], int
+    )
+    assert [r["rule"] for r in api.get("/cluster/ha/rules", type="resource-affinity")] == [
+        "keep-apart",
+        "keep-together",
+        "old-rule",
+    ]
+    with pytest.raises(ApiError) as err:
+        api.get("/cluster/ha/groups")
+    assert (err.value.status, str(err.value)) == (
+        500,
+        "cannot index groups: ha groups have been migrated to rules",
+    )
+    assert api.get("/cluster/ha/status/manager_status")["manager_status"]["master_node"] == "pve2"
+
+
+def test_pve8_cluster_has_groups_and_no_rules() -> None:
+    api = InProcessApi(SimCluster.from_scenario(load_scenario("pve8"), time_scale=0))
+    assert api.get("/cluster/ha/groups")[0]["group"] == "prefer-pve2"
+    assert api.get("/cluster/ha/resources")[0]["group"] == "prefer-pve2"
+    with pytest.raises(ApiError) as err:
+        api.get("/cluster/ha/rules")
+    assert err.value.status == 501
+    assert "pressurecpusome" not in api.get("/nodes/pve1/qemu")[0]
+    assert "memhost" not in api.get("/cluster/resources", type="vm")[0]
+    with pytest.raises(ApiError, match="with-conntrack-state"):
+        api.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1, **{"with-conntrack-state": 1})
+
+
+def test_maintenance_node_reports_maintenance_mode() -> None:
+    api = InProcessApi(SimCluster.from_scenario(load_scenario("maintenance"), time_scale=0))
+    lrm = {e["node"]: e["status"] for e in api.get("/cluster/ha/status/current") if e["type"] == "lrm"}
+    assert "maintenance mode" in lrm["pve4"] and "maintenance mode" not in lrm["pve1"]
+    assert next(n for n in api.get("/cluster/resources", type="node") if n["node"] == "pve4")["hastate"] == (
+        "maintenance"
+    )
+
+
+def test_acl_limits_a_user_and_a_privsep_token() -> None:
+    from proxlb.sim.auth import Identity
+
+    raw = small_scenario(
+        auth={
+            "users": [
+                {
+                    "userid": "audit@pve",
+                    "password": "x",
+                    "tokens": [{"id": "ro", "secret": "s", "privsep": 1}],
+                }
+            ],
+            "acl": [
+                {"path": "/", "ugid": "audit@pve", "privs": ["Sys.Audit", "VM.Audit", "VM.Migrate"]},
+                {"path": "/vms", "ugid": "audit@pve!ro", "privs": ["VM.Audit"]},
+            ],
+        }
+    )
+    cluster = SimCluster.from_scenario(parse_scenario(raw), time_scale=0)
+    user = InProcessApi(cluster, Identity("audit@pve"))
+    assert set(user.get("/access/permissions")["/"]) == {"Sys.Audit", "VM.Audit", "VM.Migrate"}
+    token = InProcessApi(cluster, Identity("audit@pve", "ro"))
+    assert token.get("/access/permissions") == {"/vms": {"VM.Audit": 1}}
+    with pytest.raises(ApiError) as err:
+        token.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1)
+    assert (err.value.status, str(err.value)) == (403, "Permission check failed (/vms/100, VM.Migrate)")
+    assert user.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1).endswith(":audit@pve:")
