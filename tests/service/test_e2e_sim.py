@@ -178,3 +178,45 @@ def test_dry_run_sends_zero_writes() -> None:
         assert report.plan is not None and len(report.plan.migrations) == 8
         assert info.admin.writes() == []
         assert all(w["method"] == "GET" for w in info.admin.requests())
+
+
+def test_daemon_over_https_reload_then_sigterm_during_migrations(tmp_path: Any) -> None:
+    import yaml
+
+    from proxlb.service.daemon import Daemon, DaemonSignals
+
+    with running_simulator(SCENARIOS / "evacuate.yaml", time_scale=5) as info:
+        raw = {
+            "proxmox_api": {
+                "hosts": [f"127.0.0.1:{info.port}"], "user": info.user, "token_id": info.token_id,
+                "token_secret": info.token_secret, "ca_file": info.ca_file, "timeout": 5,
+            },
+            "proxmox_cluster": {"maintenance_nodes": ["pve4"]},
+            "balancing": {"enable": True, "balance_types": ["vm"], "parallel": True, "parallel_jobs": 2},
+            "service": {"daemon": True, "state_dir": str(tmp_path / "state"), "stop_timeout": 30},
+        }  # fmt: skip
+        path = tmp_path / "proxlb.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        path.chmod(0o600)
+        signals = DaemonSignals()
+        daemon = Daemon(path, signals=signals, configure_log=False)
+        result: list[int] = []
+        thread = threading.Thread(target=lambda: result.append(daemon.run()), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not info.admin.writes() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        path.write_text("balancing: {enable: sometimes}\n")  # a bad config on SIGHUP is refused
+        signals.request_reload()
+        signals.request_stop()
+        thread.join(40)
+        assert result == [0]
+        execution = daemon.reports[0].execution
+        assert execution is not None and execution.stopped
+        started = [o for o in execution.outcomes if o.upid]
+        assert started and all(o.outcome is Outcome.DONE for o in started)  # followed to the end
+        assert any(o.outcome is Outcome.CANCELLED for o in execution.outcomes)
+        state = info.admin.state()
+        assert state["running_tasks"] == []
+        assert all(g["lock"] is None for g in state["guests"].values())
+        assert len(StateStore.open(tmp_path / "state").history()) == len(execution.outcomes)
