@@ -203,6 +203,18 @@ def test_qemu_parameters_online_and_conntrack_version_aware() -> None:
     assert params[200] == {"target": "pve2", "restart": True}
 
 
+def test_known_versions_are_used_without_asking() -> None:
+    fc, clock = cluster(three_nodes(), {100: G("pve1")})
+    fc.node_versions = None  # type: ignore[assignment,method-assign]  # must not be called
+    run(
+        fc,
+        clock,
+        Plan("fp", (mig(100, "pve1", "pve2"),)),
+        node_versions={"pve1": (9, 0, 1), "pve2": (8, 4, 0)},
+    )
+    assert fc.writes[0][2]["conntrack"] is False
+
+
 def test_running_vm_skipped_when_live_off() -> None:
     fc, clock = cluster(three_nodes(), {100: G("pve1"), 101: G("pve1", status="stopped")})
     report = run(fc, clock, Plan("fp", (mig(100, "pve1", "pve2"), mig(101, "pve1", "pve2"))), live=False)

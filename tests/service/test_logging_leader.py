@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -50,7 +51,11 @@ def test_reconfigure_replaces_handler_and_plain_has_timestamp() -> None:
 
 def test_choose_format() -> None:
     assert choose_format("auto", {}) == "plain"
-    assert choose_format("auto", {"INVOCATION_ID": "x"}) == "journal"
+    assert choose_format("auto", {"JOURNAL_STREAM": "8:1"}) == "journal"
+    with open(__file__) as f:  # a stream that is not the journal's
+        assert choose_format("auto", {"JOURNAL_STREAM": "8:1"}, f) == "plain"
+        st = os.fstat(f.fileno())
+        assert choose_format("auto", {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}, f) == "journal"
     assert choose_format("json", {"JOURNAL_STREAM": "1"}) == "json"
 
 

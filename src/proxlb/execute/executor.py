@@ -199,6 +199,8 @@ class _Run:
     def _conntrack(self, m: Migration) -> bool:
         if not self.s.with_conntrack_state:
             return False
+        if self.versions is None and self.s.node_versions is not None:
+            self.versions = self.s.node_versions
         if self.versions is None:
             try:
                 self.versions = self.client.node_versions()

@@ -71,6 +71,8 @@ class ExecutionSettings:
     poll_initial_seconds: float = 1.0
     poll_max_seconds: float = 10.0
     check_precondition: bool = True
+    # PVE version per node when the caller already knows them (the snapshot does); else asked once.
+    node_versions: Mapping[str, tuple[int, int, int] | None] | None = None
 
     @property
     def global_limit(self) -> int:

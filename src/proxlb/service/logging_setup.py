@@ -76,12 +76,26 @@ class JournalPrefixFormatter(logging.Formatter):
         return prefix + super().format(record).replace("\n", "\n" + prefix)
 
 
-def choose_format(log_format: str, env: Mapping[str, str]) -> str:
-    """'journal', 'plain' or 'json'. `auto` means journal when systemd connected our output."""
+def choose_format(log_format: str, env: Mapping[str, str], stream: IO[str] | None = None) -> str:
+    """'journal', 'plain' or 'json'. `auto` means journal when systemd connected our output.
+
+    systemd sets JOURNAL_STREAM=<device>:<inode> for a service whose output goes to the journal;
+    when `stream` is a real file it must be that very stream (a child with redirected output
+    inherits the variable but not the connection).
+    """
     wanted = (log_format or "auto").lower()
     if wanted in ("plain", "json"):
         return wanted
-    return "journal" if env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID") else "plain"
+    marker = env.get("JOURNAL_STREAM", "")
+    if not marker:
+        return "plain"
+    try:
+        info = os.fstat(stream.fileno()) if stream is not None else None
+    except (AttributeError, OSError, ValueError):
+        info = None
+    if info is not None and marker != f"{info.st_dev}:{info.st_ino}":
+        return "plain"
+    return "journal"
 
 
 def _journal_handler() -> logging.Handler | None:
@@ -102,10 +116,13 @@ def configure_logging(
 ) -> logging.Handler:
     """Install (or replace) ProxLB's handler on the root logger and return it."""
     environ = os.environ if env is None else env
-    kind = choose_format(str(getattr(log_format, "value", log_format)), environ)
+    out = stream or sys.stdout
+    kind = choose_format(
+        str(getattr(log_format, "value", log_format)), environ, out if stream is None else None
+    )
     handler: logging.Handler | None = _journal_handler() if kind == "journal" else None
     if handler is None:
-        handler = logging.StreamHandler(stream or sys.stdout)
+        handler = logging.StreamHandler(out)
         if kind == "json":
             handler.setFormatter(JsonFormatter())
         elif kind == "journal":

@@ -175,6 +175,7 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         settings = ExecutionSettings.from_config(
             config, dry_run=deps.dry_run, drained_nodes=_drained(snapshot, constraints, maintenance)
         )
+        settings = _override(settings, {"node_versions": {n.name: n.pve_version for n in snapshot.nodes}})
         if deps.settings_override:
             settings = _override(settings, deps.settings_override)
         execution = execute_plan(plan, deps.client, settings, deps.clock, deps.stop_event)
