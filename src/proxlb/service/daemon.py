@@ -188,8 +188,9 @@ class Daemon:
             deps = PipelineDeps(config, client, state, self.clock, self.signals.stop, dry_run=self.dry_run)
             try:
                 report = self.run_cycle(deps, self.apply)
-            except StateError:
-                raise
+            except StateError as exc:
+                log.error("%s", exc)
+                return EXIT_CONFIG
             except Exception as exc:  # the daemon must survive any single cycle
                 self.failures += 1
                 wait = min(wait, FIRST_BACKOFF_SECONDS * 2 ** (self.failures - 1))
