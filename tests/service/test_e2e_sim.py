@@ -220,3 +220,25 @@ def test_daemon_over_https_reload_then_sigterm_during_migrations(tmp_path: Any) 
         assert state["running_tasks"] == []
         assert all(g["lock"] is None for g in state["guests"].values())
         assert len(StateStore.open(tmp_path / "state").history()) == len(execution.outcomes)
+
+
+def test_password_auth_renews_ticket_and_survives_failover() -> None:
+    from proxlb.api.settings import ApiSettings, Endpoint
+
+    with running_simulator(SCENARIOS / "evacuate.yaml", time_scale=40) as info:
+        proxy = TcpProxy(info.port)
+        settings = ApiSettings(
+            endpoints=(Endpoint("127.0.0.1", proxy.port), Endpoint("127.0.0.1", info.port)),
+            user=info.user, password=info.password, ca_file=info.ca_file, timeout_seconds=5,
+        )  # fmt: skip
+        client = connect(settings)
+        assert client.get("/version")["version"]
+        transport: Any = client._transports[client.endpoint]
+        transport._api._backend.auth.birth_time -= 4000  # older than proxmoxer's renew_age
+        assert client.get("/nodes")
+        logins = [r for r in info.admin.requests() if r["path"] == "/access/ticket"]
+        assert len(logins) == 2  # first login, then the renewal with the ticket as password
+        proxy.close()
+        assert client.get("/cluster/resources", type="node")
+        assert client.endpoint.port == info.port
+        assert len([r for r in info.admin.requests() if r["path"] == "/access/ticket"]) == 3
