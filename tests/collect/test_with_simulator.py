@@ -73,3 +73,29 @@ def test_bundled_scenarios_collect_without_errors(name: str) -> None:
         assert guest.usage.cpu_milli <= guest.allocated.cpu_milli
     cons = derive_constraints(snapshot, config(balance_types=["vm", "ct"]), frozenset())
     assert cons == derive_constraints(snapshot, config(balance_types=["vm", "ct"]), frozenset())
+
+
+def _bundled(name: str) -> InProcessApi:
+    scenarios = bundled_scenarios()
+    if name not in scenarios:
+        pytest.skip(f"scenario {name} is not bundled")
+    return api_for(scenarios[name])
+
+
+def test_bundled_pve8_reads_groups_not_rules() -> None:
+    api = _bundled("pve8")
+    snapshot = collect_snapshot(api, config(balance_types=["vm", "ct"]), now=1.0)
+    paths = [path for _, path, _ in api.calls]
+    assert "/cluster/ha/rules" not in paths and "/cluster/ha/groups" in paths
+    assert snapshot.ha_rules and all(r.from_group for r in snapshot.ha_rules)
+    cons = derive_constraints(snapshot, config(balance_types=["vm", "ct"]), frozenset())
+    assert any(p.source.kind is SourceKind.HA_GROUP for p in cons.pins)
+
+
+def test_bundled_pve9_node_affinity_rules_are_pins_not_groups() -> None:
+    snapshot = collect_snapshot(_bundled("ha-rules-pve9"), config(balance_types=["vm", "ct"]), now=1.0)
+    cons = derive_constraints(snapshot, config(balance_types=["vm", "ct"]), frozenset())
+    node_rules = {r.rule_id for r in snapshot.ha_rules if r.rule_type == "node-affinity" and not r.disabled}
+    assert node_rules
+    assert not node_rules & {a.group for a in cons.affinities}
+    assert node_rules <= {p.source.name for p in cons.pins}
