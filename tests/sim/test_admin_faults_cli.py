@@ -175,3 +175,14 @@ def test_cli_reports_a_bad_scenario(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "proxlb.sim.cli", "serve", "--scenario", str(bad), "--port", "0"]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "no entry of type 'node'" in done.stderr
+
+
+def test_sim_overrides_can_freeze_the_metrics() -> None:
+    from proxlb.sim.inprocess import InProcessApi
+
+    with running_simulator("demo", time_scale=0.0, sim_overrides={"noise": 0, "drift": 0}) as info:
+        api = InProcessApi(info.cluster)
+        before = api.get("/cluster/resources", type="vm")
+        info.admin.advance(3 * 3600)
+        after = api.get("/cluster/resources", type="vm")
+        assert [(g["cpu"], g["mem"]) for g in before] == [(g["cpu"], g["mem"]) for g in after]

@@ -360,6 +360,6 @@ def _cross_check(s: Scenario) -> list[str]:
         if f.kind in ("migration_fail", "migration_hang") and f.vmid not in kinds:
             problems.append(f"faults[{i}]: {f.kind} needs a vmid from resources, got {f.vmid!r}")
     for name, version in s.versions.items():
-        if not re.match(r"^\d+\.\d+(\.\d+)?$", version):
+        if not re.match(r"^\d+\.\d+", version):
             problems.append(f"versions.{name}: {version!r} is not a version like 9.2.11")
     return problems

@@ -19,7 +19,7 @@ from typing import Any
 from proxlb.sim.admin import SimAdmin
 from proxlb.sim.auth import DEFAULT_PASSWORD, DEFAULT_TOKEN_ID, DEFAULT_TOKEN_SECRET, DEFAULT_USER
 from proxlb.sim.cluster import SimCluster
-from proxlb.sim.scenario import Scenario, load_scenario
+from proxlb.sim.scenario import Scenario, SimSettings, load_scenario
 from proxlb.sim.server import SimServer
 
 
@@ -65,9 +65,17 @@ def start_simulator(
     faults: list[dict[str, Any]] | None = None,
     cert_file: Path | None = None,
     key_file: Path | None = None,
+    sim_overrides: dict[str, Any] | None = None,
 ) -> tuple[SimServer, SimInfo]:
-    """Build the cluster, bind the server (not yet serving) and describe it."""
+    """Build the cluster, bind the server (not yet serving) and describe it.
+
+    `sim_overrides` replaces keys of the scenario's `sim:` section, e.g. `{"noise": 0, "drift": 0}` for
+    metrics that do not move between two runs.
+    """
     loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if sim_overrides:
+        settings = SimSettings.model_validate({**loaded.sim.model_dump(), **sim_overrides})
+        loaded = loaded.model_copy(update={"sim": settings})
     cluster = SimCluster.from_scenario(loaded, seed=seed, time_scale=time_scale)
     server = SimServer(cluster, host=host, port=port, cert_file=cert_file, key_file=key_file)
     for spec in faults or ():
@@ -93,9 +101,15 @@ def running_simulator(
     time_scale: float = 100.0,
     seed: int = 0,
     faults: list[dict[str, Any]] | None = None,
+    sim_overrides: dict[str, Any] | None = None,
 ) -> Iterator[SimInfo]:
-    """Serve `scenario` (path, bundled name or Scenario) over HTTPS in a thread; yields `SimInfo`."""
-    server, info = start_simulator(scenario, time_scale=time_scale, seed=seed, faults=faults)
+    """Serve `scenario` (path, bundled name or Scenario) over HTTPS in a thread; yields `SimInfo`.
+
+    `faults` are fault objects as in the scenario's `faults:`; `sim_overrides` replaces `sim:` keys.
+    """
+    server, info = start_simulator(
+        scenario, time_scale=time_scale, seed=seed, faults=faults, sim_overrides=sim_overrides
+    )
     server.start()
     try:
         yield info
