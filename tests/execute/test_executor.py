@@ -331,3 +331,33 @@ def test_settings_from_config() -> None:
     assert s.job_timeout_seconds == 600 and s.stop_grace_seconds == 30 and s.dry_run
     assert s.reserve_for("pve1") == 8 * GIB and s.reserve_for("pve2") == 4 * GIB
     assert ExecutionSettings(parallel=False, parallel_jobs=9).global_limit == 1
+
+
+def test_timed_out_task_keeps_its_node_slot_until_pve_releases_it() -> None:
+    fc, clock = cluster(three_nodes(), {100: G("pve1"), 101: G("pve3")}, hangs={100})
+
+    def finish_hung_task(t: float) -> None:
+        if t > 1_000_000 + 200:
+            for task in fc.tasks.values():
+                if task.vmid == 100 and task.end is None:
+                    task.end = t
+
+    clock.on_sleep.append(finish_hung_task)
+    plan = Plan("fp", (mig(100, "pve1", "pve2"), mig(101, "pve3", "pve2")))
+    report = run(fc, clock, plan, parallel=True, parallel_jobs=2, job_timeout_seconds=60)
+    by = {o.vmid: o for o in report.outcomes}
+    assert by[100].outcome is Outcome.TIMEOUT
+    assert by[101].outcome is Outcome.DONE
+    assert by[101].started_at is not None and by[101].started_at > 1_000_000 + 200  # waited for the slot
+    assert report.max_node_incoming == {"pve2": 1}
+
+
+def test_move_blocked_by_a_task_that_never_ends_is_skipped_in_bounded_time() -> None:
+    fc, clock = cluster(three_nodes(), {100: G("pve1"), 101: G("pve3")}, hangs={100})
+    plan = Plan("fp", (mig(100, "pve1", "pve2"), mig(101, "pve3", "pve2")))
+    report = run(fc, clock, plan, job_timeout_seconds=60, abandon_wait_seconds=120)
+    by = {o.vmid: o for o in report.outcomes}
+    assert by[100].outcome is Outcome.TIMEOUT
+    assert by[101].outcome is Outcome.SKIPPED and "timed-out" in by[101].detail
+    assert clock.now() - 1_000_000 < 60 + 120 + 30
+    assert [w[1] for w in fc.writes] == [100]

@@ -57,6 +57,10 @@ class _Run:
         self.never = threading.Event()
         self.pending: list[int] = list(range(len(self.moves)))
         self.running: dict[int, Job] = {}
+        # timed-out jobs whose task may still run in PVE: they keep their per-node slots until the
+        # guest's lock is gone, so a hung migration cannot silently let a node exceed its limits
+        self.abandoned: dict[int, Job] = {}
+        self.abandoned_until = 0.0
         self.results: dict[int, MigrationOutcome] = {}
         self.counters = Counters()
         self.state_failures = 0
@@ -94,9 +98,16 @@ class _Run:
             if not self.pending and not self.running:
                 break
             stuck = not had_running and not self.running and not progressed and self.state_failures == 0
+            if stuck and self.abandoned and now < self.abandoned_until:
+                stuck = False  # give a timed-out task a while to end before skipping what it blocks
             if stuck and self.pending:
+                why = (
+                    "blocked by a timed-out migration on the same node that may still run in PVE"
+                    if self.abandoned
+                    else "could not be started: its dependencies can never be met"
+                )
                 for i in list(self.pending):
-                    self._skip(i, "could not be started: its dependencies can never be met")
+                    self._skip(i, why)
                 break
             self._wait(stop_deadline)
         finished = self.clock.now()
@@ -115,6 +126,8 @@ class _Run:
         now = self.clock.now()
         if self.running:
             until = min(job.next_poll for job in self.running.values())
+        elif self.abandoned:
+            until = now + self.s.poll_max_seconds
         else:
             until = now + self.s.poll_initial_seconds * (2 ** min(self.state_failures, 4))
         if stop_deadline is not None:
@@ -143,9 +156,9 @@ class _Run:
         return True
 
     def _limits_allow(self, m: Migration) -> bool:
-        jobs = self.running.values()
         if len(self.running) >= self.s.global_limit:
             return False
+        jobs = [*self.running.values(), *self.abandoned.values()]
         if any(j.migration.vmid == m.vmid for j in jobs):
             return False
         outgoing = sum(1 for j in jobs if j.migration.source == m.source)
@@ -154,13 +167,15 @@ class _Run:
 
     def _schedule(self, now: float) -> bool:
         before = len(self.results) + len(self.running)
-        candidates = [i for i in list(self.pending) if self._ready(i)]
-        candidates = [i for i in candidates if i in self.pending and self._limits_allow(self.moves[i])]
-        if not candidates:
+        ready = [i for i in list(self.pending) if self._ready(i)]
+        candidates = [i for i in ready if i in self.pending and self._limits_allow(self.moves[i])]
+        if not candidates and not (ready and self.abandoned):
             return len(self.results) + len(self.running) != before
         try:
             state = parse_resources(self.client.get("/cluster/resources"))
             self.state_failures = 0
+            if self._release_abandoned(state):
+                candidates = [i for i in ready if i in self.pending and self._limits_allow(self.moves[i])]
         except ApiError as exc:
             self.state_failures += 1
             log.warning("could not read fresh cluster state before starting migrations: %s", exc)
@@ -180,6 +195,16 @@ class _Run:
                 continue
             self._start(i, state, now)
         return len(self.results) + len(self.running) != before
+
+    def _release_abandoned(self, state: FreshState) -> bool:
+        released = False
+        for i, job in list(self.abandoned.items()):
+            guest = state.guests.get(job.migration.vmid)
+            if guest is None or not guest.lock:
+                log.info("the timed-out migration of %s has ended in PVE", describe(job.migration))
+                del self.abandoned[i]
+                released = True
+        return released
 
     def _precondition(self, m: Migration) -> str | None:
         try:
@@ -339,6 +364,8 @@ class _Run:
         )
 
     def _abandon(self, i: int, detail: str) -> None:
+        self.abandoned[i] = self.running[i]
+        self.abandoned_until = self.clock.now() + self.s.abandon_wait_seconds
         self._end(i, Outcome.TIMEOUT, detail, None)
 
     def _skip(self, i: int, reason: str, final_node: str | None = None) -> None:

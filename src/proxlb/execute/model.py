@@ -53,6 +53,7 @@ class ExecutionSettings:
     job_timeout_seconds: real seconds a migration may run before it is reported TIMEOUT
       (upstream's `max_job_validation` counted polls; we read the same key as seconds).
     stop_grace_seconds: after a stop request, how long in-flight migrations are still followed.
+    A timed-out migration keeps its per-node slots until PVE shows the guest unlocked.
     node_reserve_bytes: memory kept free per node when re-checking room on a target.
     """
 
@@ -71,6 +72,8 @@ class ExecutionSettings:
     poll_initial_seconds: float = 1.0
     poll_max_seconds: float = 10.0
     check_precondition: bool = True
+    # how long moves blocked by a timed-out (maybe still running) migration wait before being skipped
+    abandon_wait_seconds: float = 300.0
     # PVE version per node when the caller already knows them (the snapshot does); else asked once.
     node_versions: Mapping[str, tuple[int, int, int] | None] | None = None
 
