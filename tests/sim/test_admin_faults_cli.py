@@ -186,3 +186,13 @@ def test_sim_overrides_can_freeze_the_metrics() -> None:
         info.admin.advance(3 * 3600)
         after = api.get("/cluster/resources", type="vm")
         assert [(g["cpu"], g["mem"]) for g in before] == [(g["cpu"], g["mem"]) for g in after]
+
+
+def test_parallel_clients_are_served(sim: SimInfo) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = ["/cluster/resources", "/nodes", "/nodes/pve1/qemu", "/cluster/ha/status/current"] * 10
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda p: api(sim, p).status_code, paths))
+    assert codes == [200] * len(paths)
+    assert len(sim.admin.requests()) == len(paths)

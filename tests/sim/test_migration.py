@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxlb.errors import ApiError
 from proxlb.sim.cluster import SimCluster
@@ -331,3 +333,26 @@ def test_precondition_keys(api: InProcessApi) -> None:
     assert api.get("/nodes/pve1/qemu/104/migrate")["local_resources"] == ["hostpci0"]
     ct = api.get("/nodes/pve1/lxc/200/migrate")
     assert set(ct) == {"running", "allowed-nodes", "not-allowed-nodes"}
+
+
+@given(st.lists(st.floats(0.05, 7.0), min_size=1, max_size=40))
+@settings(max_examples=25, deadline=None)
+def test_outcome_does_not_depend_on_how_often_the_state_is_read(steps: list[float]) -> None:
+    from proxlb.sim.scenario import parse_scenario
+    from tests.sim.conftest import small_scenario
+
+    def run(read_steps: list[float]) -> list[tuple[str, int]]:
+        raw = small_scenario()
+        raw["sim"] = {**raw["sim"], "start_time": 1_800_000_000}
+        cluster = SimCluster.from_scenario(parse_scenario(raw), seed=3, time_scale=0)
+        api = InProcessApi(cluster)
+        api.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1)
+        api.post("/nodes/pve1/qemu/101/migrate", target="pve3", online=1, **{"with-local-disks": 1})
+        api.post("/nodes/pve1/lxc/200/migrate", target="pve2", restart=1)
+        for step in read_steps:
+            api.advance(step)
+            api.get("/cluster/tasks")
+        api.advance(600 - sum(read_steps))
+        return sorted((t["id"], t["endtime"]) for t in api.get("/nodes/pve1/tasks"))
+
+    assert run(steps) == run([])

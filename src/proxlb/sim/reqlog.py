@@ -11,7 +11,7 @@ from collections import deque
 from typing import Any
 
 SECRET_KEYS = frozenset({"password", "new-password", "secret", "token", "ticket"})
-MAX_ENTRIES = 200_000
+MAX_ENTRIES = 100_000
 
 
 def mask(params: dict[str, Any]) -> dict[str, Any]:
