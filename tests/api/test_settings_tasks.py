@@ -28,6 +28,7 @@ from proxlb.errors import ConfigError
         ("2001:db8::5", Endpoint("2001:db8::5", 8006)),
         ("2001:db8:0:0:0:0:0:5:8443", Endpoint("2001:db8:0:0:0:0:0:5", 8443)),
         (" pve2 ", Endpoint("pve2", 8006)),
+        ("fe80::1:8006", Endpoint("fe80::1", 8006)),  # upstream: the last colon of a bare v6 is the port
     ],
 )
 def test_parse_endpoint_forms(text: str, expected: Endpoint) -> None:
@@ -35,8 +36,8 @@ def test_parse_endpoint_forms(text: str, expected: Endpoint) -> None:
 
 
 def test_ipv6_netloc_has_brackets() -> None:
-    assert Endpoint("fe80::1", 8006).netloc() == "[fe80::1]:8006"
-    assert Endpoint("pve1", 1).netloc() == "pve1:1"
+    assert Endpoint("fe80::1", 8006).netloc == "[fe80::1]:8006"
+    assert Endpoint("pve1", 1).netloc == "pve1:1"
 
 
 @pytest.mark.parametrize("text", ["", "pve1:abc", "pve1:70000", "[fe80::1", "[fe80::1]x", ":8006"])

@@ -74,7 +74,7 @@ class ProxmoxerTransport:
     def __init__(self, endpoint: Endpoint, settings: ApiSettings) -> None:
         verify: bool | str = (settings.ca_file or True) if settings.verify_tls else False
         kwargs: dict[str, Any] = {
-            "host": endpoint.netloc(),
+            "host": endpoint.netloc,
             "user": settings.user,
             "verify_ssl": verify,
             "timeout": settings.timeout_seconds,

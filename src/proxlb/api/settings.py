@@ -1,86 +1,29 @@
 """Connection settings of the Proxmox VE API client: endpoints, credentials, TLS, timeouts.
 
 Role: turn the `proxmox_api` config section (or any object with the same attribute names) into a
-frozen `ApiSettings`. Pure apart from reading the optional secret files/environment named by the
-config. Invariants: secrets never appear in `repr()` or `str()`; every endpoint has an explicit port.
+frozen `ApiSettings`; hosts follow `proxlb.config.hosts`. Pure apart from reading the optional
+secret files/environment named by the config. Invariants: secrets never appear in `repr()` or `str()`; every endpoint has an explicit port.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from proxlb.config.hosts import DEFAULT_API_PORT, ApiEndpoint, parse_api_host
 from proxlb.errors import ConfigError
 
-DEFAULT_PORT = 8006
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One API host: a name, IPv4 or IPv6 address (without brackets) and its TCP port."""
-
-    host: str
-    port: int = DEFAULT_PORT
-
-    @property
-    def is_ipv6(self) -> bool:
-        return ":" in self.host
-
-    def netloc(self) -> str:
-        """host:port as it goes into a URL ([v6]:port for IPv6)."""
-        host = f"[{self.host}]" if self.is_ipv6 else self.host
-        return f"{host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.netloc()
+# One endpoint type and one host grammar for the whole program: the config's (upstream's rules).
+Endpoint = ApiEndpoint
+DEFAULT_PORT = DEFAULT_API_PORT
 
 
 def parse_endpoint(text: str) -> Endpoint:
-    """Parse one upstream `hosts` entry: name, name:port, IPv4[:port], [v6], [v6]:port, v6 or v6:port.
-
-    A bare IPv6 address is taken whole when it parses as an address; otherwise the text after the
-    last colon is the port (upstream's rule for `v6:port`). Raises ValueError on nonsense.
-    """
-    raw = text.strip()
-    if not raw:
-        raise ValueError("empty host")
-    if raw.startswith("["):
-        close = raw.find("]")
-        if close < 0:
-            raise ValueError(f"unbalanced '[' in host {text!r}")
-        host = raw[1:close]
-        rest = raw[close + 1 :]
-        ipaddress.IPv6Address(host.split("%")[0])
-        if not rest:
-            return Endpoint(host)
-        if not rest.startswith(":"):
-            raise ValueError(f"unexpected text after ']' in host {text!r}")
-        return Endpoint(host, _port(rest[1:], text))
-    colons = raw.count(":")
-    if colons == 0:
-        return Endpoint(raw)
-    if colons == 1:
-        host, port = raw.split(":")
-        if not host:
-            raise ValueError(f"missing host name in {text!r}")
-        return Endpoint(host, _port(port, text))
-    try:
-        ipaddress.IPv6Address(raw.split("%")[0])
-        return Endpoint(raw)
-    except ValueError:
-        host, port = raw.rsplit(":", 1)
-        ipaddress.IPv6Address(host.split("%")[0])
-        return Endpoint(host, _port(port, text))
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"invalid port {text!r} in host {whole!r}")
-    return int(text)
+    """Parse one upstream `hosts` entry (name, name:port, IPv4[:port], [v6][:port], v6, v6:port)."""
+    return parse_api_host(text)
 
 
 @dataclass(frozen=True)
