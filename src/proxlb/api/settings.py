@@ -2,7 +2,8 @@
 
 Role: turn the `proxmox_api` config section (or any object with the same attribute names) into a
 frozen `ApiSettings`; hosts follow `proxlb.config.hosts`. Pure apart from reading the optional
-secret files/environment named by the config. Invariants: secrets never appear in `repr()` or `str()`; every endpoint has an explicit port.
+secret files/environment named by the config. Invariants: secrets never appear in `repr()` or
+`str()`; every endpoint has an explicit port.
 """
 
 from __future__ import annotations
