@@ -1,0 +1,253 @@
+"""`make bench`: speed and quality figures on generated clusters, ours beside upstream 2.3.0.
+
+For each size: planning time (in process, pure planner), one dry-run cycle of the real CLI
+against the HTTPS simulator (wall time, API requests), migrations, GiB to copy and the memory
+spread before/after; upstream ProxLB 2.3.0 on the same simulated cluster when `.venv-upstream`
+exists. Then: evacuating a maintenance node against the simulator, beside the lower bound
+the simulated link bandwidth and the allowed parallelism give. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
+from proxlb.collect.snapshot import collect_snapshot
+from proxlb.config.load import evaluate_mapping
+from proxlb.config.model import ProxlbConfig
+from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
+from proxlb.rules.derive import derive_constraints
+from proxlb.sim.bench import measure
+from proxlb.sim.cluster import SimCluster
+from proxlb.sim.generate import GenerateOptions, generate_scenario
+from proxlb.sim.inprocess import InProcessApi
+from proxlb.sim.scenario import Scenario, parse_scenario
+from proxlb.sim.testing import SimInfo, running_simulator
+
+SIZES = ((5, 40), (8, 200), (16, 1000), (32, 4000))
+UPSTREAM_MAX_GUESTS = 1000  # upstream makes ~3 calls per guest; beyond this it takes minutes
+GIB = 1024**3
+
+
+def _config(sim: SimInfo | None, state_dir: str, **balancing: Any) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "enable": True,
+        "balance_types": ["vm", "ct"],
+        "parallel": True,
+        "parallel_jobs": 5,
+    }
+    section.update(balancing)
+    api: dict[str, Any] = {
+        "hosts": ["127.0.0.1:8006"],
+        "user": "root@pam",
+        "token_id": "x",
+        "token_secret": "y",
+    }
+    if sim is not None:
+        api = {
+            "hosts": [f"{sim.host}:{sim.port}"],
+            "user": sim.user,
+            "token_id": sim.token_id,
+            "token_secret": sim.token_secret,
+            "ca_file": sim.ca_file,
+            "timeout": 60,
+        }
+    return {"proxmox_api": api, "balancing": section, "service": {"daemon": False, "state_dir": state_dir}}
+
+
+def _parsed(raw: dict[str, Any]) -> ProxlbConfig:
+    found = evaluate_mapping(raw, Path("bench.yaml"), {})
+    assert found.config is not None, found.problems
+    return found.config
+
+
+def scenario(nodes: int, guests: int) -> Scenario:
+    return parse_scenario(generate_scenario(GenerateOptions(nodes=nodes, guests=guests, seed=7, skew=0.6)))
+
+
+def planning_seconds(scn: Scenario, repeat: int = 3) -> tuple[float, int]:
+    """Median time of the pure planner (trigger → plan → sequence → validate) on one core."""
+    cluster = SimCluster.from_scenario(scn, seed=7, time_scale=0.0)
+    config = _parsed(_config(None, "/tmp"))
+    snap = collect_snapshot(InProcessApi(cluster), config, time.time())
+    constraints = derive_constraints(snap, config, frozenset())
+    problem = PlanningProblem(snap, constraints, policy_from_config(config), {}, snap.taken_at)
+    times, moves = [], 0
+    for _ in range(repeat):
+        t0 = time.process_time()
+        plan = plan_cycle(problem)
+        times.append(time.process_time() - t0)
+        moves = len(plan.migrations)
+    return statistics.median(times), moves
+
+
+def memory_spread(nodes: dict[str, Any]) -> float:
+    values = [n["memory"]["used_percent"] for n in nodes.values() if n["memory"]["total"]]
+    return round(max(values) - min(values), 1) if values else 0.0
+
+
+def spread_now(sim: SimInfo) -> float:
+    entries = [
+        n
+        for n in InProcessApi(sim.cluster).get("/cluster/resources")
+        if n.get("type") == "node" and n.get("maxmem")
+    ]
+    values = [100.0 * n["mem"] / n["maxmem"] for n in entries]
+    return round(max(values) - min(values), 1)
+
+
+def ours_dry_run(sim: SimInfo, tmp: str) -> dict[str, Any]:
+    cfg = Path(tmp) / "proxlb.yaml"
+    cfg.write_text(yaml.safe_dump(_config(sim, f"{tmp}/state")))
+    cfg.chmod(0o600)
+    sim.admin.clear_requests()
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxlb", "-c", str(cfg), "-d", "-j"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    doc = json.loads(proc.stdout)
+    moves = doc["plan"]["migrations"]
+    return {
+        "wall_s": round(wall, 2),
+        "requests": len(sim.admin.requests()),
+        "migrations": len(moves),
+        "gib": round(sum(m["bytes_to_copy"] for m in moves) / GIB, 1),
+        "spread_after": memory_spread(doc["nodes"]),
+    }
+
+
+def upstream_dry_run(sim: SimInfo, guests: int) -> dict[str, Any] | str:
+    if not upstream_available():
+        return "upstream venv absent"
+    if guests > UPSTREAM_MAX_GUESTS:
+        return f"skipped (> {UPSTREAM_MAX_GUESTS} guests: minutes of per-guest calls)"
+    sim.admin.clear_requests()
+    run = run_upstream(
+        upstream_config(sim.host, sim.port, sim.token_id, sim.token_secret), sim.ca_file, "-d", "-j"
+    )
+    if run.returncode != 0 or run.document is None:
+        return f"failed (exit {run.returncode})"
+    moved = [g for g in run.document["guests"].values() if g["node_target"] != g["node_current"]]
+    return {
+        "wall_s": round(run.seconds, 2),
+        "requests": len(sim.admin.requests()),
+        "migrations": len(moved),
+        "gib": round(sum(g["memory"]["used"] for g in moved) / GIB, 1),
+        "spread_after": memory_spread(run.document["nodes"]),
+    }
+
+
+def evacuation(nodes: int = 8, guests: int = 160) -> dict[str, Any]:
+    """Drain the busiest node of a generated cluster; compare simulated time with its lower bound."""
+    scn = scenario(nodes, guests)
+    with tempfile.TemporaryDirectory() as tmp, running_simulator(scn, time_scale=400.0) as sim:
+        resources = InProcessApi(sim.cluster).get("/cluster/resources")
+        guests_on: dict[str, list[dict[str, Any]]] = {}
+        for r in resources:
+            if r.get("type") in ("qemu", "lxc") and not r.get("template"):
+                guests_on.setdefault(r["node"], []).append(r)
+        victim = max(guests_on, key=lambda n: len(guests_on[n]))
+        raw = _config(sim, f"{tmp}/state", parallel_jobs=5)
+        raw["proxmox_cluster"] = {"maintenance_nodes": [victim]}
+        cfg = Path(tmp) / "proxlb.yaml"
+        cfg.write_text(yaml.safe_dump(raw))
+        cfg.chmod(0o600)
+        start = sim.admin.clock()["now"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "proxlb", "-c", str(cfg), "--once", "-j"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - t0
+        simulated = sim.admin.clock()["now"] - start
+        doc = json.loads(proc.stdout)
+        done = [o for o in doc["execution"]["outcomes"] if o["outcome"] == "done"]
+        moved = {o["vmid"] for o in done}
+        running = [g for g in guests_on[victim] if g["vmid"] in moved and g["status"] == "running"]
+        bytes_moved = sum(int(g["mem"]) for g in running)
+        settings = scn.sim
+        link = settings.link_bandwidth_mib * 1024**2
+        lanes = min(
+            5, 4
+        )  # parallel_jobs, max_node_outflow: every job leaves the same node and shares its link
+        bound = bytes_moved / link + math.ceil(len(done) / lanes) * settings.migration_overhead_s
+        return {
+            "node": victim,
+            "guests": len(guests_on[victim]),
+            "migrated": len(done),
+            "gib": round(bytes_moved / GIB, 1),
+            "simulated_s": round(simulated, 0),
+            "lower_bound_s": round(bound, 0),
+            "wall_s": round(wall, 1),
+            "max_concurrent": doc["execution"]["max_concurrent"],
+            "exit": proc.returncode,
+        }
+
+
+def main() -> int:
+    print("# ProxLB benchmarks\n")
+    print(
+        "| cluster | planning (1 core) | moves | our dry-run cycle | our requests | GiB "
+        "| spread before → after | upstream cycle | upstream requests | upstream moves "
+        "| upstream GiB | upstream spread after |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for nodes, guests in SIZES:
+        scn = scenario(nodes, guests)
+        plan_s, _ = planning_seconds(scn)
+        with tempfile.TemporaryDirectory() as tmp, running_simulator(scn, time_scale=0.0) as sim:
+            before = spread_now(sim)
+            ours = ours_dry_run(sim, tmp)
+            up = upstream_dry_run(sim, guests)
+        if isinstance(up, dict):
+            cols = (
+                f"{up['wall_s']} s",
+                up["requests"],
+                up["migrations"],
+                up["gib"],
+                f"{up['spread_after']} pp",
+            )
+            up_cols = " | ".join(str(c) for c in cols)
+        else:
+            up_cols = f"{up} | | | |"
+        print(
+            f"| {nodes} × {guests} | {plan_s * 1000:.0f} ms | {ours['migrations']} | {ours['wall_s']} s "
+            f"| {ours['requests']} | {ours['gib']} | {before} → {ours['spread_after']} pp | {up_cols} |",
+            flush=True,
+        )
+    print("\n## Evacuating a maintenance node (parallel_jobs 5, max_node_outflow 4)\n")
+    ev = evacuation()
+    print("| node | guests | migrated | GiB | simulated time | lower bound | wall | max concurrent |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {ev['node']} | {ev['guests']} | {ev['migrated']} | {ev['gib']} | {ev['simulated_s']} s "
+        f"| {ev['lower_bound_s']} s | {ev['wall_s']} s | {ev['max_concurrent']} |"
+    )
+    print("\n## Simulator response times (32 nodes × 4000 guests, HTTPS, ms)\n")
+    sim_figures = measure(nodes=32, guests=4000, repeat=10)
+    for key, value in sim_figures.items():
+        if isinstance(value, dict):
+            print(f"- {key}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
