@@ -246,3 +246,32 @@ def test_many_cycles_on_a_noisy_cluster_settle_without_ping_pong(tmp_path: Path)
         for first, later in itertools.pairwise(mine):
             assert later[3] - first[3] >= 120 * 60, f"guest {vmid} moved again within its cooldown"
             assert (later[1], later[2]) != (first[2], first[1]), f"guest {vmid} ping-ponged"
+
+
+def test_sighup_with_new_api_user_lacking_privileges_keeps_old_setup(tmp_path: Path) -> None:
+    clock = FakeClock()
+    signals = DaemonSignals()
+    users: list[str] = []
+
+    class Client(FakeClient):
+        def __init__(self, user: str) -> None:
+            super().__init__()
+            self.user = user
+
+        def check_permissions(self) -> None:
+            if self.user == "weak@pve":
+                raise ConfigError("API user weak@pve lacks privileges: VM.Migrate")
+
+    def cycle(deps: PipelineDeps, apply: bool) -> RunReport:
+        users.append(deps.config.proxmox_api.user)
+        if len(users) == 1:
+            write_config(tmp_path / "proxlb.yaml", proxmox_api={"user": "weak@pve"})
+            signals.request_reload()
+        else:
+            signals.request_stop()
+        return report(clock.now())
+
+    daemon = make(tmp_path, cycle, clock, signals=signals)
+    daemon.connect = lambda config, stop: Client(config.proxmox_api.user)
+    assert daemon.run() == 0
+    assert users == ["root@pam", "root@pam"]

@@ -120,10 +120,18 @@ class Daemon:
         new = loaded.config
         for warning in loaded.warnings:
             log.warning("config: %s", warning)
-        self._apply_logging(new)
         if _connection_key(new) != _connection_key(config):
             log.info("SIGHUP: proxmox_api settings changed; reconnecting")
-            client = self.connect(new, self.signals.stop)
+            candidate = self.connect(new, self.signals.stop)
+            try:
+                candidate.check_permissions()
+            except ConfigError as exc:
+                log.error("SIGHUP: new API settings rejected, keeping the running configuration: %s", exc)
+                return config, client
+            except ApiError as exc:
+                log.warning("SIGHUP: permission check of the new API settings postponed: %s", exc)
+            client = candidate
+        self._apply_logging(new)
         log.info("SIGHUP: configuration reloaded from %s", self.config_path)
         return new, client
 
