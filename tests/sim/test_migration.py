@@ -356,3 +356,36 @@ def test_outcome_does_not_depend_on_how_often_the_state_is_read(steps: list[floa
         return sorted((t["id"], t["endtime"]) for t in api.get("/nodes/pve1/tasks"))
 
     assert run(steps) == run([])
+
+
+def test_bwlimit_slows_a_migration_and_targetstorage_is_checked(api: InProcessApi) -> None:
+    upid = api.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1, bwlimit=102400)  # 100 MiB/s
+    info = finish(api, upid)
+    task = next(t for t in api.get("/nodes/pve1/tasks") if t["upid"] == upid)
+    assert task["endtime"] - info["starttime"] >= 40  # ~4 GiB at 100 MiB/s
+    with pytest.raises(ApiError, match="storage 'nfs' is not available on node 'pve2'"):
+        api.post("/nodes/pve1/qemu/101/migrate", target="pve2", online=1, targetstorage="nfs")
+
+
+def test_no_quorum_blocks_migrations(api: InProcessApi, cluster: SimCluster) -> None:
+    cluster.set_node_online("pve2", False)
+    cluster.set_node_online("pve3", False)
+    with pytest.raises(ApiError, match=r"cluster not ready - no quorum\?"):
+        api.post("/nodes/pve1/lxc/200/migrate", target="pve1x", restart=1)
+
+
+def test_ha_maintenance_fault_switches_lrm_status(api: InProcessApi, cluster: SimCluster) -> None:
+    from proxlb.sim.scenario import FaultSpec
+
+    cluster.faults.add(
+        FaultSpec(kind="ha_maintenance", node="pve2", at=10, until=20), cluster, cluster.clock.now()
+    )
+
+    def lrm() -> str:
+        return next(e["status"] for e in api.get("/cluster/ha/status/current") if e["id"] == "lrm:pve2")
+
+    assert "maintenance mode" not in lrm()
+    api.advance(11)
+    assert "maintenance mode" in lrm()
+    api.advance(10)
+    assert "maintenance mode" not in lrm()

@@ -167,6 +167,12 @@ class SimCluster:
             self.engine.abort_involving(name, f"node '{name}' went offline")
         self.bump()
 
+    def set_ha_maintenance(self, name: str, on: bool) -> None:
+        """HA maintenance mode on or off for a node (`ha-manager crm-command node-maintenance`)."""
+        log.info("simulated node %s HA maintenance %s", name, "on" if on else "off")
+        self.nodes[name].ha_maintenance = on
+        self.bump()
+
     def storage_on(self, storage: str, node: str) -> bool:
         """True if `storage` is available on `node`."""
         s = self.storages.get(storage)

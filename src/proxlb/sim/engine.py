@@ -65,6 +65,7 @@ class Migration:
     on_end: Callable[[bool], None] | None = None
     incoming_mem: int = 0
     disks: list[str] = field(default_factory=list)
+    bwlimit: float | None = None  # bytes/s (the API's `bwlimit` is KiB/s)
 
 
 class Engine:
@@ -96,6 +97,8 @@ class Engine:
             if m in flows:
                 share = min(self._link(m.source) / count[m.source], self._link(m.target) / count[m.target])
                 m.rate = min(share, disk_bw) if m.disk_left > _EPS else share
+                if m.bwlimit:
+                    m.rate = min(m.rate, m.bwlimit)
             else:
                 m.rate = 0.0
 

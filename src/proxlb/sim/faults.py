@@ -48,6 +48,13 @@ class FaultState:
                 cluster.engine.schedule(
                     relative_to + spec.until, lambda t: cluster.set_node_online(node, True)
                 )
+        elif spec.kind == "ha_maintenance" and spec.node is not None:
+            node = spec.node
+            cluster.engine.schedule(relative_to + spec.at, lambda t: cluster.set_ha_maintenance(node, True))
+            if spec.until is not None:
+                cluster.engine.schedule(
+                    relative_to + spec.until, lambda t: cluster.set_ha_maintenance(node, False)
+                )
         elif spec.kind == "migration_fail" and spec.vmid is not None:
             self.fail_migrations[spec.vmid] = spec.times
         elif spec.kind == "migration_hang" and spec.vmid is not None:

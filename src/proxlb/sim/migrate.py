@@ -31,19 +31,37 @@ def _local_disks(c: SimCluster, g: SimGuest) -> list[DiskRef]:
 
 
 def _check_target(c: SimCluster, source: str, target: str) -> None:
+    """PVE's order: target is local (400), quorum (500), target exists and is online (500)."""
     if target == source:
         raise PveError.params({"target": "target is local node."})
+    online = sum(1 for n in c.nodes.values() if n.online)
+    if online * 2 <= len(c.nodes):
+        raise PveError(500, "cluster not ready - no quorum?")
     if target not in c.nodes:
         raise PveError(500, f"no such cluster node '{target}'")
     if not c.nodes[target].online:
         raise PveError(500, f"target node '{target}' is not online")
 
 
-def _check_storage(c: SimCluster, g: SimGuest, target: str) -> None:
+def storage_map(spec: str | None) -> dict[str, str] | str | None:
+    """`targetstorage`: '1' = same ids (None), one id = everything there, 'src:dst,...' = pairs."""
+    if spec is None or spec == "1":
+        return None
+    if ":" not in spec:
+        return spec
+    return dict(pair.split(":", 1) for pair in spec.split(",") if ":" in pair)
+
+
+def _check_storage(c: SimCluster, g: SimGuest, target: str, mapping: dict[str, str] | str | None) -> None:
     for key, value in sorted(g.config.items()):
         disk = parse_disk(key, value)
-        if disk and not disk.cdrom and disk.storage in c.storages and not c.storage_on(disk.storage, target):
-            raise PveError(500, f"storage '{disk.storage}' is not available on node '{target}'")
+        if not disk or disk.cdrom or disk.storage not in c.storages:
+            continue
+        wanted = disk.storage
+        if mapping is not None and not c.is_shared(disk.storage):
+            wanted = mapping if isinstance(mapping, str) else mapping.get(disk.storage, disk.storage)
+        if not c.storage_on(wanted, target):
+            raise PveError(500, f"storage '{wanted}' is not available on node '{target}'")
 
 
 def _new_task(c: SimCluster, node: str, t: float, type_: str, vmid: int, user: str) -> Task:
@@ -68,11 +86,12 @@ def qemu_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Id
     online = bool(p.get("online", False)) and g.running
     if g.running and not p.get("online"):
         raise PveError(500, "can't migrate running VM without --online")
-    _check_storage(c, g, target)
+    _check_storage(c, g, target, storage_map(p.get("targetstorage")))
     if g.sid in c.ha_resources:  # API callers are never the HA stack itself
         return _ha_request(c, g, target, who, t, relocate=False)
+    with_local = bool(p.get("with-local-disks"))
     return start_migration(
-        c, g, target, who.task_user, t, online=online, with_local=bool(p.get("with-local-disks"))
+        c, g, target, who.task_user, t, online=online, with_local=with_local, bwlimit_kib=p.get("bwlimit")
     )
 
 
@@ -84,7 +103,7 @@ def lxc_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Ide
     c.auth.require(who, f"/vms/{vmid}", "VM.Migrate")
     if g.running and not p.get("online") and not p.get("restart"):
         raise PveError(500, "can't migrate running container without --online or --restart")
-    _check_storage(c, g, target)
+    _check_storage(c, g, target, storage_map(p.get("target-storage")))
     if g.sid in c.ha_resources:  # API callers are never the HA stack itself
         return _ha_request(c, g, target, who, t, relocate=False)
     if g.lock or (g.running and p.get("online")):
@@ -94,7 +113,17 @@ def lxc_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Ide
         task.finish(t, "migration aborted")
         c.bump()
         return task.upid
-    return start_migration(c, g, target, who.task_user, t, online=False, with_local=True, restart=g.running)
+    return start_migration(
+        c,
+        g,
+        target,
+        who.task_user,
+        t,
+        online=False,
+        with_local=True,
+        restart=g.running,
+        bwlimit_kib=p.get("bwlimit"),
+    )
 
 
 def start_migration(
@@ -107,6 +136,7 @@ def start_migration(
     online: bool,
     with_local: bool,
     restart: bool = False,
+    bwlimit_kib: float | None = None,
 ) -> str:
     """Fork a qmigrate/vzmigrate task on the guest's node; failures found in phase 1 end it at once."""
     s = c.settings
@@ -149,6 +179,7 @@ def start_migration(
         mem_left=float(g.mem if live else 0),
         started=t,
         hang=hang,
+        bwlimit=float(bwlimit_kib) * 1024 if bwlimit_kib else None,
         fail=fail,
         disks=[d.volid for d in disks],
     )

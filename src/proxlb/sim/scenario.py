@@ -185,7 +185,13 @@ class FaultSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal[
-        "node_offline", "migration_fail", "migration_hang", "latency", "errors", "refuse_connections"
+        "node_offline",
+        "ha_maintenance",
+        "migration_fail",
+        "migration_hang",
+        "latency",
+        "errors",
+        "refuse_connections",
     ]
     node: str | None = None
     vmid: int | None = None
@@ -355,8 +361,8 @@ def _cross_check(s: Scenario) -> list[str]:
         if name is not None and name not in known:
             problems.append(f"unknown node {name!r} named in sim.api_node / ha.master_node")
     for i, f in enumerate(s.faults):
-        if f.kind == "node_offline" and f.node not in known:
-            problems.append(f"faults[{i}]: node_offline needs a known node, got {f.node!r}")
+        if f.kind in ("node_offline", "ha_maintenance") and f.node not in known:
+            problems.append(f"faults[{i}]: {f.kind} needs a known node, got {f.node!r}")
         if f.kind in ("migration_fail", "migration_hang") and f.vmid not in kinds:
             problems.append(f"faults[{i}]: {f.kind} needs a vmid from resources, got {f.vmid!r}")
     for name, version in s.versions.items():
