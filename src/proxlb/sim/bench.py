@@ -2,13 +2,15 @@
 
 `measure()` generates a cluster, serves it over HTTPS on a free port and times real requests with a
 keep-alive `requests` session: a small GET, `/cluster/resources` (full and `type=vm`), a node's qemu
-list and a guest's rrddata. Returns milliseconds (median and max over `repeat` calls).
+list and a guest's rrddata, and `/cluster/resources` right after a state change (nothing cached).
+Returns milliseconds (median and max over `repeat` calls).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -18,9 +20,13 @@ from proxlb.sim.scenario import parse_scenario
 from proxlb.sim.testing import start_simulator
 
 
-def _time(session: requests.Session, url: str, repeat: int, ca_file: str) -> dict[str, float]:
+def _time(
+    session: requests.Session, url: str, repeat: int, ca_file: str, before: Callable[[], None] | None = None
+) -> dict[str, float]:
     samples = []
     for _ in range(repeat):
+        if before is not None:
+            before()
         start = time.perf_counter()
         response = session.get(url, timeout=30, verify=ca_file)  # env CA bundles override session.verify
         response.raise_for_status()
@@ -52,6 +58,10 @@ def measure(nodes: int = 32, guests: int = 4000, repeat: int = 20, seed: int = 0
         }
         for name, path in paths.items():
             results[name] = _time(session, base + path, repeat, info.ca_file)
+        # cold: the state changed just before (as after a migration step), so nothing is cached
+        results["cluster_resources_cold"] = _time(
+            session, base + "/cluster/resources", repeat, info.ca_file, before=info.cluster.bump
+        )
         return results
     finally:
         server.stop()

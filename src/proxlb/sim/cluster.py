@@ -79,6 +79,9 @@ class SimCluster:
                     "state": "started" if g.hastate != "stopped" else "stopped",
                 }
         self._sample: Sample | None = None
+        # guest metrics depend only on the bucket and on guests' run state, not on locks or placement
+        self.run_version = 0
+        self._guest_metrics: tuple[tuple[int, int], dict[int, tuple[float, int]]] | None = None
         self._sample_key: tuple[int, int] = (-1, -1)
         for spec in scenario.faults:
             self.faults.add(spec, self, start)
@@ -99,13 +102,24 @@ class SimCluster:
         """Mark the state as changed (invalidates cached views)."""
         self.version += 1
 
+    def set_running(self, g: SimGuest, running: bool, t: float) -> None:
+        """Start (uptime from `t`) or stop a guest."""
+        g.status = "running" if running else "stopped"
+        if running:
+            g.started_at = t
+        self.run_version += 1
+        self.bump()
+
     def sample(self, t: float) -> Sample:
         """Metrics of all guests and nodes at `t` (cached per stats bucket and state version)."""
         key = (self.metrics.bucket(t), self.version)
         if self._sample is not None and key == self._sample_key:
             return self._sample
         m = self.metrics
-        guest = {v: (m.guest_cpu(g, t), m.guest_mem(g, t)) for v, g in self.guests.items()}
+        guest_key = (key[0], self.run_version)
+        if self._guest_metrics is None or self._guest_metrics[0] != guest_key:
+            self._guest_metrics = (guest_key, {v: m.guest_pair(g, t) for v, g in self.guests.items()})
+        guest = self._guest_metrics[1]
         incoming = self.engine.incoming_mem()
         cores = {n: node.base_cpu_cores for n, node in self.nodes.items()}
         mem = {n: node.base_mem + incoming.get(n, 0) for n, node in self.nodes.items()}

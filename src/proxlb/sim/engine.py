@@ -172,7 +172,7 @@ class Engine:
         m.transfer_started = self.t
         t = self.t
         if m.restart and m.guest.running:
-            m.guest.status = "stopped"
+            self.c.set_running(m.guest, False, t)
             m.task.add(
                 t, f"shutdown CT {m.guest.vmid}" if m.guest.kind == "lxc" else f"stopping VM {m.guest.vmid}"
             )
@@ -212,8 +212,7 @@ class Engine:
         g.node = m.target
         g.lock = None
         if m.restart and g.status == "stopped":
-            g.status = "running"
-            g.started_at = t
+            self.c.set_running(g, True, t)
             m.task.add(t, f"start {'container' if g.kind == 'lxc' else 'VM'} on target node '{m.target}'")
         m.task.add(t, f"migration finished successfully (duration {duration(t - m.started)})")
         m.task.finish(t)
@@ -231,8 +230,7 @@ class Engine:
         m.task.finish(t, "migration aborted")
         g.lock = None
         if m.restart and g.status == "stopped":
-            g.status = "running"
-            g.started_at = t
+            self.c.set_running(g, True, t)
         self.active.remove(m)
         self.c.bump()
         if m.on_end:

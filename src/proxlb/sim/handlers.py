@@ -1,11 +1,13 @@
 """Endpoint handlers of the simulated PVE API. Each takes a validated `Request` and returns `data`.
 
 Handlers run with the cluster lock held and the clock synced (see `routes.dispatch`); a handler
-returning `Paged` makes the envelope carry `total` like PVE's task list and task log.
+returning `Paged` makes the envelope carry `total` like PVE's task list and task log; `Encoded`
+carries a pre-serialised body for large cached views.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,15 @@ class Request:
 class Paged:
     data: Any
     total: int
+
+
+@dataclass
+class Encoded:
+    """Data with its `{"data": ...}` envelope already serialised (and gzipped on first need)."""
+
+    data: Any
+    body: bytes
+    gzipped: bytes | None = None
 
 
 def version(r: Request) -> dict[str, Any]:
@@ -81,8 +92,16 @@ def cluster_status(r: Request) -> list[dict[str, Any]]:
     return out
 
 
-def cluster_resources(r: Request) -> list[dict[str, Any]]:
-    return views.cluster_resources(r.cluster, r.t, r.params.get("type"))
+def cluster_resources(r: Request) -> Encoded:
+    """The big one: data and its encoded envelope are cached per stats interval and state version."""
+    sample = r.cluster.sample(r.t)
+    key = f"encoded:{r.params.get('type')}"
+    cached = sample.cache.get(key)
+    if not isinstance(cached, Encoded):
+        data = views.cluster_resources(r.cluster, r.t, r.params.get("type"))
+        cached = Encoded(data, json.dumps({"data": data}, separators=(",", ":")).encode())
+        sample.cache[key] = cached
+    return cached
 
 
 def cluster_tasks(r: Request) -> list[dict[str, Any]]:

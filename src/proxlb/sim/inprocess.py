@@ -13,7 +13,7 @@ from typing import Any
 from proxlb.errors import ApiError
 from proxlb.sim.auth import ROOT, Identity
 from proxlb.sim.cluster import SimCluster
-from proxlb.sim.handlers import Paged
+from proxlb.sim.handlers import Encoded, Paged
 from proxlb.sim.pveerror import PveError
 from proxlb.sim.routes import dispatch
 
@@ -36,6 +36,8 @@ class InProcessApi:
             if exc.errors:
                 message = f"{message} - {exc.errors}"
             raise ApiError(message, exc.status, path) from exc
+        if isinstance(result, Encoded):
+            return json.loads(result.body)["data"]
         if isinstance(result, Paged):
             result = result.data
         # round-trip through JSON so callers see exactly what HTTP clients see

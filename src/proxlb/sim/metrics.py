@@ -72,6 +72,18 @@ class Metrics:
             return 0
         return max(0, min(g.maxmem, int(g.mem * self._factor(g, t, 1, 0.3))))
 
+    def guest_pair(self, g: SimGuest, t: float) -> tuple[float, int]:
+        """(`guest_cpu`, `guest_mem`) in one pass (same values, shared drift); the hot path of samples."""
+        if not g.running or t < g.started_at:
+            return 0.0, 0
+        s = self.s
+        b = int(t // s.stats_interval_s)
+        drift = s.drift * math.sin(2 * math.pi * (b * s.stats_interval_s / s.drift_period_s + g.phase))
+        cpu_factor = 1.0 + (drift + s.noise * unit_noise(self.seed, g.vmid * 4, b))
+        mem_factor = 1.0 + 0.3 * (drift + s.noise * unit_noise(self.seed, g.vmid * 4 + 1, b))
+        cpu = min(1.0, max(0.0, g.cpu_frac * cpu_factor))
+        return cpu, max(0, min(g.maxmem, int(g.mem * mem_factor)))
+
     def node_psi(self, cpu: float, mem_frac: float, key: int, t: float) -> dict[str, float]:
         """PSI avg10 percentages that grow with contention."""
         jitter = abs(unit_noise(self.seed, key * 4 + 3, self.bucket(t)))

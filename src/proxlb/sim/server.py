@@ -11,6 +11,7 @@ Injected request faults (latency, error bursts, refused connections) apply to `/
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import logging
 import re
@@ -27,7 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from proxlb.sim.admin import SimAdmin
 from proxlb.sim.auth import Identity
 from proxlb.sim.cluster import SimCluster
-from proxlb.sim.handlers import Paged
+from proxlb.sim.handlers import Encoded, Paged
 from proxlb.sim.pveerror import PveError
 from proxlb.sim.reqlog import RequestLog
 from proxlb.sim.routes import dispatch
@@ -78,9 +79,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _send(self, status: int, reason: str | None, payload: Any, empty: bool = False) -> None:
-        body = b"" if empty else json.dumps(payload, separators=(",", ":")).encode()
+        if isinstance(payload, Encoded):
+            body = payload.body
+        else:
+            body = b"" if empty else json.dumps(payload, separators=(",", ":")).encode()
+        gzipped = len(body) > 1024 and "gzip" in self.headers.get("Accept-Encoding", "")
+        if gzipped:  # like pve-http-server: gzip bodies over 1 KiB when the client accepts it
+            if isinstance(payload, Encoded):
+                if payload.gzipped is None:
+                    payload.gzipped = gzip.compress(body, compresslevel=1)
+                body = payload.gzipped
+            else:
+                body = gzip.compress(body, compresslevel=1)
         self.send_response(status, reason)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "max-age=0")
         self.send_header("Pragma", "no-cache")
@@ -141,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         api_path = path[len(PREFIX) :] if path.startswith(PREFIX + "/") or path == PREFIX else None
         user: str | None = None
         error: PveError | None = None
-        payload: dict[str, Any] = {}
+        payload: Any = None
         try:
             if api_path is None:
                 raise PveError(501, f"Method '{method} {path}' not implemented")
@@ -158,11 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
                 ident = self._identity(method)
                 user = ident.task_user
             result = dispatch(sim.cluster, method, api_path, params, ident)
-            payload = (
-                {"data": result.data, "total": result.total}
-                if isinstance(result, Paged)
-                else {"data": result}
-            )
+            if isinstance(result, Encoded):
+                payload = result
+            elif isinstance(result, Paged):
+                payload = {"data": result.data, "total": result.total}
+            else:
+                payload = {"data": result}
         except PveError as exc:
             error = exc
         except Exception:  # a simulator bug must not kill the connection thread silently

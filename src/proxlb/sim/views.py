@@ -36,26 +36,43 @@ def _counters(g: SimGuest, t: float) -> dict[str, int]:
 def guest_entry(c: SimCluster, g: SimGuest, s: Sample, t: float, pool_member: bool = False) -> dict[str, Any]:
     """A guest entry of `/cluster/resources` (pool members omit pool/tags/lock/hastate)."""
     node = c.nodes[g.node]
-    out: dict[str, Any] = {"id": f"{g.kind}/{g.vmid}", "vmid": g.vmid, "node": g.node, "type": g.kind}
     if not node.online:
-        out.update(status="unknown", name=g.name, template=g.template)
+        out: dict[str, Any] = {
+            "id": f"{g.kind}/{g.vmid}",
+            "vmid": g.vmid,
+            "node": g.node,
+            "type": g.kind,
+            "status": "unknown",
+            "name": g.name,
+            "template": g.template,
+        }
     else:
         cpu, mem = s.guest[g.vmid]
         running = g.running
-        out.update(
-            status=g.status,
-            name=g.name,
-            uptime=int(t - g.started_at) if running else 0,
-            template=g.template,
-            maxcpu=g.maxcpu,
-            cpu=round(cpu, 6),
-            maxmem=g.maxmem,
-            mem=mem,
-        )
+        up = max(0.0, t - g.started_at) if running else 0.0
+        qemu = g.kind == "qemu"
+        out = {
+            "id": f"{g.kind}/{g.vmid}",
+            "vmid": g.vmid,
+            "node": g.node,
+            "type": g.kind,
+            "status": g.status,
+            "name": g.name,
+            "uptime": int(up),
+            "template": g.template,
+            "maxcpu": g.maxcpu,
+            "cpu": round(cpu, 6),
+            "maxmem": g.maxmem,
+            "mem": mem,
+        }
         if node.pve9:
-            out["memhost"] = int(mem * 1.03) if g.kind == "qemu" else 0
-        out.update(maxdisk=g.maxdisk, disk=g.disk if (g.kind == "lxc" and running) else 0)
-        out.update(_counters(g, t))
+            out["memhost"] = int(mem * 1.03) if qemu else 0
+        out["maxdisk"] = g.maxdisk
+        out["disk"] = g.disk if (not qemu and running) else 0
+        out["netin"] = int(g.net_rate * up)
+        out["netout"] = int(g.net_rate * 0.6 * up)
+        out["diskread"] = int(g.io_rate * up)
+        out["diskwrite"] = int(g.io_rate * 0.4 * up)
     if pool_member:
         return out
     if g.lock:
