@@ -389,3 +389,19 @@ def test_ha_maintenance_fault_switches_lrm_status(api: InProcessApi, cluster: Si
     assert "maintenance mode" in lrm()
     api.advance(10)
     assert "maintenance mode" not in lrm()
+
+
+def test_ha_positive_affinity_comigrates_partners() -> None:
+    from proxlb.sim.scenario import parse_scenario
+    from tests.sim.conftest import small_scenario
+
+    raw = small_scenario()
+    raw["ha"] = {"resources": [{"sid": "vm:100"}, {"sid": "vm:102"}],
+                 "rules": [{"rule": "together", "type": "resource-affinity", "resources": "vm:100,vm:102",
+                            "affinity": "positive"}]}  # fmt: skip
+    api = InProcessApi(SimCluster.from_scenario(parse_scenario(raw), time_scale=0))
+    answer = api.post("/cluster/ha/resources/vm:102/migrate", node="pve2")
+    assert answer == {"sid": "vm:102", "requested-node": "pve2", "comigrated-resources": ["vm:100"]}
+    api.advance(60)
+    placed = {g["vmid"]: g["node"] for g in api.get("/cluster/resources", type="vm")}
+    assert placed[100] == placed[102] == "pve2"

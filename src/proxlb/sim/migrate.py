@@ -10,6 +10,7 @@ Callers hold the cluster lock and have synced the clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from proxlb.sim.auth import Identity
@@ -234,16 +235,46 @@ def _ha_request(c: SimCluster, g: SimGuest, target: str, who: Identity, t: float
 
         c.engine.schedule(end, fail)
         return task.upid
-    c.ha_pending[g.sid] = (target, "relocate" if relocate else "migrate")
 
     def queued(now: float) -> None:
         task.finish(now)
-        c.engine.schedule(now + c.settings.ha_delay_s, lambda at: _ha_execute(c, g, target, at, relocate))
-        c.bump()
+        _ha_queue(c, g, target, now, relocate)
 
     c.engine.schedule(end, queued)
     c.bump()
     return task.upid
+
+
+def _ha_queue(c: SimCluster, g: SimGuest, target: str, t: float, relocate: bool) -> list[str]:
+    """The CRM takes the request: `g` and its positive-affinity partners move after `ha_delay_s`."""
+    movers = [g] + [c.guests[int(sid.split(":")[1])] for sid in ha_partners(c, g, target)]
+    for mover in movers:
+        c.ha_pending[mover.sid] = (target, "relocate" if relocate else "migrate")
+        c.engine.schedule(t + c.settings.ha_delay_s, _executor(c, mover, target, relocate))
+    c.bump()
+    return [m.sid for m in movers[1:]]
+
+
+def _executor(c: SimCluster, g: SimGuest, target: str, relocate: bool) -> Callable[[float], None]:
+    def run(at: float) -> None:
+        _ha_execute(c, g, target, at, relocate)
+
+    return run
+
+
+def ha_partners(c: SimCluster, g: SimGuest, target: str) -> list[str]:
+    """HA resources in enabled positive resource affinity with `g` that are not on `target` yet."""
+    out: list[str] = []
+    for rule in c.scenario.ha.rules:
+        if rule.type != "resource-affinity" or rule.affinity != "positive" or rule.disable:
+            continue
+        sids = [s.strip() for s in rule.resources.split(",")]
+        if g.sid in sids:
+            for sid in sids:
+                other = c.guests.get(int(sid.split(":")[1]))
+                if sid != g.sid and sid in c.ha_resources and other is not None and other.node != target:
+                    out.append(sid)
+    return sorted(set(out))
 
 
 def _ha_execute(c: SimCluster, g: SimGuest, target: str, t: float, relocate: bool) -> None:
@@ -291,9 +322,9 @@ def ha_resource_migrate(
         out["blocking-resources"] = [{"sid": s, "cause": "resource-affinity"} for s, _ in blocking]
         return out
     if g.node != node:
-        c.ha_pending[sid] = (node, "relocate" if relocate else "migrate")
-        c.engine.schedule(t + c.settings.ha_delay_s, lambda at: _ha_execute(c, g, node, at, relocate))
-        c.bump()
+        comigrated = _ha_queue(c, g, node, t, relocate)
+        if comigrated:
+            out["comigrated-resources"] = comigrated
     return out
 
 
