@@ -292,3 +292,12 @@ def test_acl_limits_a_user_and_a_privsep_token() -> None:
         token.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1)
     assert (err.value.status, str(err.value)) == (403, "Permission check failed (/vms/100, VM.Migrate)")
     assert user.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1).endswith(":audit@pve:")
+    # lists show only what the caller may audit
+    assert {e["type"] for e in user.get("/cluster/resources")} == {"qemu", "lxc", "node"}
+    assert {e["type"] for e in token.get("/cluster/resources")} == {"qemu", "lxc"}
+    assert user.get("/pools") == []
+    with pytest.raises(ApiError) as denied:
+        user.get("/pools/prod")
+    assert denied.value.status == 403
+    root = InProcessApi(cluster)
+    assert {e["type"] for e in root.get("/cluster/resources")} == {"qemu", "lxc", "node", "storage", "pool"}

@@ -92,8 +92,30 @@ def cluster_status(r: Request) -> list[dict[str, Any]]:
     return out
 
 
-def cluster_resources(r: Request) -> Encoded:
-    """The big one: data and its encoded envelope are cached per stats interval and state version."""
+def _visible(r: Request, entry: dict[str, Any]) -> bool:
+    """PVE lists only what the caller may audit."""
+    auth, who = r.cluster.auth, r.who
+    kind = entry["type"]
+    if kind in ("qemu", "lxc"):
+        pool = entry.get("pool")
+        return auth.has_priv(who, f"/vms/{entry['vmid']}", "VM.Audit") or bool(
+            pool and auth.has_priv(who, f"/pool/{pool}", "VM.Audit")
+        )
+    if kind == "node":
+        return auth.has_priv(who, f"/nodes/{entry['node']}", "Sys.Audit")
+    if kind == "storage":
+        return auth.has_priv(who, f"/storage/{entry['storage']}", "Datastore.Audit")
+    if kind == "pool":
+        return auth.has_priv(who, f"/pool/{entry['pool']}", "Pool.Audit")
+    return auth.has_priv(who, "/", "SDN.Audit")
+
+
+def cluster_resources(r: Request) -> Any:
+    """The big one: data and its encoded envelope are cached per stats interval and state version;
+    callers without full audit rights get the entries they may see."""
+    if not all(r.cluster.auth.has_priv(r.who, "/", p) for p in ("VM.Audit", "Sys.Audit", "Datastore.Audit")):
+        data = views.cluster_resources(r.cluster, r.t, r.params.get("type"))
+        return [e for e in data if _visible(r, e)]
     sample = r.cluster.sample(r.t)
     key = f"encoded:{r.params.get('type')}"
     cached = sample.cache.get(key)
@@ -228,6 +250,7 @@ def _pool_object(r: Request, poolid: str) -> dict[str, Any]:
     pool = c.pools.get(poolid)
     if pool is None:
         raise PveError(500, f"pool '{poolid}' does not exist")
+    c.auth.require(r.who, f"/pool/{poolid}", "Pool.Audit")
     sample = c.sample(r.t)
     wanted = r.params.get("type")
     members: list[dict[str, Any]] = []
@@ -254,6 +277,8 @@ def pools(r: Request) -> Any:
         return [_pool_object(r, str(r.params["poolid"]))]
     out = []
     for pool in sorted(r.cluster.pools.values(), key=lambda p: p.poolid):
+        if not r.cluster.auth.has_priv(r.who, f"/pool/{pool.poolid}", "Pool.Audit"):
+            continue  # PVE lists only pools the caller may audit
         entry: dict[str, Any] = {"poolid": pool.poolid}
         if pool.comment:
             entry["comment"] = pool.comment
