@@ -348,3 +348,21 @@ def test_offline_node_answers_595(sim: SimInfo, token_api: ProxmoxAPI) -> None:
     assert unknown.value.status_code == 500 and "hostname lookup 'pveX' failed" in str(unknown.value)
     sim.admin.advance(60)
     assert token_api.nodes("pve3").status.get()["uptime"] > 0
+
+
+def test_remaining_endpoints_over_https(sim: SimInfo, token_api: ProxmoxAPI) -> None:
+    assert {"name": "qemu"} in token_api.nodes("pve1").get()
+    assert token_api.cluster.ha.resources("vm:102").get()["sid"] == "vm:102"
+    assert token_api.cluster.ha.resources("102").get()["sid"] == "vm:102"
+    pre = token_api.nodes("pve1").lxc(200).migrate.get(target="pve2")
+    assert pre == {"running": 1, "allowed-nodes": ["pve2"], "not-allowed-nodes": {}}
+    qm_pre = token_api.nodes("pve1").qemu(102).migrate.get()
+    assert {"running", "allowed_nodes", "not_allowed_nodes", "local_disks", "local_resources"} <= set(qm_pre)
+    answer = token_api.cluster.ha.resources("vm:102").relocate.post(node="pve1")
+    assert answer == {"sid": "vm:102", "requested-node": "pve1"}  # already there: nothing to do
+    upid = token_api.nodes("pve1").lxc(200).migrate.post(target="pve2", restart=1)
+    assert {"name": "log"} in token_api.nodes("pve1").tasks(upid).get()
+    cluster_tasks = token_api.cluster.tasks.get()
+    entry = next(t for t in cluster_tasks if t["upid"] == upid)
+    assert entry["type"] == "vzmigrate" and entry["user"] == "root@pam" and entry["tokenid"] == "proxlb"
+    assert Tasks.blocking_status(token_api, upid, timeout=30, polling_interval=0.05)["exitstatus"] == "OK"
