@@ -196,3 +196,18 @@ def test_parallel_clients_are_served(sim: SimInfo) -> None:
         codes = list(pool.map(lambda p: api(sim, p).status_code, paths))
     assert codes == [200] * len(paths)
     assert len(sim.admin.requests()) == len(paths)
+
+
+def test_state_dir_keeps_the_ca_across_restarts(tmp_path: Path) -> None:
+    from proxlb.sim.testing import start_simulator
+
+    first, info = start_simulator("demo", state_dir=tmp_path)
+    ca = Path(info.ca_file).read_bytes()
+    first.stop()
+    second, again = start_simulator("demo", state_dir=tmp_path)
+    second.start()
+    try:
+        assert Path(again.ca_file).read_bytes() == ca
+        assert api(again, "/version").ok  # the kept CA still verifies the server
+    finally:
+        second.stop()

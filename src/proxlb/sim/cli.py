@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=None)
     serve.add_argument("--cert", type=Path, default=None, help="PEM certificate (default: self-signed)")
     serve.add_argument("--key", type=Path, default=None, help="PEM key for --cert")
+    serve.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep the CA/cert here and reuse them on restart (default: a temp dir)",
+    )
     serve.add_argument("--verbose", "-v", action="store_true")
     gen = sub.add_parser("generate", help="write a realistic random scenario")
     gen.add_argument("--nodes", type=int, default=5)
@@ -62,6 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         cert_file=args.cert,
         key_file=args.key,
+        state_dir=args.state_dir,
     )
     stop = threading.Event()
 

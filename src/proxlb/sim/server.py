@@ -247,10 +247,11 @@ class SimServer:
         if cert_file and key_file:
             self.tls = TlsFiles(cert_file, key_file, cert_file)
         else:
+            reuse = state_dir is not None  # a kept state dir keeps its CA across restarts
             if state_dir is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="proxlb-sim-")
                 state_dir = Path(self._tmp.name)
-            self.tls = generate_tls(state_dir, host)
+            self.tls = generate_tls(state_dir, host, reuse=reuse)
         self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ssl_context.load_cert_chain(str(self.tls.cert_file), str(self.tls.key_file))
         self.httpd = _Server((host, port), _Handler, bind_and_activate=True)
@@ -258,6 +259,7 @@ class SimServer:
         self.host = host
         self.port = int(self.httpd.server_address[1])
         self._thread: threading.Thread | None = None
+        self._serving = False
 
     @property
     def url(self) -> str:
@@ -265,17 +267,20 @@ class SimServer:
         return f"https://{host}:{self.port}"
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until `stop()`."""
+        """Serve in the calling thread until `stop()` is called from another thread."""
+        self._serving = True
         self.httpd.serve_forever(poll_interval=0.2)
 
     def start(self) -> None:
         """Serve in a daemon thread."""
+        self._serving = True
         self._thread = threading.Thread(target=self.serve_forever, name="proxlb-sim", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop accepting, close the socket and remove generated TLS files."""
-        self.httpd.shutdown()
+        if self._serving:  # shutdown() would wait forever for a loop that never ran
+            self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

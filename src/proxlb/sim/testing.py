@@ -66,6 +66,7 @@ def start_simulator(
     cert_file: Path | None = None,
     key_file: Path | None = None,
     sim_overrides: dict[str, Any] | None = None,
+    state_dir: Path | None = None,
 ) -> tuple[SimServer, SimInfo]:
     """Build the cluster, bind the server (not yet serving) and describe it.
 
@@ -77,7 +78,9 @@ def start_simulator(
         settings = SimSettings.model_validate({**loaded.sim.model_dump(), **sim_overrides})
         loaded = loaded.model_copy(update={"sim": settings})
     cluster = SimCluster.from_scenario(loaded, seed=seed, time_scale=time_scale)
-    server = SimServer(cluster, host=host, port=port, cert_file=cert_file, key_file=key_file)
+    server = SimServer(
+        cluster, host=host, port=port, cert_file=cert_file, key_file=key_file, state_dir=state_dir
+    )
     for spec in faults or ():
         server.admin.add_fault(spec)
     info = SimInfo(

@@ -34,9 +34,12 @@ def _name(cn: str) -> x509.Name:
     )
 
 
-def generate_tls(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
-    """Create CA + server certificate in `directory`; returns the file paths."""
+def generate_tls(directory: Path, host: str = "127.0.0.1", reuse: bool = False) -> TlsFiles:
+    """Create CA + server certificate in `directory` (or, with `reuse`, keep files already there)."""
     directory.mkdir(parents=True, exist_ok=True)
+    existing = TlsFiles(directory / "pve-ssl.pem", directory / "pve-ssl.key", directory / "pve-root-ca.pem")
+    if reuse and all(p.exists() for p in (existing.cert_file, existing.key_file, existing.ca_file)):
+        return existing
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
