@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-UPSTREAM_PYTHON = ROOT / ".venv-upstream" / "bin" / "python"
+UPSTREAM_PYTHON = Path(os.environ.get("PROXLB_UPSTREAM_PYTHON", ROOT / ".venv-upstream" / "bin" / "python"))
 
 # Executed inside the upstream interpreter: patch short sleeps, then start `python -m proxlb`.
 _LAUNCHER = """
@@ -52,9 +52,12 @@ class UpstreamRun:
 
 
 def upstream_config(
-    host: str, port: int, token_id: str, token_secret: str, **balancing: Any
+    host: str, port: int, token_id: str, token_secret: str, password: str | None = None, **balancing: Any
 ) -> dict[str, Any]:
-    """A config in upstream's own format for a simulator endpoint (token auth, verified TLS)."""
+    """A config in upstream's own format for a simulator endpoint (verified TLS).
+
+    Token auth, or password (ticket) auth when `password` is given.
+    """
     section = {
         "enable": True,
         "balance_types": ["vm", "ct"],
@@ -63,12 +66,12 @@ def upstream_config(
         "mode": "used",
     }
     section.update(balancing)
+    auth = {"pass": password} if password else {"token_id": token_id, "token_secret": token_secret}
     return {
         "proxmox_api": {
             "hosts": [f"{host}:{port}"],
             "user": "root@pam",
-            "token_id": token_id,
-            "token_secret": token_secret,
+            **auth,
             "ssl_verification": True,
             "timeout": 30,
         },

@@ -17,8 +17,9 @@ pytestmark = [
 ]
 
 
-def _config(sim: SimInfo, **balancing: object) -> dict[str, object]:
-    return upstream_config(sim.host, sim.port, sim.token_id, sim.token_secret, **balancing)
+def _config(sim: SimInfo, password: bool = False) -> dict[str, object]:
+    secret = sim.password if password else None
+    return upstream_config(sim.host, sim.port, sim.token_id, sim.token_secret, password=secret)
 
 
 def test_upstream_dry_run_json_reads_our_cluster() -> None:
@@ -32,14 +33,16 @@ def test_upstream_dry_run_json_reads_our_cluster() -> None:
         running = [v for v, g in sim.admin.state()["guests"].items() if g["status"] == "running"]
         assert len(run.document["guests"]) >= len(running) - 2  # upstream keys by name; demo names are unique
         assert sim.admin.writes() == [], "upstream's dry run must not write"
+        assert all(e["status"] < 400 for e in sim.admin.requests()), "upstream met an API error"
         paths = {r["path"] for r in sim.admin.requests()}
         assert "/access/permissions" in paths and "/nodes" in paths
 
 
 def test_upstream_real_run_migrations_land() -> None:
+    """Password (ticket + CSRF) auth this time; the moves must show in the simulator's state."""
     with running_simulator("demo", time_scale=200.0) as sim:
         before = {int(v): str(g["node"]) for v, g in sim.admin.state()["guests"].items()}
-        run = run_upstream(_config(sim), sim.ca_file, "-j", timeout=900)
+        run = run_upstream(_config(sim, password=True), sim.ca_file, "-j", timeout=900)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         assert run.document is not None
         planned = {
@@ -55,3 +58,5 @@ def test_upstream_real_run_migrations_land() -> None:
         assert moved, "no migration landed in the simulator"
         for vmid in moved:
             assert planned.get(vmid) == after[vmid]
+        assert all(e["status"] < 400 for e in sim.admin.requests()), "upstream met an API error"
+        assert sim.admin.state()["running_tasks"] == []
