@@ -8,6 +8,7 @@ cluster starts unbalanced; placement never commits more than ~90% of a node's me
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +33,25 @@ class GenerateOptions:
     cluster_name: str = "lab"
 
 
+MEMORY_FILL = 0.75  # cluster-wide: Σ memory of running guests / Σ node memory
+VCPU_PER_CORE = 1.8  # cluster-wide: Σ vCPUs of running guests / Σ node cores
+
+
 def _node_weights(n: int, skew: float) -> list[float]:
-    return [(1 - skew) + skew * (0.5**i) * n for i in range(n)]
+    """Placement weights: the first nodes get more guests, boundedly (about 2-3× the average at skew 0.6)."""
+    return [1.0 + 4.0 * skew * 0.6**i for i in range(n)]
+
+
+def _scaled_sizes(
+    base: dict[str, tuple[int, int]], running_gib: float, running_vcpus: int
+) -> dict[str, tuple[int, int]]:
+    """Grow node sizes (never shrink) so the cluster as a whole is realistically filled."""
+    mem_factor = max(1.0, running_gib / (MEMORY_FILL * sum(m for _, m in base.values())))
+    cpu_factor = max(1.0, running_vcpus / (VCPU_PER_CORE * sum(c for c, _ in base.values())))
+    return {
+        n: (8 * math.ceil(cores * cpu_factor / 8), 64 * math.ceil(mem * mem_factor / 64))
+        for n, (cores, mem) in base.items()
+    }
 
 
 def generate_scenario(o: GenerateOptions) -> dict[str, Any]:
@@ -42,21 +60,27 @@ def generate_scenario(o: GenerateOptions) -> dict[str, Any]:
         raise ValueError("need nodes >= 1, guests >= 0 and 0 <= skew <= 1")
     rnd = random.Random(o.seed)
     nodes = [f"pve{i + 1}" for i in range(o.nodes)]
-    sizes = {n: NODE_SIZES[rnd.randrange(1, 5) if o.nodes > 1 else 2] for n in nodes}
-    free = {n: sizes[n][1] * GIB * 0.9 for n in nodes}
+    base = {n: NODE_SIZES[rnd.randrange(1, 5) if o.nodes > 1 else 2] for n in nodes}
+    specs = []
+    for _ in range(o.guests):
+        kind = "lxc" if rnd.random() < 0.25 else "qemu"
+        vcpu, mem_g = rnd.choices(GUEST_SIZES, GUEST_WEIGHTS)[0]
+        template = kind == "qemu" and rnd.random() < 0.02
+        running = not template and rnd.random() > 0.08
+        specs.append((kind, vcpu, mem_g, template, running))
+    sizes = _scaled_sizes(
+        base, sum(m for _, _, m, _, r in specs if r), sum(c for _, c, _, _, r in specs if r)
+    )
+    free = {n: sizes[n][1] * GIB * 0.95 for n in nodes}
     resources: list[dict[str, Any]] = []
     guest_config: dict[int, dict[str, Any]] = {}
     ha_resources: list[dict[str, Any]] = []
     pools: dict[str, list[int]] = {"prod": [], "dev": []}
     weights = _node_weights(o.nodes, o.skew)
     groups = max(1, o.guests // 12)
-    for index in range(o.guests):
+    for index, (kind, vcpu, mem_g, template, running) in enumerate(specs):
         vmid = 100 + index
-        kind = "lxc" if rnd.random() < 0.25 else "qemu"
-        vcpu, mem_g = rnd.choices(GUEST_SIZES, GUEST_WEIGHTS)[0]
         maxmem = mem_g * GIB
-        template = kind == "qemu" and rnd.random() < 0.02
-        running = not template and rnd.random() > 0.08
         candidates = [n for n in nodes if free[n] >= maxmem] or nodes
         node = rnd.choices(candidates, [weights[nodes.index(n)] for n in candidates])[0]
         if running:
