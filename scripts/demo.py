@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from proxlb.sim.testing import running_simulator
+from proxlb.sim.testing import proxlb_config_for, running_simulator
 
 TIME_SCALE = 60.0  # one real second = one simulated minute
 
@@ -38,32 +38,13 @@ def main() -> int:
     ):
         banner(f"Simulated Proxmox VE cluster 'demo' at {sim.url} (virtual clock ×{TIME_SCALE:.0f})")
         config = Path(tmp) / "proxlb.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "proxmox_api": {
-                        "hosts": [f"{sim.host}:{sim.port}"],
-                        "user": sim.user,
-                        "token_id": sim.token_id,
-                        "token_secret": sim.token_secret,
-                        "ssl_verification": True,
-                        "ca_file": sim.ca_file,
-                        "timeout": 10,
-                    },
-                    "balancing": {
-                        "enable": True,
-                        "balance_types": ["vm", "ct"],
-                        "method": "memory",
-                        "mode": "used",
-                        "balanciness": 10,
-                        "parallel": True,
-                        "parallel_jobs": 3,
-                    },
-                    "service": {"daemon": False, "log_level": "WARNING", "state_dir": f"{tmp}/state"},
-                },
-                sort_keys=False,
-            )
+        settings = proxlb_config_for(
+            sim,
+            f"{tmp}/state",
+            balancing={"method": "memory", "mode": "used", "balanciness": 10, "parallel_jobs": 3},
+            service={"log_level": "WARNING"},
         )
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
         config.chmod(0o600)
         print(config.read_text().replace(sim.token_secret, "********"))
 

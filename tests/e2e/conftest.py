@@ -13,28 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb.sim.testing import SimInfo, proxlb_config_for, running_simulator
 
 
 def write_config(tmp: Path, sim: SimInfo, **sections: dict[str, Any]) -> Path:
     """An upstream-style proxlb.yaml for `sim` (token auth, verified TLS), sections merged in."""
-    doc: dict[str, Any] = {
-        "proxmox_api": {
-            "hosts": [f"{sim.host}:{sim.port}"],
-            "user": sim.user,
-            "token_id": sim.token_id,
-            "token_secret": sim.token_secret,
-            "ssl_verification": True,
-            "ca_file": sim.ca_file,
-            "timeout": 10,
-        },
-        "balancing": {"enable": True, "balance_types": ["vm", "ct"], "parallel": True, "parallel_jobs": 4},
-        "service": {"daemon": False, "state_dir": str(tmp / "state")},
-    }
-    for name, values in sections.items():
-        doc.setdefault(name, {}).update(values)
     path = tmp / "proxlb.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.safe_dump(proxlb_config_for(sim, tmp / "state", **sections)))
     path.chmod(0o600)
     return path
 

@@ -159,3 +159,26 @@ def inprocess_client(api: InProcessApi) -> ProxmoxClient:
 
     settings = ApiSettings(endpoints=(Endpoint("sim"),), user="root@pam", token_id="t", token_secret="s")
     return ProxmoxClient(settings, transport_factory=lambda endpoint, s: _Transport())
+
+
+def proxlb_config_for(sim: SimInfo, state_dir: str | Path, **sections: dict[str, Any]) -> dict[str, Any]:
+    """A ProxLB config (upstream format) for this simulator: token auth, TLS verified with its CA.
+
+    `sections` are merged into the defaults, e.g. `balancing={"method": "combined"}`.
+    """
+    doc: dict[str, Any] = {
+        "proxmox_api": {
+            "hosts": [f"{sim.host}:{sim.port}"],
+            "user": sim.user,
+            "token_id": sim.token_id,
+            "token_secret": sim.token_secret,
+            "ssl_verification": True,
+            "ca_file": sim.ca_file,
+            "timeout": 10,
+        },
+        "balancing": {"enable": True, "balance_types": ["vm", "ct"], "parallel": True, "parallel_jobs": 4},
+        "service": {"daemon": False, "state_dir": str(state_dir)},
+    }
+    for name, values in sections.items():
+        doc.setdefault(name, {}).update(values)
+    return doc
