@@ -186,9 +186,8 @@ def test_balance_types() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "settings", "reason"),
     [
-        ({"template": True, "status": "stopped"}, RuleSettings(assigned_mode=True), "template"),
+        ({"template": True, "status": "stopped"}, ALL, "template"),
         ({"lock": "backup"}, ALL, "locked (backup)"),
-        ({"status": "stopped"}, ALL, "stopped (stopped guests move only in mode 'assigned')"),
         ({"status": "paused"}, ALL, "status 'paused'"),
         ({"ha_state": "error", "ha_managed": True}, ALL, "HA state 'error'"),
         ({"local_devices": ("hostpci0", "usb1")}, ALL, "passthrough hostpci0, usb1"),
@@ -207,7 +206,7 @@ def test_guest_property_exclusions(kwargs: dict[str, Any], settings: RuleSetting
 
 def test_movable_guests_are_not_excluded() -> None:
     snap = snapshot([guest(100), guest(101, status="stopped"), guest(102, local_disk_bytes=5)])
-    assert derive(snap, RuleSettings(assigned_mode=True)).excludes == ()
+    assert derive(snap, RuleSettings()).excludes == ()  # stopped guests move offline (drains, rules)
 
 
 def test_guest_on_offline_node_is_excluded() -> None:
@@ -285,7 +284,7 @@ def test_from_config() -> None:
         }
     )
     settings = rule_settings(config)
-    assert settings.balance_types == {"vm"} and settings.assigned_mode and not settings.with_local_disks
+    assert settings.balance_types == {"vm"} and not settings.with_local_disks
     assert settings.pools == {"web": PoolRule(type="affinity", pin=("pve2",), strict=False)}
     snap = snapshot([guest(100), guest(101), guest(102, kind=GuestKind.LXC)], pools={"web": {100, 101}})
     cons = derive_constraints(snap, config, frozenset({"pve1"}))

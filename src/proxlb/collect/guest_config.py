@@ -46,7 +46,7 @@ def shared_storages(storage_config: object) -> frozenset[str]:
     shared: set[str] = set()
     for entry in objects(storage_config):
         storage = as_str(entry.get("storage"))
-        if storage and (as_flag(entry.get("shared")) or entry.get("type") in SHARED_STORAGE_TYPES):
+        if storage and (as_flag(entry.get("shared")) or as_str(entry.get("type")) in SHARED_STORAGE_TYPES):
             shared.add(storage)
     return frozenset(shared)
 

@@ -2,9 +2,12 @@
 
 Order of reasons (all that apply are joined, the first one names the source): config
 (`balance_types`, `ignore_guests`), tag `plb_ignore*`, then properties of the guest itself:
-template, lock, HA state that forbids a move, node offline, not running (stopped guests move
-only in mode `assigned`; paused/unknown never), passthrough devices, local disks when
-`with_local_disks` is false (known only after `enrich_guests`).
+template, lock, HA state that forbids a move, node offline, paused/unknown status, passthrough
+devices, local disks when `with_local_disks` is false (known only after `enrich_guests`).
+
+Stopped guests are movable (offline migration): a drain carries them off the node so they can be
+started elsewhere, and affinity rules apply to them. They never move for balance in `used` or
+`psi` mode, simply because moving them changes no measured load.
 """
 
 from __future__ import annotations
@@ -29,9 +32,7 @@ def _guest_reasons(guest: Guest, snapshot: ClusterSnapshot, settings: RuleSettin
     node = snapshot.node(guest.node)
     if node is not None and not node.online:
         reasons.append(f"its node '{guest.node}' is offline")
-    if guest.status == "stopped" and not settings.assigned_mode:
-        reasons.append("stopped (stopped guests move only in mode 'assigned')")
-    elif guest.status not in ("running", "stopped"):
+    if guest.status not in ("running", "stopped"):
         reasons.append(f"status '{guest.status}'")
     if guest.local_devices:
         reasons.append(f"passthrough {', '.join(guest.local_devices)}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from proxlb.config.enums import BalanceMode
 from proxlb.config.model import ProxlbConfig
 
 
@@ -26,7 +25,6 @@ class RuleSettings:
     ignore_guests: tuple[str, ...] = ()
     pools: Mapping[str, PoolRule] = field(default_factory=dict)
     with_local_disks: bool = True
-    assigned_mode: bool = False  # balancing.mode == assigned: stopped guests may move
     static_maintenance: frozenset[str] = frozenset()  # proxmox_cluster.maintenance_nodes as written
 
 
@@ -46,6 +44,5 @@ def rule_settings(config: ProxlbConfig) -> RuleSettings:
         ignore_guests=tuple(balancing.ignore_guests),
         pools=pools,
         with_local_disks=balancing.with_local_disks,
-        assigned_mode=balancing.mode is BalanceMode.ASSIGNED,
         static_maintenance=frozenset(config.proxmox_cluster.maintenance_nodes),
     )
