@@ -316,3 +316,33 @@ def test_ha_groups_translate_to_node_affinity_rules() -> None:
     (rule,) = rules_from_groups(groups, membership)
     assert rule.rule_id == "ha-group-prefer" and rule.from_group and rule.strict
     assert rule.resources == (100, 101) and rule.nodes == (("pve1", 2), ("pve2", 0))
+
+
+def test_node_disk_is_its_local_guest_storage_not_the_root_filesystem() -> None:
+    def storage(name: str, shared: int, content: str, maxdisk: int, disk: int) -> dict[str, object]:
+        return {
+            "type": "storage",
+            "storage": name,
+            "node": "pve1",
+            "status": "available",
+            "shared": shared,
+            "content": content,
+            "maxdisk": maxdisk,
+            "disk": disk,
+        }
+
+    parsed = parse_resources(
+        [
+            node_entry("pve1"),  # root filesystem: 100 GiB
+            node_entry("pve2"),  # no local guest storage: the root filesystem stays the measure
+            storage("local-lvm", 0, "images,rootdir", 1800 * GIB, 300 * GIB),
+            storage("local-zfs", 0, "images", 200 * GIB, 50 * GIB),
+            storage("local", 0, "iso,vztmpl,backup", 90 * GIB, 10 * GIB),  # holds no guest disks
+            storage("ceph", 1, "images,rootdir", 60_000 * GIB, 1 * GIB),  # shared: not local
+        ],
+        (),
+        [],
+    )
+    pve1, pve2 = parsed.nodes
+    assert (pve1.capacity.disk_bytes, pve1.usage.disk_bytes) == (2000 * GIB, 350 * GIB)
+    assert pve2.capacity.disk_bytes == node_entry("pve2")["maxdisk"]

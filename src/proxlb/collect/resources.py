@@ -171,6 +171,8 @@ def parse_resources(data: object, ignore_nodes: Collection[str], warnings: list[
     for name in sorted(ignored - seen_names):
         warnings.append(f"proxmox_cluster.ignore_nodes names '{name}', which is not a node of this cluster")
     storages: dict[str, set[str]] = defaultdict(set)
+    local_room: dict[str, int] = defaultdict(int)  # bytes of local guest storage per node
+    local_used: dict[str, int] = defaultdict(int)
     shared: set[str] = set()
     pools: dict[str, set[VmId]] = {}
     guests: dict[int, Guest] = {}
@@ -181,6 +183,9 @@ def parse_resources(data: object, ignore_nodes: Collection[str], warnings: list[
             storage, node_name = as_str(entry.get("storage")), as_str(entry.get("node"))
             if storage and node_name in nodes and as_str(entry.get("status")) == "available":
                 storages[node_name].add(storage)
+                if _holds_local_guest_disks(entry):
+                    local_room[node_name] += max(_int_field(entry, "maxdisk") or 0, 0)
+                    local_used[node_name] += max(_int_field(entry, "disk") or 0, 0)
             if storage and as_flag(entry.get("shared")):
                 shared.add(storage)
             continue
@@ -208,14 +213,7 @@ def parse_resources(data: object, ignore_nodes: Collection[str], warnings: list[
             pools.setdefault(guest.pool, set()).add(guest.vmid)
     _warn_duplicate_names(guests.values(), warnings)
     final_nodes = tuple(
-        Node(
-            name=n.name,
-            online=n.online,
-            capacity=n.capacity,
-            usage=n.usage,
-            ha_maintenance=n.ha_maintenance,
-            storages=frozenset(storages.get(n.name, ())),
-        )
+        _with_local_disk(n, local_room.get(n.name, 0), local_used.get(n.name, 0), storages.get(n.name, set()))
         for n in nodes.values()
     )
     return ParsedResources(
@@ -224,6 +222,31 @@ def parse_resources(data: object, ignore_nodes: Collection[str], warnings: list[
         pools={name: frozenset(members) for name, members in sorted(pools.items())},
         shared_storages=frozenset(shared),
         ignored_guests=ignored_guests,
+    )
+
+
+def _holds_local_guest_disks(entry: RawObject) -> bool:
+    """A node-local storage that holds VM disks or container volumes (not ISO/backup-only, not shared)."""
+    content = set(split_list(entry.get("content"), ","))
+    return not as_flag(entry.get("shared")) and bool(content & {"images", "rootdir"})
+
+
+def _with_local_disk(node: Node, room_bytes: int, used_bytes: int, storages: set[str]) -> Node:
+    """Node disk = its local guest storage (where local disks land), else the root filesystem.
+
+    Upstream measures only the root filesystem, which says nothing about room for guest disks.
+    """
+    capacity, usage = node.capacity, node.usage
+    if room_bytes > 0:
+        capacity = Resources(capacity.cpu_milli, capacity.mem_bytes, room_bytes)
+        usage = Resources(usage.cpu_milli, usage.mem_bytes, used_bytes)
+    return Node(
+        name=node.name,
+        online=node.online,
+        capacity=capacity,
+        usage=usage,
+        ha_maintenance=node.ha_maintenance,
+        storages=frozenset(storages),
     )
 
 
