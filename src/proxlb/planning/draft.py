@@ -7,7 +7,7 @@ placement the earlier moves produced; target choice is deterministic (ties break
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, MigrationReason, UnmetRule
@@ -21,11 +21,10 @@ from proxlb.planning.problem import PlanningProblem, fixed_reason
 class Draft:
     problem: PlanningProblem
     state: LoadState
-    moves: list[Migration] = field(default_factory=list)
+    by_vmid: dict[VmId, Migration] = field(default_factory=dict)  # insertion order = choice order
     decisions: dict[VmId, str] = field(default_factory=dict)
     unmet: list[UnmetRule] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    moved: set[VmId] = field(default_factory=set)
     fixed: dict[VmId, str] = field(default_factory=dict)
 
     @staticmethod
@@ -39,6 +38,14 @@ class Draft:
                 draft.fixed[g.vmid] = why
         return draft
 
+    @property
+    def moves(self) -> list[Migration]:
+        return list(self.by_vmid.values())
+
+    @property
+    def moved(self) -> set[VmId]:
+        return set(self.by_vmid)
+
     def budget_left(self) -> bool:
         limit = self.problem.policy.max_migrations
         return limit is None or len(self.moved) < limit
@@ -49,42 +56,61 @@ class Draft:
         members = self.problem.index.members_of(vmid)
         return tuple(v for v in members if self.state.placement.get(v) == node)
 
-    def unit_blocker(self, unit: tuple[VmId, ...]) -> str | None:
+    def unit_blocker(self, unit: tuple[VmId, ...], reroute: bool = False) -> str | None:
+        """Why this unit cannot move now; `reroute` allows changing the target of a planned move."""
         for vmid in unit:
             if vmid in self.fixed:
                 return f"guest {vmid} {self.fixed[vmid]}"
-            if vmid in self.moved:
+            if vmid in self.by_vmid and not reroute:
                 return f"guest {vmid} already moves in this plan"
         return None
 
     def apply(self, mv: Move, detail: str) -> None:
-        """Record the move of every unit member and update the state."""
+        """Record the move of every unit member and update the state.
+
+        A member that already moves in this plan is re-routed (its one migration gets the new
+        target; back to where it started means no migration), so no guest ever moves twice.
+        """
         snap = self.problem.snapshot
+        inherited = [self.by_vmid[v].reason for v in mv.unit if v in self.by_vmid]
+        reason = mv.reason
+        if mv.reason is MigrationReason.BALANCE and inherited:
+            # the unit is re-routed as a whole: newcomers serve the same drain/repair as the group
+            reason = min(inherited, key=lambda r: ("drain", "rule", "balance", "parking").index(r.value))
         for vmid in mv.unit:
             guest = snap.guest(vmid)
             assert guest is not None
             before = self.state.spread()
             self.state.move(vmid, mv.dst)
             after = self.state.spread()
-            load = self.state.gload[vmid]
-            self.moves.append(
-                Migration(
-                    vmid=vmid,
-                    name=guest.name,
-                    kind=guest.kind,
-                    source=mv.src,
-                    target=mv.dst,
-                    reason=mv.reason,
-                    detail=detail,
-                    bytes_to_copy=load.copy_bytes,
-                    imbalance_before=round(before, 3),
-                    imbalance_after=round(after, 3),
-                    ha_managed=guest.ha_managed,
-                    running=guest.running,
+            earlier = self.by_vmid.get(vmid)
+            if earlier is not None:
+                if mv.dst == earlier.source:
+                    del self.by_vmid[vmid]
+                    self.decisions.pop(vmid, None)
+                    continue
+                text = f"{earlier.detail}; then routed to {mv.dst}: {detail}"
+                self.by_vmid[vmid] = replace(
+                    earlier, target=mv.dst, detail=text, imbalance_after=round(after, 3)
                 )
+                self.decisions[vmid] = f"moves {earlier.source} → {mv.dst} ({earlier.reason.value}): {text}"
+                continue
+            load = self.state.gload[vmid]
+            self.by_vmid[vmid] = Migration(
+                vmid=vmid,
+                name=guest.name,
+                kind=guest.kind,
+                source=mv.src,
+                target=mv.dst,
+                reason=reason,
+                detail=detail,
+                bytes_to_copy=load.copy_bytes,
+                imbalance_before=round(before, 3),
+                imbalance_after=round(after, 3),
+                ha_managed=guest.ha_managed,
+                running=guest.running,
             )
-            self.moved.add(vmid)
-            self.decisions[vmid] = f"moves {mv.src} → {mv.dst} ({mv.reason.value}): {detail}"
+            self.decisions[vmid] = f"moves {mv.src} → {mv.dst} ({reason.value}): {detail}"
 
     def best_target(
         self,

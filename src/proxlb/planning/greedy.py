@@ -17,7 +17,7 @@ guest in cooldown for balance.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from datetime import UTC, datetime
 
 from proxlb.domain.model import VmId
@@ -32,6 +32,7 @@ from proxlb.planning.trigger import Trigger, balance_wanted
 
 TARGETS_PER_ROUND = 4
 WINDOW = 12
+REPAIR_ROUNDS = 3
 
 Unit = tuple[tuple[VmId, ...], GuestLoad]
 
@@ -54,7 +55,7 @@ def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[
         node = state.placement[g.vmid]
         if node not in out:
             continue
-        if draft.unit_blocker(unit) is not None:
+        if draft.unit_blocker(unit, reroute=True) is not None:
             continue
         cooling = [v for v in unit if v in cooldown]
         if cooling:
@@ -80,11 +81,16 @@ class _Scan:
         self.larger = -1 if pol.balance_larger_guests_first else 1
         self.best_seen = best_seen
         self.chosen: Chosen | None = None
+        self.moving = draft.by_vmid
 
     def units(self, src: str, dsts: list[str], candidates: list[Unit]) -> None:
         state, margin = self.state, self.margin
         for unit, load in candidates:
-            cost = self.per_gib * load.copy_bytes / GIB
+            if any(v in self.moving for v in unit):  # re-routing: only members not yet moving copy anew
+                extra = sum(state.gload[v].copy_bytes for v in unit if v not in self.moving)
+            else:
+                extra = load.copy_bytes
+            cost = self.per_gib * extra / GIB
             best_gain = float("-inf")
             for dst in dsts:
                 gain, size = state.gain(load, src, dst)
@@ -177,7 +183,14 @@ def _balance(draft: Draft) -> str:
             return f"no move improves the balance by more than min_improvement {margin:g} + its cost"
         _, mv, gain, cost = scan.chosen
         draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f})")
+        row = next(r for r in sized[mv.src] if r[1][0] == mv.unit)
         sized[mv.src] = [r for r in sized[mv.src] if r[1][0] != mv.unit]
+        key = sum(
+            w * 100.0 * mv.load.metric[i] / state.cap[mv.dst][i]
+            for i, w in state.active
+            if state.cap[mv.dst][i] > 0
+        )
+        insort(sized[mv.dst], (key, row[1]), key=lambda r: (r[0], r[1][0][0]))
 
 
 def _psi_relief(draft: Draft, trigger: Trigger) -> str:
@@ -219,10 +232,24 @@ def _psi_relief(draft: Draft, trigger: Trigger) -> str:
 
 
 def plan_greedy(draft: Draft, trigger: Trigger) -> str:
-    """Phases A and B on `draft`; returns why balancing stopped."""
-    repair(draft)
-    if trigger.hot_nodes or trigger.hot_guests:
-        return _psi_relief(draft, trigger)
-    if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
-        return trigger.reason
-    return _balance(draft)
+    """Phases A and B on `draft`; returns why balancing stopped.
+
+    Balancing can make room for a repair that failed before (a partner left, memory freed), so
+    A and B alternate until a repair round changes nothing (at most REPAIR_ROUNDS rounds) — the end
+    state then offers neither a repair nor a balancing move, which is what re-planning would see.
+    """
+    base = list(draft.unmet)
+    stop = trigger.reason
+    for round_no in range(REPAIR_ROUNDS):
+        kept = [u for u in draft.unmet if u.rule.startswith("soft rule for guest")]
+        draft.unmet = base + [u for u in kept if u not in base]
+        before = len(draft.by_vmid)
+        repair(draft)
+        if round_no > 0 and len(draft.by_vmid) == before:
+            break
+        if trigger.hot_nodes or trigger.hot_guests:
+            return _psi_relief(draft, trigger) if round_no == 0 else stop
+        if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
+            return trigger.reason
+        stop = _balance(draft)
+    return stop

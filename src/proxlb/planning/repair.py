@@ -29,6 +29,7 @@ def _move_unit(
     rule: str,
     purpose: str,
     allowed: frozenset[str] | None = None,
+    strict: bool = True,
 ) -> bool:
     """Move the unit of `vmid` for a repair; record unmet on failure. True when moved."""
     if vmid in draft.moved:
@@ -51,8 +52,12 @@ def _move_unit(
     if mv is None:
         draft.unmet.append(UnmetRule(rule, f"guest {vmid} has no valid target: {_why_none(rejected)}"))
         return False
+    soft = first_failure(draft.state, mv, soft=True) if relaxed else None
+    if soft is not None and reason is MigrationReason.RULE and not strict:
+        # a repair that breaks another preference only trades one violation for another
+        draft.unmet.append(UnmetRule(rule, f"guest {vmid}: every valid target breaks a rule ({soft[1]})"))
+        return False
     if relaxed:
-        soft = first_failure(draft.state, mv, soft=True)
         draft.unmet.append(
             UnmetRule(f"soft rule for guest {vmid}", f"relaxed to {purpose}: {soft[1] if soft else ''}")
         )
@@ -72,7 +77,7 @@ def _pin(draft: Draft, v: Violation) -> None:
     allowed = idx.strict_pins.get(vmid) if v.strict else idx.soft_pins.get(vmid)
     if allowed is not None and draft.state.placement[vmid] in allowed:
         return
-    _move_unit(draft, vmid, MigrationReason.RULE, v.rule, f"repairs {v.rule}", allowed)
+    _move_unit(draft, vmid, MigrationReason.RULE, v.rule, f"repairs {v.rule}", allowed, v.strict)
 
 
 def _anti(draft: Draft, v: Violation) -> None:
@@ -87,7 +92,8 @@ def _anti(draft: Draft, v: Violation) -> None:
     stay = min(members, key=keep_key)
     for vmid in sorted(members):
         if vmid != stay and state.placement[vmid] == state.placement[stay]:
-            _move_unit(draft, vmid, MigrationReason.RULE, v.rule, f"repairs {v.rule} (leaves guest {stay})")
+            purpose = f"repairs {v.rule} (leaves guest {stay})"
+            _move_unit(draft, vmid, MigrationReason.RULE, v.rule, purpose, strict=v.strict)
 
 
 def _affinity(draft: Draft, v: Violation) -> None:

@@ -31,10 +31,11 @@ _PRIORITY = {
 }
 
 
-def _partners(problem: PlanningProblem, vmid: VmId) -> set[VmId]:
+def _partners(problem: PlanningProblem, vmid: VmId, strict_only: bool = False) -> set[VmId]:
     out: set[VmId] = set()
     for rule in problem.index.anti.get(vmid, ()):
-        out.update(m for m in rule.members if m != vmid)
+        if rule.strict or not strict_only:
+            out.update(m for m in rule.members if m != vmid)
     return out
 
 
@@ -69,7 +70,11 @@ def sequence(
                 rest.append(m)
         if not admitted:
             parking = _park(problem, state, final, rest, parked)
-            if parking is None:
+            relaxed = [m for m in rest if _admissible(problem, state, final, m, {}, {}, soft_ok=True)][:1]
+            if parking is None and relaxed:
+                # only soft anti-affinity holds the queue: let one move share a node briefly
+                admitted, rest = relaxed, [m for m in rest if m is not relaxed[0]]
+            elif parking is None:
                 for m in rest:
                     unmet.append(
                         UnmetRule(
@@ -79,10 +84,11 @@ def sequence(
                         )
                     )
                 break
-            park_move, index = parking
-            parked.add(park_move.vmid)
-            admitted = [park_move]
-            rest[index] = replace(rest[index], source=park_move.target)
+            else:
+                park_move, index = parking
+                parked.add(park_move.vmid)
+                admitted = [park_move]
+                rest[index] = replace(rest[index], source=park_move.target)
         for m in admitted:
             deps = sorted({v for _, v in departures.get(m.target, ()) if v != m.vmid})
             deps += sorted(p for p in _partners(problem, m.vmid) if p in moved_at and p not in deps)
@@ -103,13 +109,14 @@ def _admissible(
     m: Migration,
     incoming: dict[str, int],
     arriving: dict[str, set[VmId]],
+    soft_ok: bool = False,
 ) -> bool:
     if state.placement.get(m.vmid) != m.source:
         return False
     need = state.gload[m.vmid].used_mem
     if need and state.used_mem[m.target] + incoming.get(m.target, 0) + need > state.mem_limit[m.target]:
         return False
-    for p in _partners(problem, m.vmid):
+    for p in _partners(problem, m.vmid, strict_only=soft_ok):
         ends_there = final.get(p) == m.target
         if not ends_there and (state.placement.get(p) == m.target or p in arriving.get(m.target, set())):
             return False

@@ -138,13 +138,15 @@ def _final_checks(
         if allowed is not None and m.target not in allowed:
             errors.append(f"guest {m.vmid} moves to {m.target}, outside its strict pin {sorted(allowed)}")
     for node in sorted(received):
-        if state.vcpu[node] > state.vcpu_cap[node] + 1e-6:
+        arriving = [
+            state.gload[m.vmid] for m in plan.migrations if m.target == node and m.vmid in state.gload
+        ]
+        if state.vcpu[node] > state.vcpu_cap[node] + 1e-6 and any(g.vcpu_milli for g in arriving):
             errors.append(f"{node}: {state.vcpu[node] / 1000:.0f} vCPUs exceed the cpu_overcommit cap")
-        if state.disk_limit[node] > 0 and state.disk[node] > state.disk_limit[node]:
-            moved_disk = any(m.target == node and state.gload[m.vmid].disk for m in plan.migrations)
-            if moved_disk:
-                errors.append(f"{node}: local disks exceed usable disk")
-        over_assigned = state.assigned[node] > state.mem_limit[node]
+        over_disk = 0 < state.disk_limit[node] < state.disk[node]
+        if over_disk and any(g.disk for g in arriving):
+            errors.append(f"{node}: local disks exceed usable disk")
+        over_assigned = state.assigned[node] > state.mem_limit[node] and any(g.assigned_mem for g in arriving)
         if over_assigned and (
             pol.mode is Mode.ASSIGNED or (not pol.overprovisioning and node in balance_into)
         ):
