@@ -33,6 +33,7 @@ from proxlb.planning.trigger import Trigger, balance_wanted
 TARGETS_PER_ROUND = 4
 WINDOW = 12
 REPAIR_ROUNDS = 3
+EPSILON_PP = 1e-6  # below float noise of the incremental sums, a gain is no gain
 
 Unit = tuple[tuple[VmId, ...], GuestLoad]
 
@@ -95,7 +96,7 @@ class _Scan:
             for dst in dsts:
                 gain, size = state.gain(load, src, dst)
                 best_gain = max(best_gain, gain)
-                if gain <= margin + cost:
+                if gain <= margin + cost + EPSILON_PP:
                     continue
                 # value = objective drop net of cost (pp·pp), rounded so that guest size can break ties
                 key = (-round(size * (gain - cost), 1), self.larger * load.copy_bytes, unit[0], dst)
@@ -109,7 +110,7 @@ class _Scan:
                     )
                     continue
                 self.chosen = (key, mv, gain, cost)
-            if best_gain <= margin + cost:
+            if best_gain <= margin + cost + EPSILON_PP:
                 self.best_seen[unit[0]] = (
                     f"stays: moving it would gain only {max(best_gain, 0.0):.1f} pp "
                     f"(< min_improvement {margin:g} + cost {cost:.1f})"
@@ -150,7 +151,8 @@ def _balance(draft: Draft) -> str:
         ]
         sized[node] = sorted(rows, key=lambda r: (r[0], r[1][0][0]))
     best_seen: dict[VmId, str] = {}
-    while True:
+    # every accepted move lowers the objective by more than EPSILON_PP × its size; the cap is a backstop
+    for _ in range(10 * sum(len(rows) for rows in sized.values()) + 100):
         wanted, why = balance_wanted(state)
         if not wanted:
             return why
@@ -191,6 +193,7 @@ def _balance(draft: Draft) -> str:
             if state.cap[mv.dst][i] > 0
         )
         insort(sized[mv.dst], (key, row[1]), key=lambda r: (r[0], r[1][0][0]))
+    return "stopped at the safety cap on balancing rounds"
 
 
 def _psi_relief(draft: Draft, trigger: Trigger) -> str:

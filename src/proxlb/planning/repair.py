@@ -32,14 +32,14 @@ def _move_unit(
     strict: bool = True,
 ) -> bool:
     """Move the unit of `vmid` for a repair; record unmet on failure. True when moved."""
-    if vmid in draft.moved:
-        return False
     unit = draft.sub_unit(vmid)
-    blocker = draft.unit_blocker(unit)
+    blocker = draft.unit_blocker(unit, reroute=True)  # a planned move may be re-routed, never doubled
     if blocker is not None:
         draft.unmet.append(UnmetRule(rule, f"guest {vmid} cannot move: {blocker}"))
         return False
-    if not draft.budget_left():
+    limit = draft.problem.policy.max_migrations
+    new = [v for v in unit if v not in draft.by_vmid]
+    if new and limit is not None and len(draft.by_vmid) + len(new) > limit:
         draft.unmet.append(UnmetRule(rule, f"guest {vmid} not moved: max_migrations reached"))
         return False
     node_of = draft.state.placement
@@ -103,7 +103,7 @@ def _affinity(draft: Draft, v: Violation) -> None:
         by_node.setdefault(state.placement[vmid], []).append(vmid)
     if len(by_node) < 2:
         return
-    pinned_nodes = {state.placement[m] for m in v.vmids if m in draft.fixed or m in draft.moved}
+    pinned_nodes = {state.placement[m] for m in v.vmids if m in draft.fixed}
     if len(pinned_nodes) > 1:
         draft.unmet.append(
             UnmetRule(v.rule, f"members that cannot move sit on {', '.join(sorted(pinned_nodes))}")
@@ -131,7 +131,7 @@ def _affinity(draft: Draft, v: Violation) -> None:
                     m for m in draft.problem.index.members_of(vmid) if trial.placement.get(m) == node
                 )
                 mv = Move.of(trial, unit, dest, MigrationReason.RULE)
-                failure = draft.unit_blocker(unit)
+                failure = draft.unit_blocker(unit, reroute=True)
                 if failure is None:
                     found = first_failure(trial, mv, soft=False)
                     failure = found[1] if found else None
@@ -145,7 +145,8 @@ def _affinity(draft: Draft, v: Violation) -> None:
             if not ok:
                 break
         limit = draft.problem.policy.max_migrations
-        if ok and limit is not None and len(draft.moved) + sum(len(m.unit) for m in moving) > limit:
+        added = {v for mv in moving for v in mv.unit if v not in draft.by_vmid}
+        if ok and limit is not None and len(draft.by_vmid) + len(added) > limit:
             reasons.append(f"{dest}: max_migrations reached")
             ok = False
         if ok:
