@@ -76,11 +76,29 @@ def _memory_assigned(state: LoadState, mv: Move) -> str | None:
     return None
 
 
+def _fill(used: float, limit: float) -> float:
+    return used / limit if limit > 0 else float("inf")
+
+
+def _source_fill(
+    used: dict[str, float] | dict[str, int], limit: dict[str, float] | dict[str, int], src: str
+) -> float:
+    """How full the move's source is; 0 for a new guest (best-node), so the cap holds strictly there."""
+    return _fill(used[src], limit[src]) if src in limit else 0.0
+
+
 def _overprovisioning(state: LoadState, mv: Move) -> str | None:
+    """No balancing move pushes a node past its usable memory in configured sizes.
+
+    On a cluster that is already over-assigned this would freeze everything, so a move that leaves
+    the target less over-assigned than its source was is still allowed: it never makes the worst
+    node worse.
+    """
     if state.problem.policy.overprovisioning or mv.reason is not MigrationReason.BALANCE:
         return None
     need, used, limit = mv.load.assigned_mem, state.assigned[mv.dst], state.mem_limit[mv.dst]
-    if need and used + need > limit:
+    source_fill = _source_fill(state.assigned, state.mem_limit, mv.src)
+    if need and used + need > limit and _fill(used + need, limit) > source_fill:
         return (
             f"would overprovision {mv.dst}: assigned memory {_gib(used + need)} > {_gib(limit)} usable "
             "(overprovisioning: false)"
@@ -89,8 +107,15 @@ def _overprovisioning(state: LoadState, mv: Move) -> str | None:
 
 
 def _cpu_overcommit(state: LoadState, mv: Move) -> str | None:
+    """Σ vCPUs on the target stay within cores × cpu_overcommit.
+
+    Clusters often already run above the cap (3–4 vCPUs per core is common). A move past the cap
+    is still allowed when the target ends less overcommitted than its source was: the cluster's
+    highest ratio never rises, so balancing an over-committed cluster is not frozen.
+    """
     need, used, cap = mv.load.vcpu_milli, state.vcpu[mv.dst], state.vcpu_cap[mv.dst]
-    if need and used + need > cap:
+    source_ratio = _source_fill(state.vcpu, state.vcpu_cap, mv.src)
+    if need and used + need > cap and _fill(used + need, cap) > source_ratio:
         ratio = state.problem.policy.cpu_overcommit
         return f"{(used + need) / 1000:.0f} vCPUs would exceed {cap / 1000:.0f} (cpu_overcommit {ratio:g})"
     return None

@@ -59,6 +59,7 @@ def validate(plan: Plan, problem: PlanningProblem) -> tuple[str, ...]:
     state = LoadState(problem)
     start_pairs = _anti_pairs(problem, state.placement)
     start_place = dict(state.placement)
+    start_fill = _highest_fill(state)
     counts = Counter(m.vmid for m in plan.migrations)
     for vmid, n in counts.items():
         legs = [m for m in plan.migrations if m.vmid == vmid]
@@ -119,8 +120,15 @@ def validate(plan: Plan, problem: PlanningProblem) -> tuple[str, ...]:
                 received.add(m.target)
                 if m.reason is MigrationReason.BALANCE:
                     balance_into.add(m.target)
-    errors.extend(_final_checks(problem, state, start_place, received, balance_into, plan))
+    errors.extend(_final_checks(problem, state, start_place, received, balance_into, plan, start_fill))
     return tuple(errors)
+
+
+def _highest_fill(state: LoadState) -> tuple[float, float]:
+    """Before the plan: the highest vCPU/cap ratio and assigned-memory/limit fill of any online node."""
+    vcpu = [state.vcpu[n] / cap for n, cap in state.vcpu_cap.items() if cap > 0]
+    assigned = [state.assigned[n] / lim for n, lim in state.mem_limit.items() if lim > 0]
+    return max(vcpu, default=1.0), max(assigned, default=1.0)
 
 
 def _final_checks(
@@ -130,8 +138,10 @@ def _final_checks(
     received: set[str],
     balance_into: set[str],
     plan: Plan,
+    start_fill: tuple[float, float],
 ) -> list[str]:
     errors: list[str] = []
+    start_vcpu_ratio, start_assigned_fill = start_fill
     idx, pol = problem.index, problem.policy
     for m in plan.migrations:
         allowed = idx.strict_pins.get(m.vmid)
@@ -141,18 +151,25 @@ def _final_checks(
         arriving = [
             state.gload[m.vmid] for m in plan.migrations if m.target == node and m.vmid in state.gload
         ]
-        if state.vcpu[node] > state.vcpu_cap[node] + 1e-6 and any(g.vcpu_milli for g in arriving):
+        # Past the cap only as far as the cluster already was (see checks._cpu_overcommit).
+        vcpu_cap = max(state.vcpu_cap[node], start_vcpu_ratio * state.vcpu_cap[node])
+        if state.vcpu[node] > vcpu_cap + 1e-6 and any(g.vcpu_milli for g in arriving):
             errors.append(f"{node}: {state.vcpu[node] / 1000:.0f} vCPUs exceed the cpu_overcommit cap")
         over_disk = 0 < state.disk_limit[node] < state.disk[node]
         if over_disk and any(g.disk for g in arriving):
             errors.append(f"{node}: local disks exceed usable disk")
-        over_assigned = state.assigned[node] > state.mem_limit[node] and any(g.assigned_mem for g in arriving)
-        if over_assigned and (
-            pol.mode is Mode.ASSIGNED or (not pol.overprovisioning and node in balance_into)
+        over_limit = state.assigned[node] > state.mem_limit[node] and any(g.assigned_mem for g in arriving)
+        # overprovisioning: false tolerates what the cluster already was (checks._overprovisioning)
+        over_start = state.assigned[node] > start_assigned_fill * state.mem_limit[node] + 1
+        if over_limit and (
+            pol.mode is Mode.ASSIGNED or (not pol.overprovisioning and node in balance_into and over_start)
         ):
             errors.append(f"{node}: assigned memory exceeds capacity − reserve")
     for rule in problem.constraints.affinities:
-        if not rule.strict:
+        clash = any(
+            a.strict and len(a.members & rule.members) > 1 for a in problem.constraints.anti_affinities
+        )
+        if not rule.strict or clash:  # keep-apart wins over keep-together (reported as unmet)
             continue
         before = {start[v] for v in rule.members if v in start}
         after = {state.placement[v] for v in rule.members if v in state.placement}
