@@ -309,3 +309,24 @@ def test_replanning_after_the_plan_moves_nothing() -> None:
 def test_same_problem_gives_identical_plan() -> None:
     pb = problem(cluster(NODES3, heavy_pve1()))
     assert plan_cycle(pb) == plan_cycle(problem(cluster(NODES3, heavy_pve1())))
+
+
+def test_keep_apart_wins_over_keep_together_and_is_reported() -> None:
+    guests = [guest(101, on="pve1"), guest(102, on="pve1"), guest(103, on="pve2")]
+    cons = rules(together("plb_affinity_app", 101, 102), anti("plb_anti_affinity_app", 101, 102))
+    plan = plan_cycle(problem(cluster(NODES3, guests), cons))
+    assert len(plan.migrations) == 1 and plan.migrations[0].vmid in (101, 102)
+    assert any(u.rule == "affinity vs anti-affinity" for u in plan.unmet)
+
+
+def test_repair_re_routes_a_partner_that_joined_through_a_drain() -> None:
+    nodes = [node(f"pve{i}", cores=8, mem="48G") for i in range(5)]
+    on = {100: "pve0", 101: "pve0", 102: "pve0", 103: "pve0", 104: "pve0", 105: "pve1", 108: "pve1"}
+    guests = [guest(v, on=n, mem="1G", cores=1) for v, n in on.items()]
+    cons = rules(together("a", 100, 108, strict=False), anti("b", 105, 108), drain("pve0"))
+    pb = problem(cluster(nodes, guests), cons, balanciness=2.0, min_improvement=0.0)
+    plan = plan_cycle(pb)
+    after = apply_plan(pb.snapshot, plan)
+    assert after.guest(105).node != after.guest(108).node  # type: ignore[union-attr]
+    assert len({m.vmid for m in plan.migrations}) == len(plan.migrations)
+    assert plan_cycle(problem(after, cons, balanciness=2.0, min_improvement=0.0)).migrations == ()

@@ -26,12 +26,14 @@ class Draft:
     unmet: list[UnmetRule] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     fixed: dict[VmId, str] = field(default_factory=dict)
+    changes: int = 0  # bumped by every applied move (new or re-routed)
 
     @staticmethod
     def start(problem: PlanningProblem, state: LoadState | None = None) -> Draft:
         state = state or LoadState(problem)
         draft = Draft(problem, state)
         draft.warnings.extend(state.warnings)
+        draft.unmet.extend(UnmetRule("affinity vs anti-affinity", c) for c in problem.index.conflicts)
         for g in problem.snapshot.guests:
             why = fixed_reason(problem, g)
             if why is not None:
@@ -72,6 +74,7 @@ class Draft:
         target; back to where it started means no migration), so no guest ever moves twice.
         """
         snap = self.problem.snapshot
+        self.changes += 1
         inherited = [self.by_vmid[v].reason for v in mv.unit if v in self.by_vmid]
         reason = mv.reason
         if mv.reason is MigrationReason.BALANCE and inherited:

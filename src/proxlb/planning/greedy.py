@@ -32,7 +32,7 @@ from proxlb.planning.trigger import Trigger, balance_wanted
 
 TARGETS_PER_ROUND = 4
 WINDOW = 12
-REPAIR_ROUNDS = 3
+REPAIR_ROUNDS = 4
 EPSILON_PP = 1e-6  # below float noise of the incremental sums, a gain is no gain
 
 Unit = tuple[tuple[VmId, ...], GuestLoad]
@@ -246,9 +246,9 @@ def plan_greedy(draft: Draft, trigger: Trigger) -> str:
     for round_no in range(REPAIR_ROUNDS):
         kept = [u for u in draft.unmet if u.rule.startswith("soft rule for guest")]
         draft.unmet = base + [u for u in kept if u not in base]
-        before = len(draft.by_vmid)
+        before = draft.changes
         repair(draft)
-        if round_no > 0 and len(draft.by_vmid) == before:
+        if round_no > 0 and draft.changes == before:
             break
         if trigger.hot_nodes or trigger.hot_guests:
             return _psi_relief(draft, trigger) if round_no == 0 else stop

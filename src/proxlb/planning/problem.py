@@ -46,6 +46,7 @@ class ProblemIndex:
     anti: Mapping[VmId, tuple[AntiAffinity, ...]]
     affinity: Mapping[VmId, tuple[Affinity, ...]]
     component: Mapping[VmId, tuple[VmId, ...]]  # affinity-connected guests (incl. itself), sorted
+    conflicts: tuple[str, ...] = ()  # affinity groups that also contain a strict anti-affinity pair
 
     @staticmethod
     def build(problem: PlanningProblem) -> ProblemIndex:
@@ -94,7 +95,20 @@ class ProblemIndex:
         groups: dict[VmId, list[VmId]] = {}
         for vmid in sorted(parent):
             groups.setdefault(find(vmid), []).append(vmid)
-        component = {v: tuple(members) for members in groups.values() for v in members}
+        component: dict[VmId, tuple[VmId, ...]] = {}
+        conflicts: list[str] = []
+        for members in groups.values():
+            clash = sorted(
+                r.group for r in cons.anti_affinities if r.strict and len(r.members & frozenset(members)) > 1
+            )
+            if clash:
+                # keep-together and keep-apart on the same guests: apart wins, each guest moves alone
+                conflicts.append(
+                    f"guests {', '.join(map(str, members))} are bound together by affinity but "
+                    f"{', '.join(clash)} keeps some of them apart; they are moved one by one"
+                )
+                continue
+            component.update({v: tuple(members) for v in members})
         return ProblemIndex(
             drained=drained,
             online=online,
@@ -107,6 +121,7 @@ class ProblemIndex:
             anti={k: tuple(v) for k, v in anti.items()},
             affinity={k: tuple(v) for k, v in aff.items()},
             component=component,
+            conflicts=tuple(conflicts),
         )
 
     def members_of(self, vmid: VmId) -> tuple[VmId, ...]:
