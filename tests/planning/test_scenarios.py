@@ -330,3 +330,21 @@ def test_repair_re_routes_a_partner_that_joined_through_a_drain() -> None:
     assert after.guest(105).node != after.guest(108).node  # type: ignore[union-attr]
     assert len({m.vmid for m in plan.migrations}) == len(plan.migrations)
     assert plan_cycle(problem(after, cons, balanciness=2.0, min_improvement=0.0)).migrations == ()
+
+
+def test_pin_repair_prefers_the_highest_ha_priority_node() -> None:
+    guests = [guest(101, on="pve1"), guest(102, on="pve3", mem="4G")]
+    cons = rules(pin(101, "pve2", "pve3", priorities=(("pve2", 1), ("pve3", 2))))
+    plan = plan_cycle(problem(cluster(NODES3, guests), cons))
+    assert targets(plan) == {101: "pve3"}
+
+
+def test_drain_places_the_largest_guests_first() -> None:
+    nodes = [node("pve1", mem="32G"), node("pve2", mem="32G"), node("pve3", mem="64G")]
+    guests = [
+        guest(101, on="pve3", mem="8G"),
+        guest(102, on="pve3", mem="8G"),
+        guest(103, on="pve3", mem="24G"),
+    ]
+    plan = plan_cycle(problem(cluster(nodes, guests), rules(drain("pve3"))))
+    assert set(targets(plan)) == {101, 102, 103}  # smallest-first would leave no node for the 24G guest

@@ -72,7 +72,7 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
     nodes = list(state.balance)
     if not nodes:
         return SolverResult(None, "no node can take guests")
-    wanted, _ = balance_wanted(state)
+    wanted, _ = balance_wanted(state, starting=True)
     model = cp_model.CpModel()
     x: dict[tuple[int, str], Any] = {}
     fixed_units: dict[int, str] = {}

@@ -132,8 +132,12 @@ def _window(state: LoadState, src: str, dsts: list[str], sized: list[tuple[float
     return [sized[j][1] for j in sorted(picked)]
 
 
-def _balance(draft: Draft) -> str:
-    """Phase B. Returns the sentence why it stopped."""
+def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
+    """Phase B. Returns the sentence why it stopped, and whether balancing has started.
+
+    Not yet started (the cycle was triggered by repairs only): balance only if the spread now
+    exceeds `balanciness`. Once started, continue down to the hysteresis target.
+    """
     state, pol = draft.state, draft.problem.policy
     by_node = _units_by_node(draft, _in_cooldown(draft))
     sized: dict[str, list[tuple[float, Unit]]] = {}
@@ -153,11 +157,12 @@ def _balance(draft: Draft) -> str:
     best_seen: dict[VmId, str] = {}
     # every accepted move lowers the objective by more than EPSILON_PP × its size; the cap is a backstop
     for _ in range(10 * sum(len(rows) for rows in sized.values()) + 100):
-        wanted, why = balance_wanted(state)
+        wanted, why = balance_wanted(state, starting=not started)
         if not wanted:
-            return why
+            return why, started
+        started = True
         if not draft.budget_left():
-            return f"max_migrations {pol.max_migrations} reached"
+            return f"max_migrations {pol.max_migrations} reached", started
         ranked = sorted(state.balance, key=lambda n: (-state.score(n), n))
         targets = list(reversed(ranked))[:TARGETS_PER_ROUND]
         scan = _Scan(draft, best_seen)
@@ -182,7 +187,7 @@ def _balance(draft: Draft) -> str:
                 for v in draft.sub_unit(vmid):
                     draft.decisions.setdefault(v, text)
             margin = pol.min_improvement
-            return f"no move improves the balance by more than min_improvement {margin:g} + its cost"
+            return f"no move improves the balance by more than min_improvement {margin:g} + its cost", started
         _, mv, gain, cost = scan.chosen
         draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f})")
         row = next(r for r in sized[mv.src] if r[1][0] == mv.unit)
@@ -193,7 +198,7 @@ def _balance(draft: Draft) -> str:
             if state.cap[mv.dst][i] > 0
         )
         insort(sized[mv.dst], (key, row[1]), key=lambda r: (r[0], r[1][0][0]))
-    return "stopped at the safety cap on balancing rounds"
+    return "stopped at the safety cap on balancing rounds", started
 
 
 def _psi_relief(draft: Draft, trigger: Trigger) -> str:
@@ -243,6 +248,7 @@ def plan_greedy(draft: Draft, trigger: Trigger) -> str:
     """
     base = list(draft.unmet)
     stop = trigger.reason
+    started = trigger.balance
     for round_no in range(REPAIR_ROUNDS):
         kept = [u for u in draft.unmet if u.rule.startswith("soft rule for guest")]
         draft.unmet = base + [u for u in kept if u not in base]
@@ -254,5 +260,5 @@ def plan_greedy(draft: Draft, trigger: Trigger) -> str:
             return _psi_relief(draft, trigger) if round_no == 0 else stop
         if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
             return trigger.reason
-        stop = _balance(draft)
+        stop, started = _balance(draft, started)
     return stop

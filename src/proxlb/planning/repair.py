@@ -44,9 +44,11 @@ def _move_unit(
         return False
     node_of = draft.state.placement
     partners = {node_of[p] for p in draft.problem.index.members_of(vmid) if p not in unit}
+    priority = draft.problem.index.priorities.get(vmid, {})
 
     def prefer(dst: str) -> float:
-        return 0.0 if dst in partners else 1.0
+        # join the group's node first, then the highest HA node priority (PVE would fail back there)
+        return (0.0 if dst in partners else 1.0) - priority.get(dst, 0) / 1e6
 
     mv, relaxed, rejected = draft.best_target(unit, reason, prefer, allowed)
     if mv is None:
@@ -66,7 +68,11 @@ def _move_unit(
 
 
 def _drain(draft: Draft, v: Violation) -> None:
-    for vmid in v.vmids:
+    # largest first: big guests have the fewest places to go (first-fit decreasing)
+    order = sorted(
+        v.vmids, key=lambda g: (-draft.state.gload[g].used_mem, -draft.state.gload[g].assigned_mem, g)
+    )
+    for vmid in order:
         if draft.state.placement[vmid] in draft.problem.index.drained:
             _move_unit(draft, vmid, MigrationReason.DRAIN, v.rule, f"leaves {v.rule}")
 

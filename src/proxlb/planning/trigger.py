@@ -3,8 +3,10 @@
 Invariants:
 - Thresholds are gates: while every balanced node is below the threshold of every balanced
   resource that has one, nothing moves for balance. Otherwise spread > balanciness triggers.
-- The same `balance_wanted` is the planners' stop rule, so re-planning after a plan that ended on
-  it finds nothing to do (no ping-pong).
+- Hysteresis: once triggered, the planners continue until the spread is at most
+  `balanciness × HYSTERESIS` (half of it). Metrics drift between cycles, so a plan that stopped
+  just under `balanciness` would be re-triggered by noise alone; ending well below it means
+  re-planning after a plan finds nothing to do (no ping-pong).
 - Drains and hard-rule violations always trigger repair moves; soft-rule violations only when
   `enforce_affinity` / `enforce_pinning` ask for it.
 """
@@ -45,8 +47,15 @@ class Trigger:
         return self.balance or bool(self.repairs)
 
 
-def balance_wanted(state: LoadState) -> tuple[bool, str]:
-    """Gate + spread on the current what-if state: (should balancing continue, why)."""
+HYSTERESIS = 0.5  # once balancing, plan down to this fraction of `balanciness`
+
+
+def balance_wanted(state: LoadState, starting: bool = False) -> tuple[bool, str]:
+    """Gate + spread on the current what-if state: (should balancing start / continue, why).
+
+    starting: the cycle's trigger (spread > balanciness); otherwise the planners' continue rule
+    (spread > balanciness × HYSTERESIS).
+    """
     pol = state.problem.policy
     if len(state.balance) < 2:
         return False, "fewer than two nodes can take guests"
@@ -62,9 +71,14 @@ def balance_wanted(state: LoadState) -> tuple[bool, str]:
         if not over:
             return False, "every node is below its threshold"
     spread = state.spread()
-    if spread > pol.balanciness:
-        return True, f"spread {spread:.1f} pp > balanciness {pol.balanciness:g}"
-    return False, f"spread {spread:.1f} pp ≤ balanciness {pol.balanciness:g}"
+    if starting:
+        if spread > pol.balanciness:
+            return True, f"spread {spread:.1f} pp > balanciness {pol.balanciness:g}"
+        return False, f"spread {spread:.1f} pp ≤ balanciness {pol.balanciness:g}"
+    target = pol.balanciness * HYSTERESIS
+    if spread > target:
+        return True, f"spread {spread:.1f} pp > target {target:g} (half of balanciness)"
+    return False, f"spread {spread:.1f} pp ≤ target {target:g} (half of balanciness {pol.balanciness:g})"
 
 
 def _hot(pressure: PressureSet, limits: Mapping[str, PsiLimit], resources: tuple[str, ...]) -> str | None:
@@ -173,9 +187,9 @@ def should_rebalance(problem: PlanningProblem, state: LoadState | None = None) -
             return Trigger(
                 balance, repairs, "; ".join(parts), tuple(sorted(hot_nodes)), tuple(sorted(hot_guests))
             )
-        balance, why = balance_wanted(state)
+        balance, why = balance_wanted(state, starting=True)
         parts.append(why)
         return Trigger(balance, repairs, "; ".join(parts), psi_fallback=True)
-    balance, why = balance_wanted(state)
+    balance, why = balance_wanted(state, starting=True)
     parts.append(why)
     return Trigger(balance, repairs, "; ".join(parts))
