@@ -28,7 +28,7 @@ pytest: $(STAMP) $(UPSTREAM_STAMP)
 test: lint pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
 
 # Upstream ProxLB 2.3.0 in its own virtualenv (not a dependency of ours) for the side-by-side
 # fidelity tests and benchmarks. Best effort: if it cannot be installed those tests are skipped.
