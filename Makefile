@@ -27,7 +27,7 @@ pytest: $(STAMP) $(UPSTREAM_STAMP)
 
 test: lint pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(UPSTREAM_STAMP)
 	$(PY) -m benchmarks.run
 
 # Upstream ProxLB 2.3.0 in its own virtualenv (not a dependency of ours) for the side-by-side
