@@ -98,7 +98,7 @@ def best_node(problem: PlanningProblem, request: GuestRequest) -> BestNodeAnswer
         cluster_name=snap.cluster_name,
     )
     pb = replace(problem, snapshot=augmented, constraints=cons)
-    state = LoadState(pb)
+    state = LoadState.of(pb)
     group_nodes = {
         state.placement[m] for rule in extra if isinstance(rule, Affinity) for m in rule.members if m != vmid
     }

@@ -65,7 +65,7 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
     from ortools.sat.python import cp_model
 
     pol, idx = problem.policy, problem.index
-    state = LoadState(problem)
+    state = LoadState.of(problem)
     units, unmet = _units(problem, state)
     if len(units) > pol.solver.max_units:
         return SolverResult(None, f"skipped: {len(units)} units > {pol.solver.max_units}")

@@ -24,7 +24,7 @@ from proxlb.planning.validate import validate
 
 def state_after(problem: PlanningProblem, moves: Sequence[Migration]) -> LoadState:
     """The what-if state once `moves` (in order) are done."""
-    state = LoadState(problem)
+    state = LoadState.of(problem)
     for m in moves:
         state.move(m.vmid, m.target)
     return state
@@ -52,7 +52,7 @@ def _fill_decisions(
 
 def run_planner(problem: PlanningProblem) -> tuple[Draft, str, str]:
     """Run the greedy planner (and CP-SAT when enabled). Returns (draft, stop sentence, planner name)."""
-    state = LoadState(problem)
+    state = LoadState.of(problem)
     trigger = should_rebalance(problem, state)
     draft = Draft.start(problem, state)
     if trigger.psi_fallback:
@@ -101,7 +101,7 @@ def _solver_moves(
 
 def plan_cycle(problem: PlanningProblem) -> Plan:
     """Plan one cycle. Raises PlanningError if the plan fails validation (it is never returned then)."""
-    before = LoadState(problem)
+    before = LoadState.of(problem)
     trigger = should_rebalance(problem, before)
     draft, stop, planner = run_planner(problem)
     stats: dict[str, float] = {}

@@ -30,7 +30,7 @@ class Draft:
 
     @staticmethod
     def start(problem: PlanningProblem, state: LoadState | None = None) -> Draft:
-        state = state or LoadState(problem)
+        state = state or LoadState.of(problem)
         draft = Draft(problem, state)
         draft.warnings.extend(state.warnings)
         draft.unmet.extend(UnmetRule("affinity vs anti-affinity", c) for c in problem.index.conflicts)

@@ -62,7 +62,7 @@ def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
             f"spread {m.imbalance_before:.1f} → {m.imbalance_after:.1f} pp"
         )
     if not fixed:
-        state = LoadState(problem)
+        state = LoadState.of(problem)
         members = problem.index.members_of(vid)
         unit = tuple(v for v in members if state.placement.get(v) == guest.node)
         if len(unit) > 1:

@@ -190,8 +190,9 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
             return f"no move improves the balance by more than min_improvement {margin:g} + its cost", started
         _, mv, gain, cost = scan.chosen
         draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f})")
-        row = next(r for r in sized[mv.src] if r[1][0] == mv.unit)
-        sized[mv.src] = [r for r in sized[mv.src] if r[1][0] != mv.unit]
+        rows = sized[mv.src]
+        at = next(i for i, r in enumerate(rows) if r[1][0] == mv.unit)
+        row = rows.pop(at)
         key = sum(
             w * 100.0 * mv.load.metric[i] / state.cap[mv.dst][i]
             for i, w in state.active

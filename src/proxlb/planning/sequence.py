@@ -43,7 +43,7 @@ def sequence(
     moves: Sequence[Migration], problem: PlanningProblem
 ) -> tuple[tuple[Migration, ...], tuple[UnmetRule, ...]]:
     """Steps and dependencies for `moves` (each guest at most once); returns (ordered moves, unmet)."""
-    state = LoadState(problem)
+    state = LoadState.of(problem)
     final = dict(state.placement)
     for m in moves:
         final[m.vmid] = m.target

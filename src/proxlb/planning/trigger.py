@@ -172,7 +172,7 @@ def wanted_repairs(problem: PlanningProblem, found: list[Violation]) -> tuple[Vi
 
 def should_rebalance(problem: PlanningProblem, state: LoadState | None = None) -> Trigger:
     """Does this cycle need any move, and why."""
-    state = state or LoadState(problem)
+    state = state or LoadState.of(problem)
     repairs = wanted_repairs(problem, violations(problem, state.placement))
     parts = [f"{len(repairs)} rule/drain repair(s)"] if repairs else []
     if problem.policy.mode is Mode.PSI:

@@ -56,7 +56,7 @@ def validate(plan: Plan, problem: PlanningProblem) -> tuple[str, ...]:
     """Every violation of a hard rule by `plan` on `problem` (empty tuple = valid)."""
     errors: list[str] = []
     snap, idx, pol = problem.snapshot, problem.index, problem.policy
-    state = LoadState(problem)
+    state = LoadState.of(problem)
     start_pairs = _anti_pairs(problem, state.placement)
     start_place = dict(state.placement)
     start_fill = _highest_fill(state)
