@@ -6,6 +6,7 @@ planner honours when it can and reports when it cannot.
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -98,3 +99,35 @@ class ConstraintSet:
 
     def drained_nodes(self) -> frozenset[str]:
         return frozenset(d.node for d in self.drains)
+
+
+def affinity_components(
+    affinities: Iterable[Affinity], known: Container[VmId] | None = None
+) -> tuple[tuple[frozenset[VmId], tuple[Affinity, ...]], ...]:
+    """Affinity groups merged transitively (guests sharing a member move as one unit).
+
+    Returns (members, the groups that formed them), sorted by smallest member; only units of two
+    or more guests. `known`: ignore members not in it (guests absent from the snapshot).
+    """
+    groups = sorted(affinities, key=lambda a: (a.group, a.source.kind, a.source.name))
+    parent: dict[VmId, VmId] = {}
+
+    def find(x: VmId) -> VmId:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for group in groups:
+        members = sorted(m for m in group.members if known is None or m in known)
+        for other in members[1:]:
+            a, b = find(members[0]), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    units: dict[VmId, set[VmId]] = {}
+    for vmid in list(parent):
+        units.setdefault(find(vmid), set()).add(vmid)
+    return tuple(
+        (frozenset(units[root]), tuple(g for g in groups if g.members & units[root]))
+        for root in sorted(units)
+    )

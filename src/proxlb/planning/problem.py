@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from proxlb.domain.constraints import Affinity, AntiAffinity, ConstraintSet, NodePin
+from proxlb.domain.constraints import Affinity, AntiAffinity, ConstraintSet, NodePin, affinity_components
 from proxlb.domain.model import ClusterSnapshot, Guest, VmId
 from proxlb.planning.policy import Policy
 
@@ -76,28 +76,13 @@ class ProblemIndex:
             for vmid in arule.members:
                 anti.setdefault(vmid, []).append(arule)
         aff: dict[VmId, list[Affinity]] = {}
-        parent: dict[VmId, VmId] = {}
-
-        def find(x: VmId) -> VmId:
-            while parent.setdefault(x, x) != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         for rule in cons.affinities:
-            members = sorted(m for m in rule.members if m in known)
-            for vmid in members:
+            for vmid in sorted(m for m in rule.members if m in known):
                 aff.setdefault(vmid, []).append(rule)
-            for other in members[1:]:
-                a, b = find(members[0]), find(other)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-        groups: dict[VmId, list[VmId]] = {}
-        for vmid in sorted(parent):
-            groups.setdefault(find(vmid), []).append(vmid)
         component: dict[VmId, tuple[VmId, ...]] = {}
         conflicts: list[str] = []
-        for members in groups.values():
+        for unit, _ in affinity_components(cons.affinities, known):
+            members = sorted(unit)
             clash = sorted(
                 r.group for r in cons.anti_affinities if r.strict and len(r.members & frozenset(members)) > 1
             )

@@ -11,35 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from proxlb.domain import Affinity, AntiAffinity, NodePin, VmId
+from proxlb.domain.constraints import affinity_components
 
-
-def affinity_components(
-    affinities: Iterable[Affinity],
-) -> tuple[tuple[frozenset[VmId], tuple[Affinity, ...]], ...]:
-    """Merged affinity units: (members, the groups that formed them), sorted by smallest member."""
-    groups = sorted(affinities, key=lambda a: (a.group, a.source.kind, a.source.name))
-    parent: dict[VmId, VmId] = {}
-
-    def find(x: VmId) -> VmId:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for group in groups:
-        members = sorted(group.members)
-        for other in members[1:]:
-            a, b = find(members[0]), find(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    units: dict[VmId, set[VmId]] = {}
-    for vmid in list(parent):
-        units.setdefault(find(vmid), set()).add(vmid)
-    result = []
-    for root in sorted(units):
-        unit = frozenset(units[root])
-        result.append((unit, tuple(g for g in groups if g.members & unit)))
-    return tuple(result)
+__all__ = ["affinity_components", "find_conflicts"]
 
 
 def _names(rules: Iterable[Affinity | AntiAffinity | NodePin]) -> str:
