@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from proxlb.config.enums import BalanceMethod, BalanceMode
+from proxlb.config.enums import SolverMode as ConfigSolverMode
 from proxlb.domain.resources import GIB, Resources
 
 if TYPE_CHECKING:
@@ -20,26 +21,11 @@ if TYPE_CHECKING:
 RESOURCES: tuple[str, ...] = ("memory", "cpu", "disk")
 
 
-class Mode(StrEnum):
-    """How a node's load is measured."""
-
-    USED = "used"
-    ASSIGNED = "assigned"
-    PSI = "psi"
-
-
-class Method(StrEnum):
-    """Which resource(s) balancing evens out."""
-
-    MEMORY = "memory"
-    CPU = "cpu"
-    DISK = "disk"
-    COMBINED = "combined"
-
-
-class SolverMode(StrEnum):
-    SHADOW = "shadow"
-    ACTIVE = "active"
+# The closed sets are the configuration's own (one definition): how load is measured, which
+# resource(s) are balanced (`combined` is ours), and the CP-SAT mode.
+Mode = BalanceMode
+Method = BalanceMethod
+SolverMode = ConfigSolverMode
 
 
 @dataclass(frozen=True, slots=True)
