@@ -30,10 +30,21 @@ def state_after(problem: PlanningProblem, moves: Sequence[Migration]) -> LoadSta
     return state
 
 
+def _unmet_by_guest(draft: Draft) -> dict[VmId, str]:
+    """The first unmet rule that names a guest ("guest 182 has no valid target: …"), per guest."""
+    found: dict[VmId, str] = {}
+    for u in draft.unmet:
+        head = u.why.split(" ", 2)
+        if len(head) >= 2 and head[0] == "guest" and head[1].rstrip(":").isdigit():
+            found.setdefault(VmId(int(head[1].rstrip(":"))), f"{u.rule} is unmet: {u.why}")
+    return found
+
+
 def _fill_decisions(
     problem: PlanningProblem, draft: Draft, moves: Sequence[Migration], stop: str
 ) -> dict[VmId, str]:
     final = {m.vmid: m for m in moves}
+    unmet_for = _unmet_by_guest(draft)
     decisions: dict[VmId, str] = {}
     for g in problem.snapshot.guests:
         if g.vmid in final:
@@ -41,6 +52,8 @@ def _fill_decisions(
             decisions[g.vmid] = f"moves {g.node} → {m.target} ({m.reason.value}): {m.detail}"
         elif g.vmid in draft.fixed:
             decisions[g.vmid] = f"stays: {draft.fixed[g.vmid]}"
+        elif g.vmid in unmet_for:
+            decisions[g.vmid] = f"stays, although {unmet_for[g.vmid]}"
         elif g.vmid in draft.decisions and draft.decisions[g.vmid].startswith("stays"):
             decisions[g.vmid] = draft.decisions[g.vmid]
         elif g.vmid in draft.moved:
