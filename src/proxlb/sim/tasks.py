@@ -54,18 +54,18 @@ class Task:
         user, _, token = self.user.partition("!")
         return {"user": user, "tokenid": token} if token else {"user": user}
 
+    def _base(self, with_process: bool) -> dict[str, Any]:
+        """Fields every task view shares, in PVE's order (pid/pstart only where PVE shows them)."""
+        out: dict[str, Any] = {"upid": self.upid, "node": self.node}
+        if with_process:
+            out.update(pid=self.pid, pstart=self.pstart)
+        out.update(starttime=self.starttime, type=self.type, id=self.id)
+        out.update(self._who())
+        return out
+
     def status_view(self) -> dict[str, Any]:
         """`GET /nodes/{node}/tasks/{upid}/status`."""
-        out: dict[str, Any] = {
-            "upid": self.upid,
-            "node": self.node,
-            "pid": self.pid,
-            "pstart": self.pstart,
-            "starttime": self.starttime,
-            "type": self.type,
-            "id": self.id,
-        }
-        out.update(self._who())
+        out = self._base(with_process=True)
         out["status"] = self.status
         if self.status == "stopped":
             out["exitstatus"] = self.exitstatus
@@ -73,16 +73,7 @@ class Task:
 
     def list_view(self) -> dict[str, Any]:
         """Entry of `GET /nodes/{node}/tasks`."""
-        out: dict[str, Any] = {
-            "upid": self.upid,
-            "node": self.node,
-            "pid": self.pid,
-            "pstart": self.pstart,
-            "starttime": self.starttime,
-            "type": self.type,
-            "id": self.id,
-        }
-        out.update(self._who())
+        out = self._base(with_process=True)
         if self.status == "running":
             out["status"] = "RUNNING"
         else:
@@ -92,14 +83,7 @@ class Task:
 
     def cluster_view(self) -> dict[str, Any]:
         """Entry of `GET /cluster/tasks` (no pstart; running: pid, finished: endtime/status/saved)."""
-        out: dict[str, Any] = {
-            "upid": self.upid,
-            "node": self.node,
-            "starttime": self.starttime,
-            "type": self.type,
-            "id": self.id,
-        }
-        out.update(self._who())
+        out = self._base(with_process=False)
         if self.status == "running":
             out.update(pid=self.pid, saved=0)
         else:
