@@ -9,6 +9,7 @@ except `refusing()` which the accept path reads without it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,18 +44,10 @@ class FaultState:
         self.specs.append(spec.model_dump(exclude_defaults=True))
         if spec.kind == "node_offline" and spec.node is not None:
             node = spec.node
-            cluster.engine.schedule(relative_to + spec.at, lambda t: cluster.set_node_online(node, False))
-            if spec.until is not None:
-                cluster.engine.schedule(
-                    relative_to + spec.until, lambda t: cluster.set_node_online(node, True)
-                )
+            _window(cluster, spec, relative_to, lambda on: cluster.set_node_online(node, not on))
         elif spec.kind == "ha_maintenance" and spec.node is not None:
             node = spec.node
-            cluster.engine.schedule(relative_to + spec.at, lambda t: cluster.set_ha_maintenance(node, True))
-            if spec.until is not None:
-                cluster.engine.schedule(
-                    relative_to + spec.until, lambda t: cluster.set_ha_maintenance(node, False)
-                )
+            _window(cluster, spec, relative_to, lambda on: cluster.set_ha_maintenance(node, on))
         elif spec.kind == "migration_fail" and spec.vmid is not None:
             self.fail_migrations[spec.vmid] = spec.times
         elif spec.kind == "migration_hang" and spec.vmid is not None:
@@ -103,3 +96,10 @@ class FaultState:
 
     def refusing(self) -> bool:
         return time.monotonic() < self.refuse_until
+
+
+def _window(cluster: SimCluster, spec: FaultSpec, relative_to: float, switch: Callable[[bool], None]) -> None:
+    """A node state that turns on at `at` and, when `until` is given, back off then (virtual time)."""
+    cluster.engine.schedule(relative_to + spec.at, lambda t: switch(True))
+    if spec.until is not None:
+        cluster.engine.schedule(relative_to + spec.until, lambda t: switch(False))
