@@ -236,7 +236,7 @@ def test_many_cycles_on_a_noisy_cluster_settle_without_ping_pong(tmp_path: Path)
     assert daemon.failures == 0 and len(daemon.reports) == 16
     moves = [
         (h.vmid, h.source, h.target, h.finished)
-        for h in reversed(StateStore.open(tmp_path / "state").history(1000))
+        for h in reversed(StateStore.open(tmp_path / "state", cluster=state.cluster).history(1000))
     ]
     assert moves, "the unbalanced cluster was never balanced"
     per_cycle = [len(r.plan.migrations) if r.plan else 0 for r in daemon.reports]

@@ -219,7 +219,8 @@ def test_daemon_over_https_reload_then_sigterm_during_migrations(tmp_path: Any) 
         state = info.admin.state()
         assert state["running_tasks"] == []
         assert all(g["lock"] is None for g in state["guests"].values())
-        assert len(StateStore.open(tmp_path / "state").history()) == len(execution.outcomes)
+        identity = f"cluster:{info.cluster.settings.cluster_name}"
+        assert len(StateStore.open(tmp_path / "state", cluster=identity).history()) == len(execution.outcomes)
 
 
 def test_password_auth_renews_ticket_and_survives_failover() -> None:

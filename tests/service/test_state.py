@@ -28,7 +28,7 @@ def outcome(
 
 
 def test_history_and_cooldowns_survive_reopen(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path / "state")
+    store = StateStore.open(tmp_path / "state", cluster="cluster:a")
     written = store.record_migrations(
         [
             outcome(100, Outcome.DONE),
@@ -41,7 +41,7 @@ def test_history_and_cooldowns_survive_reopen(tmp_path: Path) -> None:
     assert written == 3
     store.record_migrations([outcome(100, Outcome.DONE, started=300.0)], finished=310.0)
     store.close()
-    again = StateStore.open(tmp_path / "state")
+    again = StateStore.open(tmp_path / "state", cluster="cluster:a")
     assert again.schema_version == SCHEMA_VERSION
     assert again.recent_moves(since=0) == {VmId(100): 305.0}  # only successful moves count
     assert again.recent_moves(since=306) == {}
@@ -53,7 +53,7 @@ def test_history_and_cooldowns_survive_reopen(tmp_path: Path) -> None:
 
 
 def test_cpu_history_and_runs(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path)
+    store = StateStore.open(tmp_path, cluster="cluster:a")
     store.record_cpu({VmId(1): 500.0, VmId(2): 1200.0}, now=10.0)
     store.record_cpu({VmId(1): 700.0}, now=20.0)
     assert store.cpu_history() == {1: 700.0, 2: 1200.0}
@@ -75,14 +75,14 @@ def test_unusable_dir_is_a_clear_error_or_memory_fallback(
     with pytest.raises(StateError) as info:
         StateStore.open(blocker / "sub")
     assert "state_dir" in str(info.value)
-    store = StateStore.open(blocker / "sub", memory_fallback=True)
+    store = StateStore.open(blocker / "sub", memory_fallback=True, cluster="cluster:a")
     assert store.location == ":memory:" and "memory" in caplog.text
     store.record_migrations([outcome(1, Outcome.DONE)], finished=1.0)
     assert store.recent_moves(0) == {1: 105.0}
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path)
+    store = StateStore.open(tmp_path, cluster="cluster:a")
     store._conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     store.close()
     with pytest.raises(StateError, match="newer"):

@@ -166,6 +166,14 @@ def _with_node_metrics(
     return tuple(updated.get(n.name, n) for n in nodes), guest_psi
 
 
+def with_smoothed_cpu(
+    snapshot: ClusterSnapshot, history: Mapping[VmId, float], alpha: float = CPU_SMOOTHING_ALPHA
+) -> ClusterSnapshot:
+    """The snapshot with running guests' CPU smoothed against `history` (the service reads the
+    history of the snapshot's own cluster, which it knows only once the snapshot is read)."""
+    return replace(snapshot, guests=_smoothed(snapshot.guests, history, alpha))
+
+
 def _smoothed(guests: tuple[Guest, ...], history: Mapping[VmId, float], alpha: float) -> tuple[Guest, ...]:
     result = []
     for guest in guests:

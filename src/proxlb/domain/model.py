@@ -184,6 +184,14 @@ class ClusterSnapshot:
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
 
+    @property
+    def identity(self) -> str:
+        """Which cluster this is, for scoping remembered state: `cluster:<name>` from
+        `/cluster/status`, or `nodes:<sorted node names>` for a standalone node (no cluster entry)."""
+        if self.cluster_name:
+            return f"cluster:{self.cluster_name}"
+        return "nodes:" + ",".join(sorted(self.node_names))
+
     def fingerprint(self) -> str:
         """Short stable hash of placement and sizes: equal snapshots give equal fingerprints."""
         payload = [

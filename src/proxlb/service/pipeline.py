@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from proxlb.collect.enrich import enrich_guests
-from proxlb.collect.snapshot import collect_snapshot
+from proxlb.collect.snapshot import collect_snapshot, with_smoothed_cpu
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.schedule import active_maintenance_nodes
 from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan, VmId
@@ -143,8 +143,10 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     if standby is not None:
         log.info("standby: %s", standby)
         return RunReport(started, deps.clock.now(), None, None, frozenset(), None, standby=standby)
+    snapshot = collect_snapshot(deps.client, config, started)
+    deps.state.bind(snapshot.identity)  # every remembered row below belongs to this cluster only
     cpu_history = deps.state.cpu_history(since=started - CPU_HISTORY_MAX_AGE_SECONDS)
-    snapshot = collect_snapshot(deps.client, config, started, cpu_history)
+    snapshot = with_smoothed_cpu(snapshot, cpu_history)
     deps.state.record_cpu({g.vmid: float(g.usage.cpu_milli) for g in snapshot.guests if g.running}, started)
     maintenance = active_maintenance_nodes(config, deps.local_now())
     recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)

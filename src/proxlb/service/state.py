@@ -1,10 +1,19 @@
-"""Persistent service state in SQLite: migration history, cooldowns, smoothed guest CPU, last run.
+"""Persistent service state in SQLite: migration history, cooldowns, smoothed guest CPU, last run,
+last cycle's planned moves.
 
 Role: the memory that survives restarts — above all the cross-run guard against ping-pong (a guest
 moved recently is not moved again for balancing). Invariants: schema versioned in `meta`; WAL
 journal; every write is one transaction; times are epoch seconds supplied by the caller (no clock
 is read here). An unwritable state dir raises `StateError` unless the caller asked for the
 documented in-memory fallback (one-shot runs), which logs a WARNING.
+
+Scoped per cluster: every row carries the identity of the cluster it belongs to
+(`ClusterSnapshot.identity`: the PVE cluster name, or the node set of a standalone node), and
+every read and write goes through the identity the store is bound to (`bind`) — one state_dir can
+serve several clusters (a real one and `proxlb-sim` rehearsals) whose VMIDs overlap, and none sees
+another's cooldowns or CPU samples. Reading or writing before `bind` raises `StateError`.
+Schema 1 databases (unscoped) are migrated in place: their rows are adopted by the first cluster
+that binds after the upgrade (the common case: one cluster per state_dir).
 """
 
 from __future__ import annotations
@@ -23,13 +32,15 @@ from proxlb.execute.model import MigrationOutcome, Outcome
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "proxlb.sqlite3"
+_LEGACY = ""  # cluster of rows written by schema 1 (unscoped), until a cluster adopts them
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS migrations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cluster TEXT NOT NULL,
     vmid INTEGER NOT NULL,
     name TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -42,14 +53,38 @@ CREATE TABLE IF NOT EXISTS migrations (
     detail TEXT NOT NULL DEFAULT '',
     upid TEXT
 );
-CREATE INDEX IF NOT EXISTS migrations_vmid_finished ON migrations (vmid, finished);
+CREATE INDEX IF NOT EXISTS migrations_cluster_vmid_finished ON migrations (cluster, vmid, finished);
 CREATE TABLE IF NOT EXISTS cpu_samples (
-    vmid INTEGER PRIMARY KEY, cpu_milli REAL NOT NULL, updated REAL NOT NULL
+    cluster TEXT NOT NULL, vmid INTEGER NOT NULL, cpu_milli REAL NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY (cluster, vmid)
 );
 CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL NOT NULL, summary TEXT NOT NULL
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cluster TEXT NOT NULL,
+    started REAL NOT NULL, finished REAL NOT NULL, summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS planned_moves (
+    cluster TEXT NOT NULL, vmid INTEGER NOT NULL, target TEXT NOT NULL, planned REAL NOT NULL,
+    PRIMARY KEY (cluster, vmid)
 );
 """
+
+# Schema 1 → 2: add the cluster column (rows marked legacy until a cluster adopts them); the
+# cpu_samples key changes, so that table is rebuilt.
+_UPGRADE_1_TO_2 = """
+ALTER TABLE migrations ADD COLUMN cluster TEXT NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS migrations_vmid_finished;
+ALTER TABLE runs ADD COLUMN cluster TEXT NOT NULL DEFAULT '';
+ALTER TABLE cpu_samples RENAME TO cpu_samples_v1;
+CREATE TABLE cpu_samples (
+    cluster TEXT NOT NULL, vmid INTEGER NOT NULL, cpu_milli REAL NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY (cluster, vmid)
+);
+INSERT INTO cpu_samples (cluster, vmid, cpu_milli, updated)
+    SELECT '', vmid, cpu_milli, updated FROM cpu_samples_v1;
+DROP TABLE cpu_samples_v1;
+INSERT OR REPLACE INTO meta (key, value) VALUES ('legacy_rows', 'unclaimed');
+"""
+_SCOPED_TABLES = ("migrations", "cpu_samples", "runs", "planned_moves")
 
 
 class StateError(ProxlbError):
@@ -72,16 +107,22 @@ class HistoryEntry:
 
 
 class StateStore:
-    """One SQLite database under the state directory (or in memory, see `open`)."""
+    """One SQLite database under the state directory (or in memory, see `open`), bound to one
+    cluster at a time (`bind`)."""
 
-    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, location: str, cluster: str | None = None) -> None:
         self._conn = conn
         self.location = location
+        self._cluster: str | None = None
         self._migrate_schema()
+        if cluster is not None:
+            self.bind(cluster)
 
     @classmethod
-    def open(cls, state_dir: str | Path, *, memory_fallback: bool = False) -> StateStore:
-        """Open (creating) `<state_dir>/proxlb.sqlite3`.
+    def open(
+        cls, state_dir: str | Path, *, memory_fallback: bool = False, cluster: str | None = None
+    ) -> StateStore:
+        """Open (creating) `<state_dir>/proxlb.sqlite3`, bound to `cluster` when given.
 
         memory_fallback: when the directory is unusable, keep state in memory for this process
         only (cooldowns then do not survive a restart) and log a WARNING instead of raising.
@@ -93,7 +134,7 @@ class StateStore:
             conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            return cls(conn, str(path))
+            return cls(conn, str(path), cluster)
         except (OSError, sqlite3.Error) as exc:
             message = f"state directory {directory} is not usable: {exc}"
             if not memory_fallback:
@@ -101,27 +142,41 @@ class StateStore:
                     message + " (create it writable for the proxlb user, or set service.state_dir)"
                 ) from None
             log.warning("%s; keeping state in memory for this run only (no cooldown across runs)", message)
-            return cls.in_memory()
+            return cls.in_memory(cluster)
 
     @classmethod
-    def in_memory(cls) -> StateStore:
-        return cls(sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False), ":memory:")
+    def in_memory(cls, cluster: str | None = None) -> StateStore:
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        return cls(conn, ":memory:", cluster)
 
     def close(self) -> None:
         self._conn.close()
 
     def _migrate_schema(self) -> None:
         try:
-            self._conn.executescript(_SCHEMA)
-            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            version = None
+            if "meta" in tables:
+                row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(row[0]) if row is not None else None
+            if version is not None and version > SCHEMA_VERSION:
                 raise StateError(
-                    f"state database {self.location} has schema {row[0]}, newer than this ProxLB "
+                    f"state database {self.location} has schema {version}, newer than this ProxLB "
                     f"understands ({SCHEMA_VERSION}); upgrade ProxLB or move the file away"
+                )
+            with self._conn:
+                self._conn.execute("BEGIN")
+                if version == 1:
+                    for statement in _UPGRADE_1_TO_2.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                    log.info("state database %s upgraded to schema 2 (scoped per cluster)", self.location)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
                 )
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.location} is not usable: {exc}") from None
@@ -131,11 +186,39 @@ class StateStore:
         row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0])
 
+    # -- cluster scope -------------------------------------------------------------------------
+    def bind(self, cluster: str) -> None:
+        """Scope every later read and write to `cluster` (see `ClusterSnapshot.identity`).
+
+        The first bind after a schema 1 → 2 upgrade adopts the unscoped rows for this cluster.
+        """
+        if not cluster:
+            raise StateError("a cluster identity is required to scope the state store")
+        self._cluster = cluster
+        row = self._conn.execute("SELECT value FROM meta WHERE key='legacy_rows'").fetchone()
+        if row is None:
+            return
+        with self._conn:
+            self._conn.execute("BEGIN")
+            for table in _SCOPED_TABLES:
+                self._conn.execute(f"UPDATE {table} SET cluster=? WHERE cluster=?", (cluster, _LEGACY))
+            self._conn.execute("DELETE FROM meta WHERE key='legacy_rows'")
+        log.info("state rows written before per-cluster scoping now belong to cluster %s", cluster)
+
+    @property
+    def cluster(self) -> str:
+        """The bound cluster identity; raises `StateError` when unbound."""
+        if self._cluster is None:
+            raise StateError("the state store is not bound to a cluster yet (call bind first)")
+        return self._cluster
+
     # -- migrations ----------------------------------------------------------------------------
     def record_migrations(self, outcomes: Iterable[MigrationOutcome], finished: float) -> int:
         """Store every outcome except dry-run skips; returns how many rows were written."""
+        cluster = self.cluster
         rows = [
             (
+                cluster,
                 int(o.vmid),
                 o.name,
                 o.kind.value,
@@ -154,8 +237,8 @@ class StateStore:
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.executemany(
-                "INSERT INTO migrations (vmid, name, kind, source, target, reason, started, finished,"
-                " outcome, detail, upid) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO migrations (cluster, vmid, name, kind, source, target, reason, started,"
+                " finished, outcome, detail, upid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         return len(rows)
@@ -163,16 +246,17 @@ class StateStore:
     def recent_moves(self, since: float) -> dict[VmId, float]:
         """vmid → finish time of its latest successful move finished at or after `since`."""
         cur = self._conn.execute(
-            "SELECT vmid, MAX(finished) FROM migrations WHERE outcome=? AND finished>=? GROUP BY vmid",
-            (Outcome.DONE.value, since),
+            "SELECT vmid, MAX(finished) FROM migrations WHERE cluster=? AND outcome=? AND finished>=?"
+            " GROUP BY vmid",
+            (self.cluster, Outcome.DONE.value, since),
         )
         return {VmId(int(vmid)): float(when) for vmid, when in cur.fetchall()}
 
     def history(self, limit: int = 100) -> list[HistoryEntry]:
         cur = self._conn.execute(
             "SELECT vmid, name, kind, source, target, reason, started, finished, outcome, detail, upid"
-            " FROM migrations ORDER BY finished DESC, id DESC LIMIT ?",
-            (limit,),
+            " FROM migrations WHERE cluster=? ORDER BY finished DESC, id DESC LIMIT ?",
+            (self.cluster, limit),
         )
         return [
             HistoryEntry(VmId(int(r[0])), r[1], r[2], r[3], r[4], r[5], r[6], float(r[7]), r[8], r[9], r[10])
@@ -180,43 +264,67 @@ class StateStore:
         ]
 
     def prune(self, before: float) -> None:
-        """Forget migrations and CPU samples older than `before`."""
+        """Forget this cluster's migrations, CPU samples, runs and planned moves older than `before`."""
+        cluster = self.cluster
         with self._conn:
             self._conn.execute("BEGIN")
-            self._conn.execute("DELETE FROM migrations WHERE finished < ?", (before,))
-            self._conn.execute("DELETE FROM cpu_samples WHERE updated < ?", (before,))
-            self._conn.execute("DELETE FROM runs WHERE finished < ?", (before,))
+            self._conn.execute("DELETE FROM migrations WHERE cluster=? AND finished < ?", (cluster, before))
+            self._conn.execute("DELETE FROM cpu_samples WHERE cluster=? AND updated < ?", (cluster, before))
+            self._conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
+            self._conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
 
     # -- cpu smoothing -------------------------------------------------------------------------
     def cpu_history(self, since: float | None = None) -> dict[VmId, float]:
         """Last smoothed CPU (milli-cores) per guest, optionally only samples newer than `since`."""
         cur = self._conn.execute(
-            "SELECT vmid, cpu_milli FROM cpu_samples WHERE updated >= ?", (since if since is not None else 0,)
+            "SELECT vmid, cpu_milli FROM cpu_samples WHERE cluster=? AND updated >= ?",
+            (self.cluster, since if since is not None else 0),
         )
         return {VmId(int(vmid)): float(cpu) for vmid, cpu in cur.fetchall()}
 
     def record_cpu(self, samples: Mapping[VmId, float], now: float) -> None:
         """Replace the stored smoothed CPU of these guests (the collector already applied the EWMA)."""
+        cluster = self.cluster
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.executemany(
-                "INSERT INTO cpu_samples (vmid, cpu_milli, updated) VALUES (?,?,?)"
-                " ON CONFLICT(vmid) DO UPDATE SET cpu_milli=excluded.cpu_milli, updated=excluded.updated",
-                [(int(v), float(c), now) for v, c in samples.items()],
+                "INSERT INTO cpu_samples (cluster, vmid, cpu_milli, updated) VALUES (?,?,?,?)"
+                " ON CONFLICT(cluster, vmid) DO UPDATE SET cpu_milli=excluded.cpu_milli,"
+                " updated=excluded.updated",
+                [(cluster, int(v), float(c), now) for v, c in samples.items()],
+            )
+
+    # -- planned moves (plan stability) --------------------------------------------------------
+    def planned_moves(self) -> dict[VmId, str]:
+        """vmid → target of the moves the last plan of this cluster chose (executed or not)."""
+        cur = self._conn.execute("SELECT vmid, target FROM planned_moves WHERE cluster=?", (self.cluster,))
+        return {VmId(int(vmid)): str(target) for vmid, target in cur.fetchall()}
+
+    def record_planned_moves(self, moves: Mapping[VmId, str], now: float) -> None:
+        """Replace this cluster's remembered plan by `moves` (vmid → target)."""
+        cluster = self.cluster
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute("DELETE FROM planned_moves WHERE cluster=?", (cluster,))
+            self._conn.executemany(
+                "INSERT INTO planned_moves (cluster, vmid, target, planned) VALUES (?,?,?,?)",
+                [(cluster, int(v), t, now) for v, t in sorted(moves.items())],
             )
 
     # -- runs ----------------------------------------------------------------------------------
     def record_run(self, summary: Mapping[str, Any], started: float, finished: float) -> None:
+        cluster = self.cluster
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.execute(
-                "INSERT INTO runs (started, finished, summary) VALUES (?,?,?)",
-                (started, finished, json.dumps(dict(summary), sort_keys=True, default=str)),
+                "INSERT INTO runs (cluster, started, finished, summary) VALUES (?,?,?,?)",
+                (cluster, started, finished, json.dumps(dict(summary), sort_keys=True, default=str)),
             )
 
     def last_run(self) -> dict[str, Any] | None:
         row = self._conn.execute(
-            "SELECT started, finished, summary FROM runs ORDER BY id DESC LIMIT 1"
+            "SELECT started, finished, summary FROM runs WHERE cluster=? ORDER BY id DESC LIMIT 1",
+            (self.cluster,),
         ).fetchone()
         if row is None:
             return None
