@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from proxlb.api.tasks import upid_node, upid_starttime, upid_type
 from proxlb.domain import GuestKind, Migration, Plan
@@ -24,6 +25,7 @@ from proxlb.errors import ApiError
 from proxlb.execute.fresh import FreshState, memory_need, parse_resources, precheck
 from proxlb.execute.jobs import Counters, Job, MigrationApi, describe, fields
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, MigrationOutcome, Outcome
+from proxlb.execute.progress import ExecutionObserver, MigrationEvent, MigrationPhase, notify
 
 log = logging.getLogger(__name__)
 _MAX_STATE_FAILURES = 5
@@ -35,9 +37,13 @@ def execute_plan(
     settings: ExecutionSettings,
     clock: Clock,
     stop_event: threading.Event,
+    observer: ExecutionObserver | None = None,
 ) -> ExecutionReport:
-    """Run `plan` (already validated) and report one outcome per migration, in plan order."""
-    return _Run(plan, client, settings, clock, stop_event).run()
+    """Run `plan` (already validated) and report one outcome per migration, in plan order.
+
+    `observer` (optional) sees every start, poll of a running task and end (`execute.progress`).
+    """
+    return _Run(plan, client, settings, clock, stop_event, observer).run()
 
 
 class _Run:
@@ -48,8 +54,10 @@ class _Run:
         settings: ExecutionSettings,
         clock: Clock,
         stop_event: threading.Event,
+        observer: ExecutionObserver | None = None,
     ) -> None:
         self.moves = plan.migrations
+        self.observer = observer
         self.client = client
         self.s = settings
         self.clock = clock
@@ -278,6 +286,7 @@ class _Run:
             extra=fields(m, "started", upid),
         )
         self.counters.record(self.running.values())
+        self._event(i, MigrationPhase.STARTED, upid=upid, task_node=self.running[i].task_node)
 
     # -- polling -------------------------------------------------------------------------------
     def _poll(self) -> None:
@@ -303,6 +312,7 @@ class _Run:
     def _poll_task(self, i: int, job: Job) -> None:
         status = self.client.task_status(job.task_node, job.upid)
         if status.running:
+            self._event(i, MigrationPhase.RUNNING, upid=job.upid, task_node=job.task_node)
             return
         m = job.migration
         if status.task_type == "hamigrate" or upid_type(job.upid) == "hamigrate":
@@ -336,8 +346,15 @@ class _Run:
         located = self.client.guest_location(m.vmid)
         if located is not None and located[0] == m.target and not located[1]:
             self._end(i, Outcome.DONE, "moved by the HA stack", "OK", final_node=m.target)
+        else:
+            self._event(i, MigrationPhase.RUNNING, detail="waiting for the HA stack")
 
     # -- bookkeeping ---------------------------------------------------------------------------
+    def _event(self, i: int, phase: MigrationPhase, **values: Any) -> None:
+        if self.observer is not None:
+            event = MigrationEvent(i, self.moves[i], phase, self.clock.now(), **values)
+            notify(self.observer, event)
+
     def _where(self, vmid: int) -> str | None:
         try:
             located = self.client.guest_location(vmid)
@@ -402,6 +419,9 @@ class _Run:
             seconds=seconds,
             final_node=final_node,
             ha_managed=ha or m.ha_managed,
+        )
+        self._event(
+            i, MigrationPhase.FINISHED, upid=upid, outcome=outcome.value, detail=detail, seconds=seconds
         )
         if outcome is Outcome.DONE:
             log.info("migrated %s in %.1f s", describe(m), seconds, extra=fields(m, outcome.value, upid))

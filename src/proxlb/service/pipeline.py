@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,10 +20,11 @@ from proxlb.collect.enrich import enrich_guests
 from proxlb.collect.snapshot import collect_snapshot, with_smoothed_cpu
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.schedule import active_maintenance_nodes
-from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan, VmId
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Migration, Plan, VmId
 from proxlb.execute.executor import execute_plan
 from proxlb.execute.jobs import MigrationApi
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
+from proxlb.execute.progress import ExecutionObserver
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
 from proxlb.service.state import StateStore
@@ -31,6 +33,24 @@ log = logging.getLogger(__name__)
 
 MAX_ENRICH_ROUNDS = 3
 CPU_HISTORY_MAX_AGE_SECONDS = 6 * 3600.0
+
+
+PlanHook = Callable[[ClusterSnapshot, ConstraintSet, Plan], None]
+
+
+class _Stages:
+    """Wall time spent per stage of one cycle, for the DEBUG log (never part of a decision)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
+
+    def log(self, stage: str) -> None:
+        log.debug("stage %s: %.0f ms", stage, self.seconds.get(stage, 0.0) * 1000)
 
 
 class PipelineClient(MigrationApi, Protocol):
@@ -43,7 +63,11 @@ class PipelineClient(MigrationApi, Protocol):
 
 @dataclass
 class PipelineDeps:
-    """What one cycle needs. `local_now` gives local wall time for maintenance windows."""
+    """What one cycle needs. `local_now` gives local wall time for maintenance windows.
+
+    on_plan: called once the plan is final and before anything is executed (the CLI prints it).
+    observer: sees every migration start, poll and end while the plan is carried out.
+    """
 
     config: ProxlbConfig
     client: PipelineClient
@@ -53,6 +77,8 @@ class PipelineDeps:
     dry_run: bool = False
     local_now: Callable[[], datetime] = datetime.now
     settings_override: dict[str, Any] = field(default_factory=dict)
+    on_plan: PlanHook | None = None
+    observer: ExecutionObserver | None = None
 
 
 @dataclass(frozen=True)
@@ -98,20 +124,27 @@ def _plan(
     maintenance: frozenset[str],
     recent: dict[VmId, float],
     now: float,
+    stages: _Stages | None = None,
 ) -> tuple[ClusterSnapshot, ConstraintSet, Plan, int]:
     """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier."""
     config = deps.config
     policy = policy_from_config(config)
     enriched: set[VmId] = set()
     rounds = 0
+    stages = stages or _Stages()
     while True:
+        mark = time.perf_counter()
         constraints = derive_constraints(snapshot, config, maintenance)
+        mark = stages.add("derive", mark)
         plan = plan_cycle(PlanningProblem(snapshot, constraints, policy, recent, now))
+        stages.add("plan", mark)
         movers = {m.vmid for m in plan.migrations} - enriched
         if not movers or rounds >= MAX_ENRICH_ROUNDS:
             return snapshot, constraints, plan, rounds
         rounds += 1
+        mark = time.perf_counter()
         snapshot = enrich_guests(deps.client, snapshot, sorted(movers))
+        stages.add("collect", mark)
         enriched |= movers
         excluded_after = derive_constraints(snapshot, config, maintenance).excluded()
         before = constraints.excluded()
@@ -119,6 +152,35 @@ def _plan(
         if not changed:
             return snapshot, constraints, plan, rounds
         log.info("re-planning: guests %s turned out pinned or costlier to move", ", ".join(map(str, changed)))
+
+
+def _log_move_inputs(snapshot: ClusterSnapshot, m: Migration) -> None:
+    """DEBUG: what the planner knew about a move (never a secret: sizes, nodes, rules)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    g = snapshot.guest(m.vmid)
+    size = (
+        f"mem used {g.usage.mem_bytes} of {g.allocated.mem_bytes} B, cpu {g.usage.cpu_milli / 1000:.2f} "
+        f"of {g.allocated.cpu_milli / 1000:.0f} vCPU, local disks {g.local_disk_bytes} B, tags "
+        f"{','.join(g.tags) or '-'}, pool {g.pool or '-'}, status {g.status}"
+        if g is not None
+        else "guest not in snapshot"
+    )
+    log.debug(
+        "planned move inputs: %s %d %s → %s step %d after %s; %s; copies %d B; imbalance %.3f → %.3f; "
+        "HA-managed %s",
+        m.kind.value,
+        m.vmid,
+        m.source,
+        m.target,
+        m.step + 1,
+        ",".join(map(str, m.depends_on)) or "nothing",
+        size,
+        m.bytes_to_copy,
+        m.imbalance_before,
+        m.imbalance_after,
+        m.ha_managed,
+    )
 
 
 def _worse(snapshot: ClusterSnapshot, vmid: VmId, newly_excluded: bool) -> bool:
@@ -143,14 +205,19 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     if standby is not None:
         log.info("standby: %s", standby)
         return RunReport(started, deps.clock.now(), None, None, frozenset(), None, standby=standby)
+    stages = _Stages()
+    mark = time.perf_counter()
     snapshot = collect_snapshot(deps.client, config, started)
     deps.state.bind(snapshot.identity)  # every remembered row below belongs to this cluster only
     cpu_history = deps.state.cpu_history(since=started - CPU_HISTORY_MAX_AGE_SECONDS)
     snapshot = with_smoothed_cpu(snapshot, cpu_history)
+    stages.add("collect", mark)
     deps.state.record_cpu({g.vmid: float(g.usage.cpu_milli) for g in snapshot.guests if g.running}, started)
     maintenance = active_maintenance_nodes(config, deps.local_now())
     recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)
-    snapshot, constraints, plan, rounds = _plan(snapshot, deps, maintenance, recent, started)
+    snapshot, constraints, plan, rounds = _plan(snapshot, deps, maintenance, recent, started, stages)
+    for stage in ("collect", "derive", "plan"):
+        stages.log(stage)
     log.info(
         "plan: %d migration(s); imbalance %.1f → %.1f%s",
         len(plan.migrations),
@@ -169,6 +236,9 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
             m.reason.value,
             m.detail,
         )
+        _log_move_inputs(snapshot, m)
+    if deps.on_plan is not None:
+        deps.on_plan(snapshot, constraints, plan)
     execution: ExecutionReport | None = None
     applied = apply and config.balancing.enable
     if apply and not config.balancing.enable:
@@ -180,7 +250,10 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         settings = _override(settings, {"node_versions": {n.name: n.pve_version for n in snapshot.nodes}})
         if deps.settings_override:
             settings = _override(settings, deps.settings_override)
-        execution = execute_plan(plan, deps.client, settings, deps.clock, deps.stop_event)
+        mark = time.perf_counter()
+        execution = execute_plan(plan, deps.client, settings, deps.clock, deps.stop_event, deps.observer)
+        stages.add("execute", mark)
+        stages.log("execute")
         deps.state.record_migrations(execution.outcomes, execution.finished_at)
         log.info("execution: %s in %.0f s", execution.totals, execution.seconds)
     report = RunReport(
