@@ -33,3 +33,7 @@ class PlanningError(ProxlbError):
 
 class ExecutionError(ProxlbError):
     """Carrying out a plan failed in a way the executor could not contain."""
+
+
+class AuthError(ApiError):
+    """PVE rejected the configured credentials (HTTP 401); the message names what was tried and the fix."""

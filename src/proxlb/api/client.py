@@ -12,6 +12,7 @@ task helpers serve the executor. Invariants:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,16 @@ import urllib3
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import AuthenticationError, ResourceException
 
+from proxlb.api.diagnose import (
+    RequestLogger,
+    UnreachableError,
+    auth_failure,
+    classify_failure,
+    format_pve_errors,
+    privilege_hint,
+    pve_answer,
+    unreachable_summary,
+)
 from proxlb.api.settings import ApiSettings, Endpoint, settings_from_config
 from proxlb.api.tasks import (
     Precondition,
@@ -32,20 +43,12 @@ from proxlb.api.tasks import (
     parse_version,
     pick_followup_task,
 )
-from proxlb.errors import ApiError, ConfigError
+from proxlb.errors import ApiError, AuthError, ConfigError
 
 log = logging.getLogger(__name__)
 
 Params = dict[str, str | int]
 _RETRY_STATUSES = frozenset({502, 503, 504})
-
-
-class UnreachableError(Exception):
-    """The host did not answer. `sent` is False when the request provably never reached it."""
-
-    def __init__(self, message: str, sent: bool) -> None:
-        super().__init__(message)
-        self.sent = sent
 
 
 class UncertainWriteError(ApiError):
@@ -85,14 +88,28 @@ class ProxmoxerTransport:
         else:
             kwargs["password"] = settings.password
         self._secrets = settings.secrets()
+        self._settings = settings
+        self._endpoint = endpoint
+        started = time.perf_counter()
         try:
             self._api = ProxmoxAPI(**kwargs)
         except requests.exceptions.RequestException as exc:
-            raise _unreachable(exc) from None
-        except AuthenticationError:
-            raise ApiError(
-                f"authentication failed for user {settings.user} on {endpoint}", 401, "/access/ticket"
-            ) from None
+            raise classify_failure(exc, settings) from None
+        except AuthenticationError as exc:
+            code = re.search(r"code: (\d+)", str(exc))
+            status = int(code.group(1)) if code else 401
+            answer = pve_answer(status, "authentication failure" if status == 401 else "")
+            raise AuthError(auth_failure(settings, endpoint, answer), status, "/access/ticket") from None
+        if not settings.uses_token:
+            log.debug(
+                "POST /access/ticket (password login of %s) → ok in %.0f ms (%s)",
+                settings.user,
+                (time.perf_counter() - started) * 1000,
+                endpoint,
+            )
+        session = getattr(self._api, "_store", {}).get("session")
+        if session is not None:
+            session.hooks.setdefault("response", []).append(RequestLogger(endpoint, self._secrets))
 
     def request(self, method: str, path: str, params: Params) -> Any:
         resource = self._api(path.strip("/"))
@@ -101,26 +118,17 @@ class ProxmoxerTransport:
                 return resource.get(**params)
             return resource.post(**params)
         except ResourceException as exc:
-            message = str(exc.content or exc.status_message or "").strip()
-            if exc.errors:
-                message = f"{message} - {exc.errors}"
-            raise ApiError(redact(message, self._secrets), int(exc.status_code), path) from None
+            message = " ".join(str(exc.content or exc.status_message or "").split())
+            details = format_pve_errors(exc.errors)
+            if details:
+                message = f"{message} ({details})"
+            status = int(exc.status_code)
+            if status == 401 and self._settings.uses_token:
+                text = auth_failure(self._settings, self._endpoint, pve_answer(status, message))
+                raise AuthError(redact(text, self._secrets), status, path) from None
+            raise ApiError(redact(message, self._secrets), status, path) from None
         except requests.exceptions.RequestException as exc:
-            raise _unreachable(exc) from None
-
-
-def _unreachable(exc: requests.exceptions.RequestException) -> UnreachableError:
-    """Classify a requests failure: was the request possibly delivered?"""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return UnreachableError("connect timeout", sent=False)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return UnreachableError(f"TLS error ({type(exc).__name__})", sent=False)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return UnreachableError("read timeout", sent=True)
-    text = repr(exc)
-    if "NewConnectionError" in text or "Connection refused" in text or "Name or service" in text:
-        return UnreachableError("connection refused", sent=False)
-    return UnreachableError(f"connection lost ({type(exc).__name__})", sent=True)
+            raise classify_failure(exc, self._settings) from None
 
 
 class ProxmoxClient:
@@ -166,42 +174,42 @@ class ProxmoxClient:
         endpoints = self.settings.endpoints
         idempotent = method == "GET"
         attempts = self.settings.retries if idempotent else 1
-        problems: list[str] = []
+        problems: list[tuple[Endpoint, str]] = []
         for attempt in range(attempts):
+            permanent = 0
             for offset in range(len(endpoints)):
                 index = (self._current + offset) % len(endpoints)
                 endpoint = endpoints[index]
                 try:
                     result = self._attempt(endpoint, method, path, params)
                 except UnreachableError as exc:
-                    problems.append(f"{endpoint}: {exc}")
+                    problems.append((endpoint, str(exc)))
+                    permanent += exc.permanent
                     self._transports.pop(endpoint, None)
                     if exc.sent and not idempotent:
                         raise UncertainWriteError(
                             f"{method} {path}: outcome unknown ({exc})", 0, path
                         ) from None
-                    log.warning(
-                        "Proxmox API host %s did not answer (%s); trying the next host", endpoint, exc
-                    )
+                    log.debug("Proxmox API host %s: %s (%s %s)", endpoint, exc, method, path)
                     continue
                 except ApiError as exc:
                     if idempotent and exc.status in _RETRY_STATUSES:
-                        problems.append(f"{endpoint}: HTTP {exc.status} {exc}")
+                        problems.append((endpoint, pve_answer(exc.status, str(exc))))
                         continue
                     raise
                 if index != self._current:
-                    log.warning("Proxmox API failover: now using %s", endpoint)
+                    failed = "; ".join(f"{e}: {why}" for e, why in problems[-len(endpoints) :])
+                    log.warning("Proxmox API failover: now using %s (%s)", endpoint, failed)
                     self._current = index
                 return result
+            if permanent == len(endpoints):
+                break  # retrying cannot fix a certificate or a host name
             if attempt + 1 < attempts:
                 delay = self.settings.backoff_seconds * (2**attempt)
+                log.debug("no Proxmox API host answered %s %s; next round in %.0f s", method, path, delay)
                 if self._stop.wait(delay):
                     break
-        raise ApiError(
-            f"no Proxmox API host answered {method} {path}: " + "; ".join(problems[-len(endpoints) :]),
-            0,
-            path,
-        )
+        raise ApiError(unreachable_summary(method, path, problems, self.settings), 0, path)
 
     def _attempt(self, endpoint: Endpoint, method: str, path: str, params: Params) -> Any:
         self.request_count += 1
@@ -213,11 +221,15 @@ class ProxmoxClient:
                 if exc.status == 401 and not relogin and not self.settings.uses_token:
                     self._transports.pop(endpoint, None)
                     continue
+                if exc.status == 401 and not isinstance(exc, AuthError):
+                    text = auth_failure(self.settings, endpoint, pve_answer(401, str(exc)))
+                    raise AuthError(text, 401, path) from None
                 raise
             except AuthenticationError:
                 self._transports.pop(endpoint, None)
                 if relogin:
-                    raise ApiError(f"authentication failed on {endpoint}", 401, path) from None
+                    text = auth_failure(self.settings, endpoint, pve_answer(401, "authentication failure"))
+                    raise AuthError(text, 401, path) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- startup checks ------------------------------------------------------------------------
@@ -233,8 +245,13 @@ class ProxmoxClient:
             raise
         missing = missing_privileges(data)
         if missing:
+            who = (
+                f"API token {self.settings.user}!{self.settings.token_id}"
+                if self.settings.uses_token
+                else (f"API user {self.settings.user}")
+            )
             raise ConfigError(
-                f"API user {self.settings.user} lacks privileges: {', '.join(missing)}",
+                f"{who} lacks privileges: {', '.join(missing)} — {privilege_hint(self.settings)}",
                 tuple(f"missing privilege {p} (grant it on path '/')" for p in missing),
             )
 

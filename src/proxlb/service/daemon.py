@@ -23,7 +23,7 @@ from typing import Any
 from proxlb.api.settings import settings_from_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
-from proxlb.errors import ApiError, ConfigError
+from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
@@ -182,7 +182,13 @@ class Daemon:
                 log.error("  %s", problem)
             return EXIT_CONFIG
         except ApiError as exc:
-            log.warning("permission check postponed: %s", exc)
+            if one_shot:  # the cycle would fail the same way: say it once, and do not promise a retry
+                log.error("%s", exc)
+                return EXIT_CYCLE_FAILED
+            if isinstance(exc, AuthError):
+                log.error("%s", exc)
+            else:
+                log.warning("permission check postponed: %s", exc)
         delay = float(config.service.delay.seconds)
         if delay and not one_shot:
             log.info("start delayed by %.0f s (service.delay)", delay)
@@ -202,14 +208,18 @@ class Daemon:
             except Exception as exc:  # the daemon must survive any single cycle
                 self.failures += 1
                 wait = min(wait, FIRST_BACKOFF_SECONDS * 2 ** (self.failures - 1))
-                log.error(
-                    "cycle %d failed (%s: %s); retrying in %.0f s",
-                    self.cycles,
-                    type(exc).__name__,
-                    exc,
-                    wait,
-                    exc_info=not isinstance(exc, ApiError),
-                )
+                # our own errors are one readable line; anything else is a bug and keeps its traceback
+                what = str(exc) if isinstance(exc, ProxlbError) else f"{type(exc).__name__}: {exc}"
+                if one_shot:
+                    log.error("cycle failed: %s", what, exc_info=not isinstance(exc, ProxlbError))
+                else:
+                    log.error(
+                        "cycle %d failed: %s; retrying in %.0f s",
+                        self.cycles,
+                        what,
+                        wait,
+                        exc_info=not isinstance(exc, ProxlbError),
+                    )
                 last_exit = EXIT_CYCLE_FAILED
             else:
                 self.failures = 0

@@ -137,4 +137,6 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(getattr(logging, str(getattr(level, "value", level)).upper(), logging.INFO))
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # proxmoxer logs whole response bodies at DEBUG; proxlb.api.request logs one line per request instead
+    logging.getLogger("proxmoxer").setLevel(logging.WARNING)
     return handler
