@@ -141,6 +141,9 @@ class FakeCluster:
     def get(self, path: str, **params: Any) -> Any:
         self._check()
         self.reads.append(path)
+        if path == "/cluster/status":
+            online = sum(1 for n in self.nodes.values() if n.online)
+            return [{"type": "cluster", "name": "fake", "quorate": int(online * 2 > len(self.nodes))}]
         assert path == "/cluster/resources"
         out: list[dict[str, Any]] = []
         for vmid, g in self.guests.items():

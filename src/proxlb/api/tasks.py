@@ -16,6 +16,12 @@ REQUIRED_PRIVILEGES: tuple[str, ...] = ("Datastore.Audit", "Sys.Audit", "VM.Audi
 OPTIONAL_PRIVILEGES: tuple[str, ...] = ("Pool.Audit",)
 
 _VERSION_RE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+# QemuMigrate/LXC Migrate log line naming the destination; HA's request line names it too
+_DESTINATION_RE = re.compile(
+    r"(?:starting migration of (?:VM|CT) \d+ to node '([^']+)'"
+    r"|Requesting HA (?:migration|relocate) for (?:VM|CT) \d+ to node (\S+))"
+)
+MIGRATE_TASK_TYPES = frozenset({"qmigrate", "vzmigrate", "hamigrate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,38 @@ def pick_followup_task(tasks: Any, vmid: int, task_type: str, since: float) -> s
         if best is None or start > best[0]:
             best = (start, upid)
     return None if best is None else best[1]
+
+
+def running_migration_task(tasks: Any, vmid: int) -> tuple[str, str] | None:
+    """(upid, node) of the newest still-running migrate task of `vmid` in a task list.
+
+    Accepts `GET /cluster/tasks` (running entries have no `endtime`) and `GET /nodes/{node}/tasks`
+    (running entries have `status: RUNNING`). Any actor's task counts: ours, another tool's, HA's.
+    """
+    best: tuple[int, str, str] | None = None
+    for entry in tasks if isinstance(tasks, list) else []:
+        if not isinstance(entry, Mapping) or str(entry.get("id")) != str(vmid):
+            continue
+        upid = entry.get("upid")
+        if str(entry.get("type")) not in MIGRATE_TASK_TYPES or not isinstance(upid, str):
+            continue
+        status = entry.get("status")
+        if entry.get("endtime") is not None or (status is not None and str(status).upper() != "RUNNING"):
+            continue
+        start = _int(entry.get("starttime"))
+        if best is None or start > best[0]:
+            best = (start, upid, str(entry.get("node") or upid_node(upid)))
+    return None if best is None else (best[1], best[2])
+
+
+def migration_destination(log: Any) -> str | None:
+    """The destination node named in a migrate task's log (`GET .../tasks/{upid}/log` lines)."""
+    for entry in log if isinstance(log, list) else []:
+        text = entry.get("t") if isinstance(entry, Mapping) else entry
+        match = _DESTINATION_RE.search(str(text))
+        if match:
+            return match.group(1) or match.group(2)
+    return None
 
 
 def parse_precondition(kind: str, target: str, data: Any, with_local_disks: bool) -> Precondition:

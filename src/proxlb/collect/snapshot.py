@@ -2,6 +2,7 @@
 
 Requests per cycle (N = online, not ignored nodes):
   4 cluster-wide (resources, status, HA status, HA manager status)
+  + when some guest is locked `migrate`: 1 (cluster task list) + 1 task log per such guest
   + when some guest is an HA resource: 1 on PVE 9 everywhere (HA rules) or 2 otherwise
     (HA groups, HA resources); HA rules can only name HA resources, so without any none is read
   + N × 2 (version, rrddata AVERAGE), + N × 3 more in psi mode (rrddata MAX, qemu list, lxc list).
@@ -27,6 +28,7 @@ from proxlb.collect.ha import (
     parse_manager_status,
     rules_from_groups,
 )
+from proxlb.collect.inflight import with_inflight
 from proxlb.collect.metrics import guest_pressures, node_pressure, parse_node_rrd, smooth_cpu
 from proxlb.collect.port import ApiReader
 from proxlb.collect.raw import as_object, parse_pve_version
@@ -83,7 +85,7 @@ def collect_with_settings(
     nodes = tuple(
         replace(n, ha_maintenance=True) if n.name in lrm_maintenance | crm_maintenance else n for n in nodes
     )
-    guests = parsed.guests
+    guests = with_inflight(reader, parsed.guests, frozenset(n.name for n in nodes), warnings)
     if guest_psi:
         guests = tuple(replace(g, pressure=guest_psi[g.vmid]) if g.vmid in guest_psi else g for g in guests)
     if cpu_history is not None:
@@ -106,6 +108,7 @@ def collect_with_settings(
         ha_group_of=group_of,
         ha_master=master,
         cluster_name=status.name,
+        quorate=status.quorate,
         warnings=tuple(warnings),
     )
 

@@ -106,6 +106,8 @@ class Guest:
     local_disk_bytes: int = 0  # bytes on storage that is not shared
     local_storages: frozenset[str] = frozenset()  # storage ids of those local disks
     local_devices: tuple[str, ...] = ()  # hostpci0, usb1 … passthrough that pins it to the host
+    # set while a migration (by anyone) is in flight: `node` is then its destination, this its source
+    migrating_from: str | None = None
 
     @property
     def running(self) -> bool:
@@ -161,6 +163,7 @@ class ClusterSnapshot:
     ha_group_of: Mapping[VmId, str] = field(default_factory=dict)
     ha_master: str | None = None
     cluster_name: str = ""
+    quorate: bool = True  # /cluster/status says the cluster has quorum (PVE refuses migrations without)
     warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -9,7 +9,11 @@ Invariants:
   Otherwise it waits, or is SKIPPED with the reason.
 - Dry run sends nothing at all. After a stop request nothing new starts; in-flight moves are
   followed until they end or `stop_grace_seconds` pass.
-- PVE is the truth: after a failure or timeout the guest's real node is read back.
+- PVE is the truth: after a failure or timeout the guest's real node is read back. A task whose
+  status cannot be read (source offline, persistent 5xx, timeouts) is decided from where the guest
+  is and whether it is still locked (`unreadable.py`); nothing is ever sent through an offline node.
+- Migrations in flight from any actor (guests locked `migrate`) count at their destination in the
+  room check; nothing starts while the cluster is not quorate.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from typing import Any
 from proxlb.api.tasks import upid_node, upid_starttime, upid_type
 from proxlb.domain import GuestKind, Migration, Plan
 from proxlb.errors import ApiError
-from proxlb.execute.fresh import FreshState, memory_need, parse_resources, precheck
+from proxlb.execute.fresh import FreshState, memory_need, parse_resources, precheck, quorate
 from proxlb.execute.jobs import Counters, Job, MigrationApi, describe, fields
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, MigrationOutcome, Outcome
 from proxlb.execute.progress import ExecutionObserver, MigrationEvent, MigrationPhase, notify
+from proxlb.execute.truth import ForeignMigrations, verdict_without_task
 
 log = logging.getLogger(__name__)
 _MAX_STATE_FAILURES = 5
+_NO_QUORUM = "cluster is not quorate: PVE refuses migrations without quorum, nothing was started"
 
 
 def execute_plan(
@@ -74,6 +80,8 @@ class _Run:
         self.state_failures = 0
         self.versions: Mapping[str, tuple[int, int, int] | None] | None = None
         self.stopped = False
+        self.foreign = ForeignMigrations(client, settings.inflight_targets)
+        self.offline_nodes: frozenset[str] = frozenset()
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> ExecutionReport:
@@ -83,6 +91,9 @@ class _Run:
                 log.info("dry run: would migrate %s (%s: %s)", describe(m), m.reason.value, m.detail)
                 self._finish(i, Outcome.SKIPPED, "dry run: no request sent", final_node=m.source)
             self.pending.clear()
+        elif not self.s.quorate:
+            for i in list(self.pending):
+                self._skip(i, _NO_QUORUM)
         stop_deadline: float | None = None
         while self.pending or self.running:
             now = self.clock.now()
@@ -181,6 +192,11 @@ class _Run:
             return len(self.results) + len(self.running) != before
         try:
             state = parse_resources(self.client.get("/cluster/resources"))
+            self.offline_nodes = frozenset(n for n, node in state.nodes.items() if not node.online)
+            if self.offline_nodes and not quorate(self.client.get("/cluster/status")):
+                for i in list(self.pending):
+                    self._skip(i, _NO_QUORUM, final_node=_node_of(state, self.moves[i]))
+                return True
             self.state_failures = 0
             if self._release_abandoned(state):
                 candidates = [i for i in ready if i in self.pending and self._limits_allow(self.moves[i])]
@@ -195,7 +211,7 @@ class _Run:
             m = self.moves[i]
             if not self._limits_allow(m):
                 continue
-            reason = precheck(m, state, self.s, self._incoming_bytes())
+            reason = precheck(m, state, self.s, self._incoming_bytes(state))
             if reason is None and m.kind is GuestKind.QEMU and self.s.check_precondition:
                 reason = self._precondition(m)
             if reason is not None:
@@ -223,10 +239,14 @@ class _Run:
             return f"PVE migrate precondition failed: {exc}"
         return None if verdict.allowed else verdict.reason
 
-    def _incoming_bytes(self) -> dict[str, int]:
+    def _incoming_bytes(self, state: FreshState) -> dict[str, int]:
+        """Memory on its way to each node: our running moves plus anyone else's (lock `migrate`)."""
         out: dict[str, int] = {}
         for job in self.running.values():
             out[job.migration.target] = out.get(job.migration.target, 0) + job.mem_bytes
+        ours = {j.migration.vmid for j in [*self.running.values(), *self.abandoned.values()]}
+        for node, need in self.foreign.incoming(state, ours).items():
+            out[node] = out.get(node, 0) + need
         return out
 
     def _conntrack(self, m: Migration) -> bool:
@@ -304,10 +324,38 @@ class _Run:
             try:
                 if job.waiting_ha:
                     self._poll_ha(i, job)
+                elif job.task_node in self.offline_nodes:
+                    self._unreadable(i, job, f"task node {job.task_node} is offline")
                 else:
                     self._poll_task(i, job)
+                    job.unreadable_since = None
             except ApiError as exc:
                 log.warning("could not poll migration of %s: %s", describe(job.migration), exc)
+                self._unreadable(i, job, str(exc))
+
+    def _unreadable(self, i: int, job: Job, why: str) -> None:
+        """The task status could not be read: decide from the guest's place and lock instead."""
+        now = self.clock.now()
+        if job.unreadable_since is None:
+            job.unreadable_since = now
+        try:
+            state = parse_resources(self.client.get("/cluster/resources"))
+        except ApiError as exc:
+            log.warning("could not read where guest %d is either: %s", job.migration.vmid, exc)
+            if now - job.unreadable_since >= self.s.unreadable_limit_seconds:
+                limit = self.s.unreadable_limit_seconds
+                self._abandon(
+                    i,
+                    f"neither the task nor the guest could be read for {limit:.0f} s"
+                    " (the next run reconciles it with PVE)",
+                )
+            return
+        self.offline_nodes = frozenset(n for n, node in state.nodes.items() if not node.online)
+        verdict = verdict_without_task(job.migration, state, why, job.seen_unlocked, job.ha)
+        guest = state.guests.get(job.migration.vmid)
+        job.seen_unlocked = guest is not None and not guest.lock
+        if verdict is not None:
+            self._end(i, verdict.outcome, verdict.detail, None, final_node=verdict.final_node)
 
     def _poll_task(self, i: int, job: Job) -> None:
         status = self.client.task_status(job.task_node, job.upid)

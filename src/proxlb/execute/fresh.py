@@ -110,6 +110,9 @@ def precheck(
         return f"guest is on {guest.node}, not on the planned source {migration.source}"
     if guest.lock:
         return f"guest is locked ({guest.lock})"
+    source = state.nodes.get(migration.source)
+    if source is not None and not source.online:
+        return f"source {migration.source} is offline"
     target = state.nodes.get(migration.target)
     if target is None:
         return f"target {migration.target} is not in the cluster"
@@ -133,6 +136,14 @@ def precheck(
                 f"{max(0, free) / 1024**3:.1f} GiB free"
             )
     return None
+
+
+def quorate(status: Any) -> bool:
+    """The `quorate` flag of GET /cluster/status (a standalone node without a cluster is quorate)."""
+    for entry in status if isinstance(status, list) else []:
+        if isinstance(entry, Mapping) and entry.get("type") == "cluster":
+            return str(entry.get("quorate", 0)) in ("1", "True", "true")
+    return True
 
 
 def nodes_of(migrations: Iterable[Migration]) -> frozenset[str]:

@@ -58,6 +58,8 @@ class Job:
     waiting_ha: bool = False
     ha_since: float = 0.0
     ha: bool = False
+    unreadable_since: float | None = None  # first failed status read of the current failure streak
+    seen_unlocked: bool = False  # the guest was seen unlocked while the task status was unreadable
 
 
 @dataclass

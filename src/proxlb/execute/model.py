@@ -76,6 +76,12 @@ class ExecutionSettings:
     abandon_wait_seconds: float = 300.0
     # PVE version per node when the caller already knows them (the snapshot does); else asked once.
     node_versions: Mapping[str, tuple[int, int, int] | None] | None = None
+    # migrations in flight when the snapshot was taken (any actor): vmid -> destination node
+    inflight_targets: Mapping[int, str] = field(default_factory=dict)
+    # the snapshot's quorum; the executor re-checks /cluster/status whenever a node is offline
+    quorate: bool = True
+    # after this long without being able to read a task's status nor the guest, report TIMEOUT
+    unreadable_limit_seconds: float = 300.0
 
     @property
     def global_limit(self) -> int:

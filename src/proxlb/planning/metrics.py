@@ -26,7 +26,7 @@ drained nodes still load their node's capacity bookkeeping (used by checks) but 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from proxlb.domain.model import Guest, VmId
 from proxlb.domain.resources import GIB
@@ -72,6 +72,35 @@ def guest_load(guest: Guest, mode: Mode) -> GuestLoad:
     )
 
 
+def shared_memory_scaled(problem: PlanningProblem, loads: dict[VmId, GuestLoad]) -> dict[VmId, GuestLoad]:
+    """Memory contributions scaled to what each node really uses (KSM, ballooning, overcommit).
+
+    When the guests of a node report more memory than the node uses in total (KSM merges their
+    identical pages), a guest leaving frees only its share of the real usage: its `mem` × (node
+    used ÷ Σ guests' mem). Without this a 16 GiB node whose guests report 38 GiB would be predicted
+    nearly empty after two moves. Only the load measure is scaled; room checks (`used_mem`) keep
+    the full figure, because the target has to hold the guest's pages before KSM merges them.
+    """
+    snap = problem.snapshot
+    reported: dict[str, int] = {}
+    for g in snap.guests:
+        host = g.migrating_from or g.node
+        reported[host] = reported.get(host, 0) + loads[g.vmid].used_mem
+    factor: dict[str, float] = {}
+    for node in snap.nodes:
+        total = reported.get(node.name, 0)
+        if node.online and 0 < node.usage.mem_bytes < total:
+            factor[node.name] = node.usage.mem_bytes / total
+    out: dict[VmId, GuestLoad] = {}
+    for g in snap.guests:
+        f = factor.get(g.migrating_from or g.node)
+        if f is not None:
+            load = loads[g.vmid]
+            mem, cpu, disk = load.metric
+            out[g.vmid] = replace(load, metric=(mem * f, cpu, disk))
+    return out
+
+
 def add_loads(items: list[GuestLoad]) -> GuestLoad:
     """Sum of several guests' loads (an affinity unit)."""
     m = [0.0, 0.0, 0.0]
@@ -100,6 +129,8 @@ class LoadState:
         self.in_balance = {n: True for n in self.balance}
         self.placement: dict[VmId, str] = {g.vmid: g.node for g in snap.guests}
         self.gload: dict[VmId, GuestLoad] = {g.vmid: guest_load(g, pol.mode) for g in snap.guests}
+        if pol.mode is not Mode.ASSIGNED:
+            self.gload.update(shared_memory_scaled(problem, self.gload))
         self.load: dict[str, list[float]] = {}
         self.cap: dict[str, tuple[float, float, float]] = {}
         self.used_mem: dict[str, int] = {}
@@ -141,6 +172,8 @@ class LoadState:
             self.assigned[node.name] = total.assigned_mem
             self.disk[node.name] = max(node.usage.disk_bytes, total.disk)
             self.disk_limit[node.name] = usable.disk_bytes
+        if pol.mode is not Mode.ASSIGNED:
+            self._count_inflight_at_destination(problem)
         self.s1 = [0.0, 0.0, 0.0]
         self.s2 = [0.0, 0.0, 0.0]
         for n in self.balance:
@@ -148,6 +181,18 @@ class LoadState:
                 p = self.pct(n, i)
                 self.s1[i] += p
                 self.s2[i] += p * p
+
+    def _count_inflight_at_destination(self, problem: PlanningProblem) -> None:
+        """A guest migrating right now (by anyone) loads its destination, not the node it leaves:
+        move its measured load there (the node figures PVE reports still show it on the source)."""
+        for g in problem.snapshot.guests:
+            src = g.migrating_from
+            if src is None or src not in self.load or g.node not in self.load:
+                continue
+            metric = self.gload[g.vmid].metric
+            for i in range(3):
+                self.load[src][i] = max(0.0, self.load[src][i] - metric[i])
+                self.load[g.node][i] += metric[i]
 
     @staticmethod
     def of(problem: PlanningProblem) -> LoadState:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from proxlb.collect.enrich import enrich_guests
+from proxlb.collect.inflight import inflight_targets
 from proxlb.collect.snapshot import collect_snapshot, with_smoothed_cpu
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.schedule import active_maintenance_nodes
@@ -247,7 +248,14 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         settings = ExecutionSettings.from_config(
             config, dry_run=deps.dry_run, drained_nodes=_drained(snapshot, constraints, maintenance)
         )
-        settings = _override(settings, {"node_versions": {n.name: n.pve_version for n in snapshot.nodes}})
+        settings = _override(
+            settings,
+            {
+                "node_versions": {n.name: n.pve_version for n in snapshot.nodes},
+                "inflight_targets": inflight_targets(snapshot.guests),
+                "quorate": snapshot.quorate,
+            },
+        )
         if deps.settings_override:
             settings = _override(settings, deps.settings_override)
         mark = time.perf_counter()
