@@ -10,7 +10,7 @@ from __future__ import annotations
 from proxlb.domain import ClusterSnapshot, Plan
 from proxlb.planning import plan_cycle
 from proxlb.planning.validate import validate
-from tests.planning.builders import cluster, guest, node, problem
+from tests.planning.builders import cluster, guest, node, problem, rules
 
 
 def _ratios(snapshot: ClusterSnapshot, plan: Plan) -> dict[str, float]:
@@ -48,3 +48,35 @@ def test_a_new_guest_still_respects_the_cap_strictly() -> None:
     assert answer.node == "pve2"  # pve1 would reach 12 vCPUs on 4 cores (> 2:1); pve2 reaches 4
     full = best_node(problem(snap, cpu_overcommit=2.0), GuestRequest(memory_bytes=2**30, cores=9))
     assert full.node is None
+
+
+def test_upstream_config_on_an_overcommitted_cluster_reaches_balanciness() -> None:
+    """#11 defect 3: an upstream config has no cpu_overcommit key; nodes running 3–6 vCPUs per core
+    must not stop memory balancing short (upstream 2.3.0 balances memory there)."""
+    from proxlb.config.model import ProxlbConfig
+    from proxlb.planning.policy import policy_from_config
+    from proxlb.planning.problem import PlanningProblem
+
+    upstream = ProxlbConfig.model_validate(
+        {
+            "proxmox_api": {"hosts": ["pve1"], "user": "root@pam", "token_id": "t", "token_secret": "s"},
+            "balancing": {
+                "enable": True,
+                "balance_types": ["vm", "ct"],
+                "balanciness": 10,
+                "method": "memory",
+            },
+        }
+    )
+    nodes = [node(f"pve{i}", cores=8, mem="128G") for i in (1, 2, 3, 4)]
+    # pve1: memory-heavy at 3 vCPUs/core; the others: little memory at 5–6 vCPUs/core
+    guests = [guest(100 + i, on="pve1", mem="16G", used_mem="14G", cores=4, cpu=0.5) for i in range(6)]
+    guests += [guest(200 + i, on="pve2", mem="4G", used_mem="2G", cores=4, cpu=0.5) for i in range(10)]
+    guests += [guest(300 + i, on="pve3", mem="4G", used_mem="2G", cores=4, cpu=0.5) for i in range(12)]
+    guests += [guest(400 + i, on="pve4", mem="4G", used_mem="2G", cores=4, cpu=0.5) for i in range(11)]
+    snap = cluster(nodes, guests)
+    pb = PlanningProblem(snap, rules(), policy_from_config(upstream), {}, snap.taken_at)
+    plan = plan_cycle(pb)
+    assert plan.imbalance_before > 10
+    assert plan.imbalance_after <= 10, (plan.imbalance_after, plan.decisions[100])
+    assert validate(plan, pb) == ()

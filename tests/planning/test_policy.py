@@ -16,7 +16,10 @@ def test_defaults_match_upstream_and_our_extensions() -> None:
     assert (pol.mode, pol.method, pol.balanciness) == (Mode.USED, Method.MEMORY, 10.0)
     assert pol.balance_types == frozenset()  # upstream default: nothing migrates
     assert (pol.min_improvement, pol.cost_per_gib, pol.cooldown_minutes) == (1.0, 0.05, 360.0)
-    assert pol.thresholds == {} and not pol.overprovisioning and pol.cpu_overcommit == 2.0
+    assert pol.thresholds == {} and not pol.overprovisioning and pol.cpu_overcommit is None
+    # upstream applies its 2.0 default only in the solver; so do we
+    assert policy_from_config(make(solver={"enable": True})).cpu_overcommit == 2.0
+    assert policy_from_config(make(balancing={"cpu_overcommit": 3.5})).cpu_overcommit == 3.5
 
 
 def test_every_key_is_translated() -> None:

@@ -130,7 +130,8 @@ class BalancingConfig(BaseModel):
     psi: PsiConfig | None = None
     pools: Annotated[dict[str, PoolConfig] | None, BeforeValidator(str_keys)] = None
     ignore_guests: NameList = ()
-    cpu_overcommit: Annotated[float, Field(gt=0)] = 2.0
+    # unset = no vCPU cap (upstream: the key is read by its solver only); see policy_from_config
+    cpu_overcommit: Annotated[float, Field(gt=0)] | None = None
     max_node_inflow: PosInt | None = 1
     # our extensions
     weights: ResourceWeights = ResourceWeights()

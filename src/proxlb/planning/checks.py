@@ -113,6 +113,8 @@ def _cpu_overcommit(state: LoadState, mv: Move) -> str | None:
     is still allowed when the target ends less overcommitted than its source was: the cluster's
     highest ratio never rises, so balancing an over-committed cluster is not frozen.
     """
+    if state.problem.policy.cpu_overcommit is None:
+        return None  # no cap set: vCPUs only weigh in the choice between near-equal moves
     need, used, cap = mv.load.vcpu_milli, state.vcpu[mv.dst], state.vcpu_cap[mv.dst]
     source_ratio = _source_fill(state.vcpu, state.vcpu_cap, mv.src)
     if need and used + need > cap and _fill(used + need, cap) > source_ratio:

@@ -123,8 +123,11 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
         cands = [u for u in movable if (u, n) in x]
         limits = [
             (res_mem[n], state.used_mem[n], state.mem_limit[n], [loads[u].used_mem for u in cands], MIB),
-            (res_cpu[n], state.vcpu[n], int(state.vcpu_cap[n]), [loads[u].vcpu_milli for u in cands], 1),
         ]
+        if pol.cpu_overcommit is not None:
+            limits.append(
+                (res_cpu[n], state.vcpu[n], int(state.vcpu_cap[n]), [loads[u].vcpu_milli for u in cands], 1)
+            )
         if state.disk_limit[n] > 0:
             limits.append(
                 (res_disk[n], state.disk[n], state.disk_limit[n], [loads[u].disk for u in cands], MIB)

@@ -168,7 +168,8 @@ class LoadState:
             self.used_mem[node.name] = max(node.usage.mem_bytes, total.used_mem)
             self.mem_limit[node.name] = usable.mem_bytes
             self.vcpu[node.name] = total.vcpu_milli
-            self.vcpu_cap[node.name] = usable.cpu_milli * pol.cpu_overcommit
+            ratio = pol.cpu_overcommit
+            self.vcpu_cap[node.name] = usable.cpu_milli * ratio if ratio is not None else float("inf")
             self.assigned[node.name] = total.assigned_mem
             self.disk[node.name] = max(node.usage.disk_bytes, total.disk)
             self.disk_limit[node.name] = usable.disk_bytes

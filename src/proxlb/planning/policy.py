@@ -64,7 +64,7 @@ class Policy:
     balance_types: frozenset[str] = frozenset({"vm", "ct"})
     reserve_default: Resources = field(default_factory=Resources)
     reserve_nodes: Mapping[str, Resources] = field(default_factory=dict)
-    cpu_overcommit: float = 2.0
+    cpu_overcommit: float | None = None  # None: vCPUs are weighed, never a cap (see policy_from_config)
     overprovisioning: bool = False
     min_improvement: float = 1.0
     cost_per_gib: float = 0.05
@@ -109,6 +109,21 @@ def _psi_limits(section: Mapping[Any, Any] | None) -> dict[str, PsiLimit]:
     return out
 
 
+SOLVER_CPU_OVERCOMMIT = 2.0  # upstream's default, which its solver applies when the key is absent
+
+
+def _cpu_cap(configured: float | None, solver: bool) -> float | None:
+    """The vCPU:core cap: the admin's value; upstream's 2.0 when the solver is on; else none.
+
+    Upstream 2.3.0 reads `cpu_overcommit` only in its solver, so an upstream config on a cluster
+    that already runs 3–6 vCPUs per core must balance memory as upstream does, not stop at a cap
+    the admin never set.
+    """
+    if configured is not None:
+        return float(configured)
+    return SOLVER_CPU_OVERCOMMIT if solver else None
+
+
 def policy_from_config(config: ProxlbConfig) -> Policy:
     """Translate the validated `proxlb.yaml` into a Policy (GiB/cores become bytes/milli-cores)."""
     bal = config.balancing
@@ -147,7 +162,7 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
         balance_types=frozenset(str(t) for t in bal.balance_types),
         reserve_default=bal.reserve_for("defaults"),
         reserve_nodes=reserve_nodes,
-        cpu_overcommit=float(bal.cpu_overcommit),
+        cpu_overcommit=_cpu_cap(bal.cpu_overcommit, solver.enable),
         overprovisioning=bool(config.proxmox_cluster.overprovisioning),
         min_improvement=float(bal.min_improvement),
         cost_per_gib=float(bal.cost_per_gib),

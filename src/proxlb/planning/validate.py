@@ -126,7 +126,7 @@ def validate(plan: Plan, problem: PlanningProblem) -> tuple[str, ...]:
 
 def _highest_fill(state: LoadState) -> tuple[float, float]:
     """Before the plan: the highest vCPU/cap ratio and assigned-memory/limit fill of any online node."""
-    vcpu = [state.vcpu[n] / cap for n, cap in state.vcpu_cap.items() if cap > 0]
+    vcpu = [state.vcpu[n] / cap for n, cap in state.vcpu_cap.items() if 0 < cap < float("inf")]
     assigned = [state.assigned[n] / lim for n, lim in state.mem_limit.items() if lim > 0]
     return max(vcpu, default=1.0), max(assigned, default=1.0)
 
@@ -152,8 +152,9 @@ def _final_checks(
             state.gload[m.vmid] for m in plan.migrations if m.target == node and m.vmid in state.gload
         ]
         # Past the cap only as far as the cluster already was (see checks._cpu_overcommit).
-        vcpu_cap = max(state.vcpu_cap[node], start_vcpu_ratio * state.vcpu_cap[node])
-        if state.vcpu[node] > vcpu_cap + 1e-6 and any(g.vcpu_milli for g in arriving):
+        capped = pol.cpu_overcommit is not None
+        vcpu_cap = max(state.vcpu_cap[node], start_vcpu_ratio * state.vcpu_cap[node]) if capped else 0.0
+        if capped and state.vcpu[node] > vcpu_cap + 1e-6 and any(g.vcpu_milli for g in arriving):
             errors.append(f"{node}: {state.vcpu[node] / 1000:.0f} vCPUs exceed the cpu_overcommit cap")
         over_disk = 0 < state.disk_limit[node] < state.disk[node]
         if over_disk and any(g.disk for g in arriving):
