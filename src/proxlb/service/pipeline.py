@@ -3,7 +3,9 @@
 Role: the imperative shell around the pure stages. Invariants: a plan is executed only when
 `apply` is true and `balancing.enable` is set (upstream semantics: the plan is always computed);
 planning never sees a mover whose local disks/devices were not read (enrichment rounds, at most 3);
-every outcome is written to the state store, which feeds the next cycle's cooldowns.
+every outcome is written to the state store the moment it is known (service/history.py), and
+moves a killed run left unsettled are reconciled with PVE before planning; the store feeds the
+next cycle's cooldowns.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit
 from proxlb.execute.progress import ExecutionObserver
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
+from proxlb.service.history import HistoryRecorder, reconcile
 from proxlb.service.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -213,6 +216,7 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     cpu_history = deps.state.cpu_history(since=started - CPU_HISTORY_MAX_AGE_SECONDS)
     snapshot = with_smoothed_cpu(snapshot, cpu_history)
     stages.add("collect", mark)
+    reconcile(deps.state, snapshot, started)  # moves a killed or timed-out run left unsettled
     deps.state.record_cpu({g.vmid: float(g.usage.cpu_milli) for g in snapshot.guests if g.running}, started)
     maintenance = active_maintenance_nodes(config, deps.local_now())
     recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)
@@ -259,10 +263,11 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         if deps.settings_override:
             settings = _override(settings, deps.settings_override)
         mark = time.perf_counter()
-        execution = execute_plan(plan, deps.client, settings, deps.clock, deps.stop_event, deps.observer)
+        recorder = HistoryRecorder(deps.state, deps.observer)  # each outcome stored as it happens
+        execution = execute_plan(plan, deps.client, settings, deps.clock, deps.stop_event, recorder)
         stages.add("execute", mark)
         stages.log("execute")
-        deps.state.record_migrations(execution.outcomes, execution.finished_at)
+        recorder.flush(execution.outcomes, execution.finished_at)
         log.info("execution: %s in %.0f s", execution.totals, execution.seconds)
     report = RunReport(
         started_at=started,

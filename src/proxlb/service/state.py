@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 DB_NAME = "proxlb.sqlite3"
+RUNNING = "running"  # outcome of a row written when PVE accepted the move, until it is settled
 _LEGACY = ""  # cluster of rows written by schema 1 (unscoped), until a cluster adopts them
 
 _SCHEMA = """
@@ -242,6 +243,61 @@ class StateStore:
                 rows,
             )
         return len(rows)
+
+    def migration_started(self, o: MigrationOutcome) -> int:
+        """Write a row for a migration PVE just accepted (outcome 'running'); returns its id.
+
+        Written before the move ends, so a kill -9, OOM or stop timeout cannot lose it: the next
+        start settles it from the guest's real location (`settle_migration`).
+        """
+        started = o.started_at or 0.0
+        with self._conn:
+            self._conn.execute("BEGIN")
+            cur = self._conn.execute(
+                "INSERT INTO migrations (cluster, vmid, name, kind, source, target, reason, started,"
+                " finished, outcome, detail, upid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self.cluster,
+                    int(o.vmid),
+                    o.name,
+                    o.kind.value,
+                    o.source,
+                    o.target,
+                    o.reason,
+                    started,
+                    started,
+                    RUNNING,
+                    "",
+                    o.upid,
+                ),
+            )
+        return int(cur.lastrowid or 0)
+
+    def settle_migration(self, row_id: int, outcome: str, detail: str, finished: float) -> None:
+        """Give a 'running' or 'timeout' row its final outcome (one transaction)."""
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute(
+                "UPDATE migrations SET outcome=?, detail=?, finished=? WHERE id=? AND cluster=?",
+                (outcome, detail, finished, row_id, self.cluster),
+            )
+
+    def unsettled_migrations(self) -> list[tuple[int, HistoryEntry]]:
+        """(row id, entry) of this cluster's moves whose end was never seen: 'running' or 'timeout'."""
+        cur = self._conn.execute(
+            "SELECT id, vmid, name, kind, source, target, reason, started, finished, outcome, detail, upid"
+            " FROM migrations WHERE cluster=? AND outcome IN (?, ?) ORDER BY id",
+            (self.cluster, RUNNING, Outcome.TIMEOUT.value),
+        )
+        return [
+            (
+                int(r[0]),
+                HistoryEntry(
+                    VmId(int(r[1])), r[2], r[3], r[4], r[5], r[6], r[7], float(r[8]), r[9], r[10], r[11]
+                ),
+            )
+            for r in cur.fetchall()
+        ]
 
     def recent_moves(self, since: float) -> dict[VmId, float]:
         """vmid → finish time of its latest successful move finished at or after `since`."""
