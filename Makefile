@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint pytest bench upstream-env clean
+.PHONY: demo test lint pytest bench upstream-env test-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ lint: $(STAMP)
 
 UPSTREAM_STAMP := .venv-upstream/.installed-stamp
 
-pytest: $(STAMP) $(UPSTREAM_STAMP)
+pytest: $(STAMP) $(UPSTREAM_STAMP) test-tools
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q
 
 test: lint pytest
@@ -37,6 +37,18 @@ upstream-env: $(UPSTREAM_STAMP)
 $(UPSTREAM_STAMP):
 	@($(PYTHON) -m venv .venv-upstream && .venv-upstream/bin/pip install --quiet proxlb==2.3.0 \
 	  && touch $(UPSTREAM_STAMP)) || echo "upstream ProxLB 2.3.0 unavailable: its fidelity tests will be skipped"
+
+# Headless Chromium (renders the HTML report) and Prometheus (scrapes /metrics) for the optional
+# real-world tests. Best effort, only when missing and apt-get is usable: otherwise those tests skip.
+test-tools:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || (command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	      && apt-get install -y -q chromium >/dev/null 2>&1) \
+	  || echo "chromium unavailable: the report rendering test will be skipped"
+	@command -v prometheus >/dev/null 2>&1 \
+	  || (command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	      && apt-get install -y -q prometheus >/dev/null 2>&1) \
+	  || echo "prometheus unavailable: the Prometheus scrape test will be skipped"
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -28,12 +28,15 @@ from proxlb.execute.model import SystemClock
 from proxlb.planning import PlanningProblem, policy_from_config
 from proxlb.planning.best_node import GuestRequest, best_node
 from proxlb.planning.explain import explain_guest
+from proxlb.report.curve_text import curve_table
 from proxlb.report.scenario_dump import scenario_document
 from proxlb.report.text import ExecutionRow, render_cycle
 from proxlb.report.upstream_json import build_json
 from proxlb.service.daemon import Daemon, DaemonSignals, default_connect, default_state
 from proxlb.service.logging_setup import configure_logging
+from proxlb.service.metrics import CycleMetrics
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
+from proxlb.service.report_files import curve_of, write_html
 
 log = logging.getLogger("proxlb")
 
@@ -51,6 +54,9 @@ def _load(args: CliArgs) -> LoadedConfig:
         )
     if args.once and config.service.daemon:
         config = config.model_copy(update={"service": config.service.model_copy(update={"daemon": False})})
+    if args.max_migrations is not None:
+        bal = config.balancing.model_copy(update={"max_migrations": args.max_migrations})
+        config = config.model_copy(update={"balancing": bal})
     return LoadedConfig(config, loaded.warnings)
 
 
@@ -138,19 +144,46 @@ class _Printer:
             )
 
 
+class _Extras:
+    """After the printer: `plan --curve`, `--html FILE` and `--metrics-file FILE`, per cycle."""
+
+    def __init__(self, args: CliArgs, printer: _Printer, metrics: CycleMetrics) -> None:
+        self.args, self.printer, self.metrics = args, printer, metrics
+
+    def __call__(self, report: RunReport) -> None:
+        self.printer(report)
+        config = self.printer.config
+        if self.args.curve and not self.args.json and report.plan is not None:
+            self.printer.console.print(curve_table(curve_of(config, report), config.balancing.max_migrations))
+        if self.args.html and write_html(Path(self.args.html), config, report):
+            log.info("report written to %s", self.args.html)
+        self.write_metrics()
+
+    def write_metrics(self) -> None:
+        if self.args.metrics_file:
+            self.metrics.write_textfile(Path(self.args.metrics_file))
+
+
 def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
     signals = DaemonSignals()
     signals.install()
+    metrics = CycleMetrics.from_config(loaded.config)
+    extras = _Extras(args, _Printer(loaded.config, args.json), metrics)
     daemon = Daemon(
         Path(args.config),
         signals=signals,
         apply=not args.dry_run,
         dry_run=args.dry_run,
         initial=loaded,
-        on_report=_Printer(loaded.config, args.json),
+        on_report=extras,
         configure_log=not args.json,  # with --json the CLI already sent logs to stderr
+        metrics=metrics,
     )
-    code = daemon.run()
+    try:
+        code = daemon.run()
+        extras.write_metrics()  # also after a failed cycle
+    finally:
+        metrics.close()
     if not loaded.config.service.daemon:
         log.info("Daemon mode not active - stopping.")
     return code
@@ -175,6 +208,24 @@ def _one_dry_cycle(loaded: LoadedConfig) -> tuple[RunReport, PlanningProblem]:
         report.snapshot, report.constraints, policy_from_config(config), recent, report.started_at
     )
     return report, problem
+
+
+def _cmd_report(args: CliArgs, loaded: LoadedConfig) -> int:
+    report, _ = _one_dry_cycle(loaded)
+    assert args.output is not None  # required by the grammar
+    write_html(Path(args.output), loaded.config, report)
+    if args.metrics_file:
+        metrics = CycleMetrics()
+        metrics.cycle_done(loaded.config, report)
+        metrics.write_textfile(Path(args.metrics_file))
+    plan = report.plan
+    assert plan is not None
+    print(
+        f"wrote {args.output}: {len(plan.migrations)} migration(s) planned, "
+        f"spread {plan.imbalance_before:.1f} → {plan.imbalance_after:.1f} pp",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def _cmd_best_node(args: CliArgs, loaded: LoadedConfig) -> int:
@@ -313,6 +364,8 @@ def dispatch(args: CliArgs) -> int:
     try:
         if args.command in ("run", "plan"):
             return _cmd_run(args, loaded)
+        if args.command == "report":
+            return _cmd_report(args, loaded)
         if args.command == "best-node":
             return _cmd_best_node(args, loaded)
         if args.command == "explain":
@@ -329,6 +382,9 @@ def dispatch(args: CliArgs) -> int:
         return EXIT_FAILED
     except ProxlbError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # a report or metrics file that cannot be written
+        print(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     raise AssertionError(f"unhandled command {args.command}")
 

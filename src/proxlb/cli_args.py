@@ -1,7 +1,8 @@
 """Command line grammar: upstream ProxLB's flags unchanged, plus subcommands. Pure; no I/O.
 
 Upstream: `proxlb [-c FILE] [-d] [-j] [-b] [-v]`. Ours adds `plan`, `best-node`, `explain VMID`,
-`config check`, `snapshot`, `--once`, and guest-size options for `-b`/`best-node`.
+`config check`, `snapshot`, `report`, `--once`, guest-size options for `-b`/`best-node`, and the
+report options `--html FILE`, `--metrics-file FILE`, `--max-migrations N` (`plan` also `--curve`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def _cores(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of migrations (0, 1, 2 …)")
+    return int(text)
+
+
 def _vmid(text: str) -> int:
     if not text.isdigit() or not 100 <= int(text) <= 999_999_999:
         raise argparse.ArgumentTypeError(f"'{text}' is not a VMID (100 … 999999999)")
@@ -45,7 +52,7 @@ def _vmid(text: str) -> int:
 
 @dataclass(frozen=True)
 class CliArgs:
-    command: str  # run | plan | best-node | explain | config-check | snapshot | version
+    command: str  # run | plan | report | best-node | explain | config-check | snapshot | version
     config: str
     dry_run: bool = False
     json: bool = False
@@ -58,6 +65,10 @@ class CliArgs:
     vmid: int = 0
     output: str | None = None
     log_level: str | None = None
+    html: str | None = None  # --html FILE: write the cycle's HTML report
+    metrics_file: str | None = None  # --metrics-file FILE: Prometheus textfile-collector output
+    max_migrations: int | None = None  # --max-migrations N: overrides balancing.max_migrations
+    curve: bool = False  # plan --curve: print the gain curve table
 
 
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
@@ -70,6 +81,28 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         default=argparse.SUPPRESS if suppress else None,
         help="override service.log_level",
+    )
+
+
+def _report_options(p: argparse.ArgumentParser, suppress: bool, html: bool = True) -> None:
+    """--html, --metrics-file and --max-migrations, on the top level and on plan/report."""
+    default = argparse.SUPPRESS if suppress else None
+    if html:
+        p.add_argument(
+            "--html", metavar="FILE", default=default, help="also write the cycle as an HTML report"
+        )
+    p.add_argument(
+        "--metrics-file",
+        metavar="FILE",
+        default=default,
+        help="write the cycle's metrics in Prometheus textfile-collector format",
+    )
+    p.add_argument(
+        "--max-migrations",
+        metavar="N",
+        type=_count,
+        default=default,
+        help="migration budget of this run: the N moves that pay most (overrides balancing.max_migrations)",
     )
 
 
@@ -104,12 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     parser.add_argument("--once", action="store_true", help="run one cycle even if service.daemon is true")
+    _report_options(parser, suppress=False)
     _guest_request(parser)
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_plan = sub.add_parser("plan", help="show the plan for the current cluster (a dry run, one cycle)")
     _common(p_plan, suppress=True)
     p_plan.add_argument("-j", "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    p_plan.add_argument(
+        "--curve", action="store_true", help="also print the gain curve: spread after the first k moves"
+    )
+    _report_options(p_plan, suppress=True)
+
+    p_report = sub.add_parser("report", help="plan once (dry run) and write the HTML report")
+    _common(p_report, suppress=True)
+    p_report.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
+    _report_options(p_report, suppress=True, html=False)
 
     p_best = sub.add_parser("best-node", help="the best node for a new guest of the given size and tags")
     _common(p_best, suppress=True)
@@ -144,7 +187,7 @@ def parse_args(argv: list[str]) -> CliArgs:
     return CliArgs(
         command=command,
         config=ns.config,
-        dry_run=bool(ns.dry_run) or command == "plan",
+        dry_run=bool(ns.dry_run) or command in ("plan", "report"),
         json=bool(ns.json),
         once=bool(ns.once) or command != "run",
         memory_bytes=int(ns.memory),
@@ -155,4 +198,8 @@ def parse_args(argv: list[str]) -> CliArgs:
         vmid=int(getattr(ns, "vmid", 0) or 0),
         output=getattr(ns, "output", None),
         log_level=ns.log_level,
+        html=getattr(ns, "html", None),
+        metrics_file=getattr(ns, "metrics_file", None),
+        max_migrations=getattr(ns, "max_migrations", None),
+        curve=bool(getattr(ns, "curve", False)),
     )

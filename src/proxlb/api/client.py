@@ -148,6 +148,8 @@ class ProxmoxClient:
         self._lock = threading.Lock()
         self.request_count = 0
         self.write_count = 0
+        # (method, HTTP status; 0 = no answer) per request, e.g. for metrics; set by the caller
+        self.observer: Callable[[str, int], None] | None = None
 
     # -- generic -------------------------------------------------------------------------------
     @property
@@ -212,6 +214,20 @@ class ProxmoxClient:
         raise ApiError(unreachable_summary(method, path, problems, self.settings), 0, path)
 
     def _attempt(self, endpoint: Endpoint, method: str, path: str, params: Params) -> Any:
+        if self.observer is None:
+            return self._attempt_once(endpoint, method, path, params)
+        try:
+            result = self._attempt_once(endpoint, method, path, params)
+        except ApiError as exc:
+            self.observer(method, exc.status)
+            raise
+        except UnreachableError:
+            self.observer(method, 0)
+            raise
+        self.observer(method, 200)
+        return result
+
+    def _attempt_once(self, endpoint: Endpoint, method: str, path: str, params: Params) -> Any:
         self.request_count += 1
         for relogin in (False, True):
             try:

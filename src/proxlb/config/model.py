@@ -135,6 +135,30 @@ class DelayConfig(BaseModel):
         return self.format.seconds(self.time) if self.enable else 0
 
 
+def _listen(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    host, sep, port = str(value).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:9810 or [::1]:9810, got {value!r}")
+    return str(value)
+
+
+class MetricsConfig(BaseModel):
+    """`service.metrics:` — the Prometheus endpoint (ours; off unless `listen` is set)."""
+
+    model_config = FROZEN
+
+    listen: Annotated[str | None, AfterValidator(_listen)] = None
+
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to bind, brackets removed from an IPv6 host; None when metrics are off."""
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class ServiceConfig(BaseModel):
     """`service:` — one-shot or daemon, logging, HA leader gate, and our runtime settings."""
 
@@ -150,6 +174,7 @@ class ServiceConfig(BaseModel):
     log_format: Annotated[LogFormat, BeforeValidator(case_insensitive(LogFormat))] = LogFormat.AUTO
     ha_identity: str | None = None
     stop_timeout: NonNegInt = 120
+    metrics: MetricsConfig = MetricsConfig()
 
 
 class SolverConfig(BaseModel):

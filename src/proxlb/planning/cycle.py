@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, Plan, UnmetRule
 from proxlb.errors import PlanningError
+from proxlb.planning.curve import best_prefix
 from proxlb.planning.draft import Draft
 from proxlb.planning.greedy import plan_greedy
 from proxlb.planning.metrics import LoadState
@@ -131,7 +132,13 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
     if not candidates:
         candidates.append((planner, list(draft.moves), unmet))
     errors: tuple[str, ...] = ()
-    for name, moves, notes in candidates:
+    for name, all_moves, notes in candidates:
+        moves, left = best_prefix(problem, all_moves, problem.policy.max_migrations)
+        if left:
+            draft.warnings.append(
+                f"max_migrations {problem.policy.max_migrations}: {name} planned {len(all_moves)} moves; "
+                f"kept the {len(moves)} that pay most, {len(left)} left for a later cycle"
+            )
         plan = _assemble(
             problem, draft, before, trigger.triggered, trigger.reason, name, moves, notes, stop, stats
         )

@@ -27,7 +27,9 @@ from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
+from proxlb.service.metrics import CycleMetrics
 from proxlb.service.pipeline import PipelineClient, PipelineDeps, RunReport, run_once
+from proxlb.service.report_files import keep_last_report
 from proxlb.service.state import StateError, StateStore
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class Daemon:
     cycles: int = 0
     failures: int = 0
     reports: list[RunReport] = field(default_factory=list)
+    metrics: CycleMetrics | None = None  # None: built from service.metrics (and closed) by run()
 
     def _apply_logging(self, config: ProxlbConfig) -> None:
         if self.configure_log:
@@ -116,6 +119,8 @@ class Daemon:
             log.error("SIGHUP: new configuration rejected, keeping the running one: %s", exc)
             for problem in exc.problems:
                 log.error("  %s", problem)
+            if self.metrics is not None:
+                self.metrics.reloaded(ok=False)
             return config, client
         new = loaded.config
         for warning in loaded.warnings:
@@ -133,6 +138,8 @@ class Daemon:
             client = candidate
         self._apply_logging(new)
         log.info("SIGHUP: configuration reloaded from %s", self.config_path)
+        if self.metrics is not None:
+            self.metrics.reloaded(ok=True)
         return new, client
 
     def _wait(
@@ -167,10 +174,19 @@ class Daemon:
         except StateError as exc:
             log.error("%s", exc)
             return EXIT_CONFIG
+        own_metrics = self.metrics is None
         try:
+            if self.metrics is None:
+                self.metrics = CycleMetrics.from_config(config)
             return self._loop(config, state, one_shot)
+        except ConfigError as exc:  # service.metrics.listen cannot be bound
+            log.error("%s", exc)
+            return EXIT_CONFIG
         finally:
             state.close()
+            if own_metrics and self.metrics is not None:
+                self.metrics.close()
+                self.metrics = None
 
     def _loop(self, config: ProxlbConfig, state: StateStore, one_shot: bool) -> int:
         client = self.connect(config, self.signals.stop)
@@ -200,6 +216,9 @@ class Daemon:
             self.cycles += 1
             wait = float(config.service.schedule.seconds)
             deps = PipelineDeps(config, client, state, self.clock, self.signals.stop, dry_run=self.dry_run)
+            metrics = self.metrics or CycleMetrics()
+            metrics.before_cycle(client)
+            started = self.clock.now()
             try:
                 report = self.run_cycle(deps, self.apply)
             except StateError as exc:
@@ -221,9 +240,13 @@ class Daemon:
                         exc_info=not isinstance(exc, ProxlbError),
                     )
                 last_exit = EXIT_CYCLE_FAILED
+                metrics.cycle_failed(self.clock.now() - started)
             else:
                 self.failures = 0
                 self.reports.append(report)
+                metrics.cycle_done(config, report)
+                if not one_shot:
+                    keep_last_report(config, report)
                 last_exit = report.exit_code
                 if self.on_report is not None:
                     self.on_report(report)

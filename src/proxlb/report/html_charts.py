@@ -1,0 +1,113 @@
+"""Server-rendered SVG charts for the HTML report, drawn with pygal. Pure; no I/O.
+
+pygal writes plain SVG with its CSS inlined. Its optional tooltip script is loaded from a CDN, so
+every chart here is built with `js=[]`, and the small inline config script pygal still emits (data for
+that tooltip script) is removed: the report must open offline, and without a script there is nothing
+that can raise a console error. pygal names each chart with a random UUID; we give it a fixed id so
+the same cycle renders the same bytes. docs/dependencies.md says why pygal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import pygal
+from pygal.style import Style
+
+from proxlb.planning.curve import CurvePoint
+
+STYLE = Style(
+    background="#ffffff",
+    plot_background="#ffffff",
+    foreground="#333333",
+    foreground_strong="#111111",
+    foreground_subtle="#bbbbbb",
+    colors=("#9aa5b1", "#1f77b4", "#d62728", "#2ca02c"),
+    font_family="DejaVu Sans, Arial, sans-serif",
+    title_font_size=15,
+    label_font_size=12,
+    major_label_font_size=12,
+    legend_font_size=12,
+)
+
+CURVE_STYLE = Style(
+    background="#ffffff",
+    plot_background="#ffffff",
+    foreground="#333333",
+    foreground_strong="#111111",
+    foreground_subtle="#bbbbbb",
+    colors=("#1f77b4", "#ff7f0e"),
+    font_family="DejaVu Sans, Arial, sans-serif",
+    title_font_size=15,
+    label_font_size=12,
+    major_label_font_size=12,
+    legend_font_size=12,
+)
+
+_COMMON = {
+    "style": STYLE,
+    "js": [],
+    "disable_xml_declaration": True,
+    "show_legend": True,
+    "explicit_size": True,
+}
+
+
+_CONFIG_SCRIPT = re.compile(r'<script type="text/javascript">window\.pygal[^<]*</script>')
+
+
+def _svg(chart: pygal.graph.graph.Graph, chart_id: str) -> str:
+    chart.uuid = chart_id  # instead of a random uuid4: deterministic output
+    text = str(chart.render(is_unicode=True))
+    return _CONFIG_SCRIPT.sub("", text)
+
+
+def node_bars(
+    resource: str,
+    nodes: Sequence[str],
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    threshold: float | None,
+) -> str:
+    """Grouped bars per node: load % of usable capacity before and after the plan, and the threshold."""
+    title = f"{resource}: % of usable capacity"
+    if threshold:
+        title += f" (threshold {threshold:g} %)"
+    top = max([100.0, *before.values(), *after.values()])
+    chart = pygal.Bar(
+        title=title,
+        width=560,
+        height=300,
+        range=(0, top),
+        y_title="%",
+        legend_at_bottom=True,
+        x_label_rotation=0 if len(nodes) <= 8 else 30,
+        print_values=False,
+        **_COMMON,
+    )
+    chart.x_labels = list(nodes)
+    chart.add("before", [round(before.get(n, 0.0), 1) for n in nodes])
+    chart.add("after", [round(after.get(n, 0.0), 1) for n in nodes])
+    if threshold:
+        chart.add("threshold", [threshold for _ in nodes])
+    return _svg(chart, f"proxlb-{resource.replace(' ', '-')}")
+
+
+def gain_curve_chart(points: Sequence[CurvePoint]) -> str:
+    """Spread (left axis) and objective (right axis) after the first k moves, against GiB copied."""
+    chart = pygal.XY(
+        title="Gain curve: balance bought by each further migration",
+        width=760,
+        height=340,
+        x_title="GiB copied (cumulative)",
+        y_title="spread (pp)",
+        legend_at_bottom=True,
+        dots_size=4,
+        show_x_guides=False,
+        value_formatter=lambda v: f"{v:.0f}",
+        **{**_COMMON, "style": CURVE_STYLE},
+    )
+    chart.add("spread (pp)", [(p.gib_copied, p.spread) for p in points])
+    chart.add("objective", [(p.gib_copied, p.objective) for p in points], secondary=True)
+    return _svg(chart, "proxlb-gain-curve")

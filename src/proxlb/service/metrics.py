@@ -1,0 +1,198 @@
+"""Prometheus metrics of ProxLB cycles, served on `service.metrics.listen` or written as a textfile.
+
+One `CycleMetrics` per process run holds its own registry (no global state, so tests can run several).
+The daemon calls `before_cycle`, `cycle_done` / `cycle_failed` and `reloaded`; the API client reports
+each HTTP request through `api_request`. Metric names and labels are documented in docs/operations.md
+and used by packaging/grafana-dashboard.json — change them together.
+
+Invariants: counters only grow within a process; gauges describe the LAST cycle that planned; the HTTP
+endpoint binds only the configured address and stops with `close()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+    write_to_textfile,
+)
+
+from proxlb.config.model import ProxlbConfig
+from proxlb.errors import ConfigError
+from proxlb.execute.model import Outcome
+from proxlb.planning.policy import RESOURCES
+from proxlb.service.pipeline import RunReport
+
+log = logging.getLogger(__name__)
+
+CYCLE_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+_OUTCOME_COUNTER = {
+    Outcome.DONE: "applied",
+    Outcome.FAILED: "failed",
+    Outcome.TIMEOUT: "failed",
+    Outcome.SKIPPED: "skipped",
+    Outcome.CANCELLED: "skipped",
+}
+
+
+class CycleMetrics:
+    """The metric families, and the optional HTTP server that exposes them."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        label = ["node", "resource", "mode"]
+        self.node_load = Gauge(
+            "proxlb_node_load_percent", "Node load, % of usable capacity", label, registry=r
+        )
+        self.node_load_planned = Gauge(
+            "proxlb_node_load_planned_percent", "Node load once the plan is done, % of usable capacity",
+            label, registry=r,
+        )  # fmt: skip
+        self.spread = Gauge(
+            "proxlb_spread_pp", "Largest per-resource load spread now, percentage points", registry=r
+        )
+        self.spread_planned = Gauge(
+            "proxlb_spread_planned_pp", "Spread once the plan is done, pp", registry=r
+        )
+        self.plan_migrations = Gauge(
+            "proxlb_plan_migrations", "Migrations in the last plan", ["reason"], registry=r
+        )
+        self.plan_bytes = Gauge(
+            "proxlb_plan_copy_bytes", "Bytes the last plan copies (memory + local disks)", registry=r
+        )
+        self.counters = {
+            kind: Counter(
+                f"proxlb_migrations_{kind}", f"Migrations {kind}, by reason", ["reason"], registry=r
+            )
+            for kind in ("planned", "applied", "failed", "skipped")
+        }
+        self.copied = Counter("proxlb_copied_bytes", "Bytes copied by applied migrations", registry=r)
+        self.cycle_seconds = Histogram(
+            "proxlb_cycle_duration_seconds", "Duration of one cycle", buckets=CYCLE_BUCKETS, registry=r
+        )
+        self.cycles = Counter(
+            "proxlb_cycles", "Cycles by result (ok, failed, standby)", ["result"], registry=r
+        )
+        self.api_requests = Counter(
+            "proxlb_api_requests", "Proxmox API requests by method and HTTP status (0 = no answer)",
+            ["method", "status"], registry=r,
+        )  # fmt: skip
+        self.api_errors = Counter(
+            "proxlb_api_errors",
+            "Failed Proxmox API requests by HTTP status (0 = no answer)",
+            ["status"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "proxlb_last_successful_cycle_timestamp_seconds",
+            "End of the last successful cycle (epoch)",
+            registry=r,
+        )
+        self.leader = Gauge(
+            "proxlb_leader", "1 = this instance acts (leader or HA gate off), 0 = standby", registry=r
+        )
+        self.reloads = Counter(
+            "proxlb_config_reloads", "Configuration reloads (SIGHUP) by result", ["result"], registry=r
+        )
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    @staticmethod
+    def from_config(config: ProxlbConfig) -> CycleMetrics:
+        """Metrics for a daemon run; serves /metrics when `service.metrics.listen` is set."""
+        metrics = CycleMetrics()
+        address = config.service.metrics.address()
+        if address is not None:
+            metrics.serve(*address)
+        return metrics
+
+    def serve(self, host: str, port: int) -> int:
+        """Serve /metrics on host:port (port 0 picks one); returns the bound port."""
+        try:
+            self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"service.metrics.listen: cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
+        bound = int(self._server.server_port)
+        log.info("metrics: serving Prometheus /metrics on %s:%d", host, bound)
+        return bound
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._server = self._thread = None
+
+    def write_textfile(self, path: Path) -> None:
+        """Textfile-collector format (node_exporter), written atomically."""
+        write_to_textfile(str(path), self.registry)
+
+    # --- hooks ----------------------------------------------------------------------------------
+    def api_request(self, method: str, status: int) -> None:
+        self.api_requests.labels(method, str(status)).inc()
+        if status == 0 or status >= 400:
+            self.api_errors.labels(str(status)).inc()
+
+    def before_cycle(self, client: object) -> None:
+        """Let the API client report its requests here (once per client)."""
+        if hasattr(client, "observer") and getattr(client, "observer", None) is None:
+            client.observer = self.api_request
+
+    def cycle_failed(self, seconds: float) -> None:
+        self.cycles.labels("failed").inc()
+        self.cycle_seconds.observe(max(0.0, seconds))
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads.labels("ok" if ok else "rejected").inc()
+
+    def cycle_done(self, config: ProxlbConfig, report: RunReport) -> None:
+        self.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
+        if report.standby is not None:
+            self.leader.set(0)
+            self.cycles.labels("standby").inc()
+            return
+        self.leader.set(1)
+        self.cycles.labels("ok" if report.exit_code == 0 else "failed").inc()
+        if report.exit_code == 0:
+            self.last_success.set(report.finished_at)
+        plan = report.plan
+        if plan is None:
+            return
+        mode = str(config.balancing.mode)
+        for gauge, values in (
+            (self.node_load, plan.metrics_before),
+            (self.node_load_planned, plan.metrics_after),
+        ):
+            gauge.clear()
+            for node, row in values.items():
+                for res in RESOURCES:
+                    gauge.labels(node, res, mode).set(float(row.get(res, 0.0)))
+        self.spread.set(plan.imbalance_before)
+        self.spread_planned.set(plan.imbalance_after)
+        self.plan_migrations.clear()
+        for reason in ("drain", "rule", "balance", "parking"):
+            self.plan_migrations.labels(reason).set(0)
+        for m in plan.migrations:
+            self.plan_migrations.labels(m.reason.value).inc()
+            self.counters["planned"].labels(m.reason.value).inc()
+        self.plan_bytes.set(plan.bytes_to_copy)
+        if report.execution is None or report.execution.dry_run:
+            return
+        copy = {m.vmid: m.bytes_to_copy for m in plan.migrations}
+        for o in report.execution.outcomes:
+            self.counters[_OUTCOME_COUNTER[o.outcome]].labels(o.reason).inc()
+            if o.outcome is Outcome.DONE:
+                self.copied.inc(copy.get(o.vmid, 0))
