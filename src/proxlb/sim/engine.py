@@ -7,6 +7,11 @@ further capped by the disk bandwidth). Rates are recomputed whenever a migration
 transfer phase, so the engine integrates piecewise-constant rates between events. Deterministic: the
 state after `advance(t)` depends only on the events and `t`, not on how often `advance` was called.
 The guest keeps lock `migrate` until the task ends; it moves to the target only when it ends OK.
+While bytes flow, the task log gets a progress line every `PROGRESS_EVERY_S` virtual seconds, in
+qemu-server's wording: `drive-scsi0: transferred 1.0 GiB of 32.0 GiB (3.12%) in 5s` per local disk
+(disks are copied one after the other), then `migration active, transferred 1.1 GiB of 8.0 GiB
+VM-state, 1.0 GiB/s` for the memory of a live migration. Lines sit at fixed virtual instants with
+values interpolated inside the constant-rate segment, so they too do not depend on read frequency.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 MIB = 1024**2
 GIB = 1024**3
 _EPS = 1e-6
+PROGRESS_EVERY_S = 1.0
 
 
 def human(n: float) -> str:
@@ -65,6 +71,8 @@ class Migration:
     on_end: Callable[[bool], None] | None = None
     incoming_mem: int = 0
     disks: list[str] = field(default_factory=list)
+    disk_sizes: list[tuple[str, float]] = field(default_factory=list)  # (drive key, bytes), copy order
+    next_log: float = 0.0
     bwlimit: float | None = None  # bytes/s (the API's `bwlimit` is KiB/s)
 
 
@@ -112,12 +120,46 @@ class Engine:
                 times.append(self.t + left / m.rate)
         return min(times, default=float("inf"))
 
+    def _log_progress(self, m: Migration, dt: float) -> None:
+        """Progress lines at every `PROGRESS_EVERY_S` instant inside (t, t + dt] (constant rate)."""
+        in_disk = m.disk_left > _EPS
+        while m.next_log <= self.t + dt + _EPS:
+            at = m.next_log
+            m.next_log += PROGRESS_EVERY_S
+            moved = m.rate * max(0.0, at - self.t)
+            elapsed = round(at - m.transfer_started)
+            if in_disk:
+                done = min(m.total_disk, m.total_disk - m.disk_left + moved)
+                m.task.add(at, self._disk_line(m, done, elapsed))
+            elif m.live:
+                done = min(m.total_mem, m.total_mem - m.mem_left + moved)
+                m.task.add(
+                    at,
+                    f"migration active, transferred {human(done)} of {human(m.total_mem)} VM-state, "
+                    f"{human(m.rate)}/s",
+                )
+
+    @staticmethod
+    def _disk_line(m: Migration, done: float, elapsed: int) -> str:
+        sizes = m.disk_sizes or [("disk", m.total_disk)]
+        before = 0.0
+        for i, (key, size) in enumerate(sizes):
+            if done < before + size or i == len(sizes) - 1:
+                own = max(0.0, min(size, done - before))
+                pct = 100.0 * own / size if size else 100.0
+                name = f"drive-{key}" if m.live else key
+                return f"{name}: transferred {human(own)} of {human(size)} ({pct:.2f}%) in {elapsed}s"
+            before += size
+        return ""  # pragma: no cover - the loop always returns
+
     def _integrate(self, dt: float) -> None:
         if dt <= 0:
             return
         for m in self.active:
             if m.rate <= 0:
                 continue
+            if m.phase == "transfer":
+                self._log_progress(m, dt)
             moved = m.rate * dt
             # a remainder worth less than a millisecond is done: epoch floats cannot resolve it
             if m.disk_left > _EPS:
@@ -170,6 +212,7 @@ class Engine:
     def _enter_transfer(self, m: Migration) -> None:
         m.phase = "transfer"
         m.transfer_started = self.t
+        m.next_log = self.t + PROGRESS_EVERY_S
         t = self.t
         if m.restart and m.guest.running:
             self.c.set_running(m.guest, False, t)

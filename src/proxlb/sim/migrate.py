@@ -183,6 +183,7 @@ def start_migration(
         bwlimit=float(bwlimit_kib) * 1024 if bwlimit_kib else None,
         fail=fail,
         disks=[d.volid for d in disks],
+        disk_sizes=[(d.key, float(d.size)) for d in disks],
     )
     c.engine.start(m)
     return task.upid
