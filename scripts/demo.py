@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,11 @@ TIME_SCALE = 60.0  # one real second = one simulated minute
 
 
 def banner(text: str) -> None:
-    print(f"\n\033[1;36m== {text}\033[0m\n", flush=True)
+    # colour only on a terminal: piped or logged output gets no raw escape codes
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        print(f"\n\033[1;36m== {text}\033[0m\n", flush=True)
+    else:
+        print(f"\n== {text}\n", flush=True)
 
 
 def proxlb(config: Path, *args: str) -> int:

@@ -18,11 +18,13 @@ import yaml
 from rich.console import Console
 
 from proxlb import __version__
+from proxlb.api.settings import settings_from_config
 from proxlb.cli_args import CliArgs, parse_args
+from proxlb.cli_progress import LiveProgress
 from proxlb.config.check import check_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
-from proxlb.domain import GuestKind, Resources
+from proxlb.domain import ClusterSnapshot, ConstraintSet, GuestKind, Plan, Resources
 from proxlb.errors import ApiError, ConfigError, ProxlbError
 from proxlb.execute.model import SystemClock
 from proxlb.planning import PlanningProblem, policy_from_config
@@ -30,7 +32,7 @@ from proxlb.planning.best_node import GuestRequest, best_node
 from proxlb.planning.explain import explain_guest
 from proxlb.report.curve_text import curve_table
 from proxlb.report.scenario_dump import scenario_document
-from proxlb.report.text import ExecutionRow, render_cycle
+from proxlb.report.text import ExecutionRow, render_cycle, render_outcome, render_plan
 from proxlb.report.upstream_json import build_json
 from proxlb.service.daemon import Daemon, DaemonSignals, default_connect, default_state
 from proxlb.service.logging_setup import configure_logging
@@ -52,6 +54,10 @@ def _load(args: CliArgs) -> LoadedConfig:
         config = config.model_copy(
             update={"service": config.service.model_copy(update={"log_level": args.log_level})}
         )
+    if args.quiet and not args.log_level:
+        config = config.model_copy(
+            update={"service": config.service.model_copy(update={"log_level": "WARNING"})}
+        )
     if args.once and config.service.daemon:
         config = config.model_copy(update={"service": config.service.model_copy(update={"daemon": False})})
     if args.max_migrations is not None:
@@ -61,8 +67,20 @@ def _load(args: CliArgs) -> LoadedConfig:
 
 
 def _reserve(config: ProxlbConfig, report: RunReport) -> dict[str, Resources]:
-    nodes = report.snapshot.node_names if report.snapshot else ()
+    return _reserve_for(config, report.snapshot)
+
+
+def _reserve_for(config: ProxlbConfig, snapshot: ClusterSnapshot | None) -> dict[str, Resources]:
+    nodes = snapshot.node_names if snapshot else ()
     return {n: config.balancing.reserve_for(n) for n in nodes}
+
+
+def _execution_summary(report: RunReport) -> str:
+    ex = report.execution
+    assert ex is not None
+    counts = ", ".join(f"{n} {state}" for state, n in ex.totals.items() if n)
+    verb = "Dry run" if ex.dry_run else "Applied"
+    return f"{verb}: {counts or 'nothing'} in {ex.seconds:.0f} s"
 
 
 def _execution_rows(report: RunReport) -> list[ExecutionRow]:
@@ -107,20 +125,54 @@ def _execution_json(report: RunReport) -> dict[str, Any] | None:
 
 
 class _Printer:
-    """Prints each cycle's report: JSON on stdout with --json, else the rich tables."""
+    """Prints each cycle: the plan as soon as it is final, live progress while it is applied, then
+    the outcome. JSON on stdout with --json (once, at the end); nothing on stdout with --quiet."""
 
-    def __init__(self, config: ProxlbConfig, as_json: bool) -> None:
+    def __init__(self, config: ProxlbConfig, as_json: bool, quiet: bool = False) -> None:
         self.config = config
         self.as_json = as_json
+        self.quiet = quiet
         # Piped output (journald, files) gets a wide fixed width instead of rich's 80 columns.
         self.console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+        self.plan_shown = False
+        self.progress: LiveProgress | None = None
+
+    @property
+    def interactive(self) -> bool:
+        return self.console.is_terminal and not self.as_json and not self.quiet
+
+    def observer_for(self, client: Any) -> LiveProgress:
+        """A fresh progress observer for this cycle's execution."""
+        if self.progress is not None:
+            self.progress.close()
+        self.progress = LiveProgress(client, self.console if self.interactive else None)
+        return self.progress
+
+    def plan_ready(self, snapshot: ClusterSnapshot, constraints: ConstraintSet, plan: Plan) -> None:
+        """The plan, before anything is executed."""
+        if self.progress is not None:
+            self.progress.begin(plan.migrations)
+        if self.as_json or self.quiet:
+            return
+        self.console.print(render_plan(snapshot, constraints, plan, _reserve_for(self.config, snapshot)))
+        self.plan_shown = True
 
     def __call__(self, report: RunReport) -> None:
+        if self.progress is not None:
+            self.progress.close()
+        shown, self.plan_shown = self.plan_shown, False
+        if self.quiet:
+            return
         if report.standby is not None:
             if not self.as_json:
                 self.console.print(f"standby: {report.standby}")
             return
         if report.snapshot is None or report.constraints is None or report.plan is None:
+            return
+        if not self.as_json and shown:
+            self.console.print(render_outcome(report.snapshot, report.constraints, _execution_rows(report)))
+            if report.execution is not None:
+                self.console.print(_execution_summary(report))
             return
         if self.as_json:
             doc = build_json(
@@ -168,7 +220,8 @@ def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
     signals = DaemonSignals()
     signals.install()
     metrics = CycleMetrics.from_config(loaded.config)
-    extras = _Extras(args, _Printer(loaded.config, args.json), metrics)
+    printer = _Printer(loaded.config, args.json, args.quiet)
+    extras = _Extras(args, printer, metrics)
     daemon = Daemon(
         Path(args.config),
         signals=signals,
@@ -176,7 +229,9 @@ def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
         dry_run=args.dry_run,
         initial=loaded,
         on_report=extras,
-        configure_log=not args.json,  # with --json the CLI already sent logs to stderr
+        on_plan=printer.plan_ready,
+        observer_for=printer.observer_for,
+        configure_log=not (args.json or args.quiet),  # the CLI already sent logs to stderr
         metrics=metrics,
     )
     try:
@@ -184,6 +239,8 @@ def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
         extras.write_metrics()  # also after a failed cycle
     finally:
         metrics.close()
+        if printer.progress is not None:
+            printer.progress.close()
     if not loaded.config.service.daemon:
         log.info("Daemon mode not active - stopping.")
     return code
@@ -229,7 +286,8 @@ def _cmd_report(args: CliArgs, loaded: LoadedConfig) -> int:
 
 
 def _cmd_best_node(args: CliArgs, loaded: LoadedConfig) -> int:
-    _, problem = _one_dry_cycle(loaded)
+    report, problem = _one_dry_cycle(loaded)
+    planned = report.plan.migrations if args.after_plan and report.plan is not None else ()
     request = GuestRequest(
         memory_bytes=args.memory_bytes,
         cores=args.cores,
@@ -237,11 +295,12 @@ def _cmd_best_node(args: CliArgs, loaded: LoadedConfig) -> int:
         tags=args.tags,
         kind=GuestKind.LXC if args.guest_type == "ct" else GuestKind.QEMU,
     )
-    answer = best_node(problem, request)
+    answer = best_node(problem, request, planned)
     if args.json:
         doc = {
             "node": answer.node,
             "reason": answer.reason,
+            "after_plan": bool(args.after_plan),
             "ranking": [{"node": n, "load_after": s, "verdict": v} for n, s, v in answer.ranking],
         }
         print(json.dumps(doc, indent=4))
@@ -336,8 +395,15 @@ def _cmd_snapshot(args: CliArgs, loaded: LoadedConfig) -> int:
 
 
 def _configure_logging(config: ProxlbConfig, to_stderr: bool) -> None:
+    try:
+        secrets = settings_from_config(config.proxmox_api).secrets()
+    except ConfigError:
+        secrets = ()
     configure_logging(
-        config.service.log_level, config.service.log_format, stream=sys.stderr if to_stderr else None
+        config.service.log_level,
+        config.service.log_format,
+        secrets,
+        stream=sys.stderr if to_stderr else None,
     )
 
 
@@ -357,7 +423,7 @@ def dispatch(args: CliArgs) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_FAILED
     # With --json stdout carries only the document; logs go to stderr.
-    _configure_logging(loaded.config, to_stderr=args.json or args.command != "run")
+    _configure_logging(loaded.config, to_stderr=args.json or args.quiet or args.command != "run")
     if args.command != "run":  # the daemon logs them itself
         for warning in loaded.warnings:
             log.warning("config: %s", warning)

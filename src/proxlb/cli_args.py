@@ -69,6 +69,8 @@ class CliArgs:
     metrics_file: str | None = None  # --metrics-file FILE: Prometheus textfile-collector output
     max_migrations: int | None = None  # --max-migrations N: overrides balancing.max_migrations
     curve: bool = False  # plan --curve: print the gain curve table
+    quiet: bool = False
+    after_plan: bool = False
 
 
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
@@ -81,6 +83,13 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         default=argparse.SUPPRESS if suppress else None,
         help="override service.log_level",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="nothing on stdout (no tables, no progress); only warnings and errors, on stderr",
     )
 
 
@@ -160,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     for action in list(parser._actions):  # same guest-size options, parsed on the subcommand too
         if action.dest in ("memory", "cores", "disk", "tag", "guest_type"):
             p_best._add_action(action)
+    p_best.add_argument(
+        "--after-plan",
+        action="store_true",
+        help="judge the nodes as they will be once the current plan is carried out",
+    )
 
     p_explain = sub.add_parser("explain", help="why a guest moves or stays")
     _common(p_explain, suppress=True)
@@ -170,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p_config, suppress=True)
     p_config.add_argument(
         "action", choices=["check"], help="check: validate the file and show it (secrets masked)"
+    )
+    p_config.add_argument(
+        "-j", "--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON"
     )
 
     p_snap = sub.add_parser("snapshot", help="save the cluster as a proxlb-sim scenario, to rehearse offline")
@@ -202,4 +219,6 @@ def parse_args(argv: list[str]) -> CliArgs:
         metrics_file=getattr(ns, "metrics_file", None),
         max_migrations=getattr(ns, "max_migrations", None),
         curve=bool(getattr(ns, "curve", False)),
+        quiet=bool(ns.quiet),
+        after_plan=bool(getattr(ns, "after_plan", False)),
     )

@@ -40,6 +40,14 @@ def _pct_change(before: float, after: float) -> Text:
     return Text.assemble(f"{before:5.1f}% → ", (f"{after:5.1f}%", style))
 
 
+def _count_change(before: float, after: float, capacity: float) -> Text:
+    """'12/16' or '12 → 8/16' (vCPUs assigned of cores), styled like the percentage columns."""
+    if round(before) == round(after):
+        return Text(f"{before:.0f}/{capacity:.0f}")
+    style = "green" if after < before else "yellow"
+    return Text.assemble(f"{before:.0f} → ", (f"{after:.0f}", style), f"/{capacity:.0f}")
+
+
 def nodes_table(
     snapshot: ClusterSnapshot,
     constraints: ConstraintSet,
@@ -50,6 +58,7 @@ def nodes_table(
     after = node_accounts(snapshot, plan, reserve)
     drained = constraints.drained_nodes()
     table = Table(title="Nodes (before → after the plan)", title_justify="left")
+    # vCPU assigned: vCPUs of the guests on the node / its cores, before → after like the others
     for col in ("node", "state", "guests", "memory used", "cpu used", "memory assigned", "vCPU assigned"):
         table.add_column(col, justify="left" if col in ("node", "state") else "right")
     for n in snapshot.nodes:
@@ -74,7 +83,9 @@ def nodes_table(
                 percent(b.assigned.mem_bytes, b.capacity.mem_bytes),
                 percent(a.assigned.mem_bytes, a.capacity.mem_bytes),
             ),
-            f"{b.assigned.cpu_milli / 1000:.0f}/{b.capacity.cpu_milli / 1000:.0f}",
+            _count_change(
+                b.assigned.cpu_milli / 1000, a.assigned.cpu_milli / 1000, b.capacity.cpu_milli / 1000
+            ),
         )
     return table
 
@@ -126,6 +137,35 @@ def execution_table(rows: Sequence[ExecutionRow]) -> Table:
     return table
 
 
+def render_plan(
+    snapshot: ClusterSnapshot,
+    constraints: ConstraintSet,
+    plan: Plan,
+    reserve: Mapping[str, Resources] | None = None,
+) -> RenderableType:
+    """What is shown before anything is executed: nodes before → after, the trigger, the plan."""
+    parts: list[RenderableType] = [nodes_table(snapshot, constraints, plan, reserve), summary_text(plan)]
+    if plan.migrations:
+        parts.append(plan_table(plan))
+    return Group(*parts)
+
+
+def render_outcome(
+    snapshot: ClusterSnapshot,
+    constraints: ConstraintSet,
+    execution: Sequence[ExecutionRow] = (),
+    warnings: Sequence[str] = (),
+) -> RenderableType:
+    """What is shown once the plan was carried out: the execution table and the notes."""
+    parts: list[RenderableType] = []
+    if execution:
+        parts.append(execution_table(execution))
+    notes = [*snapshot.warnings, *constraints.warnings, *warnings]
+    if notes:
+        parts.append(Text("\n".join(f"note: {w}" for w in notes), style="dim"))
+    return Group(*parts)
+
+
 def render_cycle(
     snapshot: ClusterSnapshot,
     constraints: ConstraintSet,
@@ -135,12 +175,7 @@ def render_cycle(
     warnings: Sequence[str] = (),
 ) -> RenderableType:
     """Everything an administrator wants to see after one cycle, in reading order."""
-    parts: list[RenderableType] = [nodes_table(snapshot, constraints, plan, reserve), summary_text(plan)]
-    if plan.migrations:
-        parts.append(plan_table(plan))
-    if execution:
-        parts.append(execution_table(execution))
-    notes = [*snapshot.warnings, *constraints.warnings, *warnings]
-    if notes:
-        parts.append(Text("\n".join(f"note: {w}" for w in notes), style="dim"))
-    return Group(*parts)
+    return Group(
+        render_plan(snapshot, constraints, plan, reserve),
+        render_outcome(snapshot, constraints, execution, warnings),
+    )

@@ -25,10 +25,11 @@ from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
 from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
+from proxlb.execute.progress import ExecutionObserver
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
-from proxlb.service.pipeline import PipelineClient, PipelineDeps, RunReport, run_once
+from proxlb.service.pipeline import PipelineClient, PipelineDeps, PlanHook, RunReport, run_once
 from proxlb.service.report_files import keep_last_report
 from proxlb.service.state import StateError, StateStore
 
@@ -100,6 +101,9 @@ class Daemon:
     open_state: Callable[[ProxlbConfig, bool], StateStore] = default_state
     run_cycle: Callable[[PipelineDeps, bool], RunReport] = run_once
     on_report: Callable[[RunReport], None] | None = None
+    # shown the final plan before it is executed, and (per cycle, given the client) each migration event
+    on_plan: PlanHook | None = None
+    observer_for: Callable[[PipelineClient], ExecutionObserver] | None = None
     initial: LoadedConfig | None = None
     configure_log: bool = True
     cycles: int = 0
@@ -215,7 +219,16 @@ class Daemon:
                 config, client = self._reload(config, client)
             self.cycles += 1
             wait = float(config.service.schedule.seconds)
-            deps = PipelineDeps(config, client, state, self.clock, self.signals.stop, dry_run=self.dry_run)
+            deps = PipelineDeps(
+                config,
+                client,
+                state,
+                self.clock,
+                self.signals.stop,
+                dry_run=self.dry_run,
+                on_plan=self.on_plan,
+                observer=self.observer_for(client) if self.observer_for else None,
+            )
             metrics = self.metrics or CycleMetrics()
             metrics.before_cycle(client)
             started = self.clock.now()

@@ -268,7 +268,8 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         stages.add("execute", mark)
         stages.log("execute")
         recorder.flush(execution.outcomes, execution.finished_at)
-        log.info("execution: %s in %.0f s", execution.totals, execution.seconds)
+        counts = ", ".join(f"{n} {state}" for state, n in execution.totals.items() if n)
+        log.info("execution: %s in %.0f s", counts or "nothing", execution.seconds)
     report = RunReport(
         started_at=started,
         finished_at=deps.clock.now(),
