@@ -88,7 +88,7 @@ def test_explain_shows_the_migration_of_a_moving_guest() -> None:
     pb = problem(cluster(NODES3, HEAVY))
     plan = plan_cycle(pb)
     m = plan.migrations[0]
-    assert f"step {m.step}: pve1 → {m.target} (balance" in explain_guest(plan, pb, m.vmid)
+    assert f"step {m.step + 1}: pve1 → {m.target} (balance" in explain_guest(plan, pb, m.vmid)
 
 
 def test_best_node_empty_request_is_least_loaded() -> None:

@@ -6,15 +6,18 @@ its tags imply: `plb_pin_<node>` (case-insensitive; several = allowed set), `plb
 (never with a guest carrying the same tag), `plb_affinity*` (the node of the group's guests).
 With an empty request it is upstream's answer: the least loaded eligible node.
 Ranking: allowed nodes by weighted load after placement (lower first), then name.
+With `planned` (the current plan's moves) nodes are judged as they will be once the plan is done, so
+an anti-affinity group the plan is about to spread is not offered a node it is about to fill.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from proxlb.domain.constraints import Affinity, AntiAffinity, NodePin, RuleSource, SourceKind
 from proxlb.domain.model import ClusterSnapshot, Guest, GuestKind, VmId
-from proxlb.domain.plan import MigrationReason
+from proxlb.domain.plan import Migration, MigrationReason
 from proxlb.domain.resources import Resources
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.metrics import LoadState
@@ -67,8 +70,13 @@ def _tag_rules(problem: PlanningProblem, vmid: VmId, tags: tuple[str, ...]) -> t
     return found, notes
 
 
-def best_node(problem: PlanningProblem, request: GuestRequest) -> BestNodeAnswer:
-    """The node a new guest of this size and these tags should start on, with the full ranking."""
+def best_node(
+    problem: PlanningProblem, request: GuestRequest, planned: Sequence[Migration] = ()
+) -> BestNodeAnswer:
+    """The node a new guest of this size and these tags should start on, with the full ranking.
+
+    `planned`: moves (in order) to account for first, e.g. the current plan's migrations.
+    """
     snap = problem.snapshot
     vmid = VmId(max((g.vmid for g in snap.guests), default=99) + 1)
     newcomer = Guest(
@@ -99,6 +107,9 @@ def best_node(problem: PlanningProblem, request: GuestRequest) -> BestNodeAnswer
     )
     pb = replace(problem, snapshot=augmented, constraints=cons)
     state = LoadState.of(pb)
+    for m in planned:
+        if state.placement.get(m.vmid) == m.source:
+            state.move(m.vmid, m.target)
     group_nodes = {
         state.placement[m] for rule in extra if isinstance(rule, Affinity) for m in rule.members if m != vmid
     }

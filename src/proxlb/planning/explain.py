@@ -58,7 +58,7 @@ def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
     for m in legs:
         deps = f", after {', '.join(map(str, m.depends_on))}" if m.depends_on else ""
         lines.append(
-            f"  migration: step {m.step}: {m.source} → {m.target} ({m.reason.value}{deps}); {m.detail}; "
+            f"  migration: step {m.step + 1}: {m.source} → {m.target} ({m.reason.value}{deps}); {m.detail}; "
             f"spread {m.imbalance_before:.1f} → {m.imbalance_after:.1f} pp"
         )
     if not fixed:

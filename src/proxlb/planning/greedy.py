@@ -113,7 +113,8 @@ class _Scan:
             if best_gain <= margin + cost + EPSILON_PP:
                 self.best_seen[unit[0]] = (
                     f"stays: moving it would gain only {max(best_gain, 0.0):.1f} pp "
-                    f"(< min_improvement {margin:g} + cost {cost:.1f})"
+                    f"(< min_improvement {margin:g} pp + cost {cost:.1f} pp "
+                    f"for {extra / GIB:.1f} GiB to copy)"
                 )
 
 
@@ -187,9 +188,13 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
                 for v in draft.sub_unit(vmid):
                     draft.decisions.setdefault(v, text)
             margin = pol.min_improvement
-            return f"no move improves the balance by more than min_improvement {margin:g} + its cost", started
+            return (
+                f"no move improves the balance by more than min_improvement {margin:g} pp + its cost",
+                started,
+            )
         _, mv, gain, cost = scan.chosen
-        draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f})")
+        copied = mv.load.copy_bytes / GIB
+        draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f} pp for {copied:.1f} GiB to copy)")
         rows = sized[mv.src]
         at = next(i for i, r in enumerate(rows) if r[1][0] == mv.unit)
         row = rows.pop(at)

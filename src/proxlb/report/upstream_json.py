@@ -229,7 +229,7 @@ def plan_section(plan: Plan, snapshot: ClusterSnapshot) -> dict[str, Any]:
                 "target": m.target,
                 "reason": m.reason.value,
                 "detail": m.detail,
-                "step": m.step,
+                "step": m.step + 1,  # 1-based, as in the table and `explain`
                 "depends_on": [int(v) for v in m.depends_on],
                 "bytes_to_copy": m.bytes_to_copy,
                 "ha_managed": m.ha_managed,
