@@ -162,7 +162,9 @@ def _with_node_metrics(
         if settings.psi:
             pressure = node_pressure(average_rows, _data(mine[2], warnings))
             if not pressure.known:
-                warnings.append(f"node '{node.name}' reports no PSI (PVE 8?); psi mode cannot measure it")
+                warnings.append(
+                    f"node '{node.name}' reports no PSI (PVE 8?); mode psi falls back to balancing on 'used'"
+                )
             for guest_list in mine[3:]:
                 guest_psi.update(guest_pressures(_data(guest_list, warnings)))
         updated[node.name] = replace(node, pve_version=version, usage=usage, pressure=pressure)

@@ -140,6 +140,9 @@ class BalancingConfig(BaseModel):
     max_migrations: NonNegInt | None = None
     cooldown_minutes: NonNegInt = 360
     max_node_outflow: PosInt = 4
+    psi_window_minutes: NonNegInt = 60
+    noise_band: NonNegFloat = 0.5
+    plan_margin: NonNegFloat = 1.0
 
     @model_validator(mode="after")
     def _combined_needs_a_weight(self) -> BalancingConfig:

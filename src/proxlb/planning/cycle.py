@@ -7,7 +7,7 @@ snapshot gets exactly one decision sentence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, Plan, UnmetRule
@@ -15,11 +15,12 @@ from proxlb.errors import PlanningError
 from proxlb.planning.curve import best_prefix
 from proxlb.planning.draft import Draft
 from proxlb.planning.greedy import plan_greedy
+from proxlb.planning.guard import enforce_never_worse
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.sequence import sequence
-from proxlb.planning.trigger import should_rebalance
+from proxlb.planning.trigger import Trigger, should_rebalance
 from proxlb.planning.validate import validate
 
 
@@ -42,7 +43,11 @@ def _unmet_by_guest(draft: Draft) -> dict[VmId, str]:
 
 
 def _fill_decisions(
-    problem: PlanningProblem, draft: Draft, moves: Sequence[Migration], stop: str
+    problem: PlanningProblem,
+    draft: Draft,
+    moves: Sequence[Migration],
+    stop: str,
+    dropped: frozenset[VmId] = frozenset(),
 ) -> dict[VmId, str]:
     final = {m.vmid: m for m in moves}
     unmet_for = _unmet_by_guest(draft)
@@ -57,6 +62,8 @@ def _fill_decisions(
             decisions[g.vmid] = f"stays, although {unmet_for[g.vmid]}"
         elif g.vmid in draft.decisions and draft.decisions[g.vmid].startswith("stays"):
             decisions[g.vmid] = draft.decisions[g.vmid]
+        elif g.vmid in dropped:
+            decisions[g.vmid] = "stays: its move would have raised the spread or the highest node load"
         elif g.vmid in draft.moved:
             decisions[g.vmid] = "stays: its planned move could not be ordered safely (see unmet)"
         else:
@@ -64,17 +71,40 @@ def _fill_decisions(
     return decisions
 
 
-def run_planner(problem: PlanningProblem) -> tuple[Draft, str, str]:
-    """Run the greedy planner (and CP-SAT when enabled). Returns (draft, stop sentence, planner name)."""
-    state = LoadState.of(problem)
-    trigger = should_rebalance(problem, state)
-    draft = Draft.start(problem, state)
+def _greedy(
+    problem: PlanningProblem, trigger: Trigger, previous: Mapping[VmId, str] | None
+) -> tuple[Draft, str]:
+    draft = Draft.start(problem, LoadState.of(problem))
     if trigger.psi_fallback:
         draft.warnings.append(
-            "mode psi: some nodes report no pressure (PVE < 9); balancing on 'used' instead"
+            "mode psi: some nodes report no pressure (PVE < 9), so this plan balances on 'used' "
+            "(memory/CPU in use) instead of pressure"
         )
-    stop = plan_greedy(draft, trigger)
-    return draft, stop, "greedy"
+    return draft, plan_greedy(draft, trigger, previous)
+
+
+def run_planner(problem: PlanningProblem) -> tuple[Draft, str, str]:
+    """Run the greedy planner. Returns (draft, stop sentence, planner name).
+
+    Plan stability: when the previous plan of this cluster chose moves that are not done yet, a
+    second greedy run replays them first; its plan wins when it ends within `plan_margin` pp of
+    the fresh plan's spread — so metric noise between two cycles does not swap the guests chosen,
+    and a dry run previews the `--once` that follows.
+    """
+    trigger = should_rebalance(problem, LoadState.of(problem))
+    fresh, stop = _greedy(problem, trigger, None)
+    snap = problem.snapshot
+    previous = {
+        v: t for v, t in problem.previous_moves.items() if (g := snap.guest(v)) is not None and g.node != t
+    }
+    if previous:
+        sticky, sticky_stop = _greedy(problem, trigger, previous)
+        chosen = {(m.vmid, m.target) for m in sticky.moves}
+        if chosen != {(m.vmid, m.target) for m in fresh.moves} and (
+            sticky.state.spread() <= fresh.state.spread() + problem.policy.plan_margin
+        ):
+            return sticky, sticky_stop, "greedy"
+    return fresh, stop, "greedy"
 
 
 def _solver_moves(
@@ -161,12 +191,20 @@ def _assemble(
     stop: str,
     stats: dict[str, float],
 ) -> Plan:
+    moves, dropped, worse = enforce_never_worse(problem, moves)
     ordered, seq_unmet = sequence(moves, problem)
+    placed = {m.vmid for m in ordered}
+    if placed != {m.vmid for m in moves}:  # sequencing left some out: judge what remains
+        moves, more, worse = enforce_never_worse(problem, [m for m in moves if m.vmid in placed])
+        if more:
+            dropped += more
+            ordered, seq_unmet = sequence(moves, problem)
     after = state_after(problem, ordered)
+    notes = [*draft.warnings, *([worse] if worse else [])]
     return Plan(
         snapshot_fingerprint=problem.snapshot.fingerprint(),
         migrations=ordered,
-        decisions=_fill_decisions(problem, draft, ordered, stop),
+        decisions=_fill_decisions(problem, draft, ordered, stop, frozenset(m.vmid for m in dropped)),
         unmet=tuple(unmet) + seq_unmet,
         imbalance_before=round(before.spread(), 3),
         imbalance_after=round(after.spread(), 3),
@@ -183,5 +221,5 @@ def _assemble(
             "steps": float(max((m.step for m in ordered), default=-1) + 1),
             "gib_to_copy": round(sum(m.bytes_to_copy for m in ordered) / 2**30, 3),
         },
-        warnings=tuple(dict.fromkeys(draft.warnings)),
+        warnings=tuple(dict.fromkeys(notes)),
     )

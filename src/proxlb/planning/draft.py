@@ -125,10 +125,13 @@ class Draft:
         """Best valid target for a unit: (move, soft rules had to be relaxed, rejection sentences).
 
         Ranking: targets passing the soft checks first, then `prefer` (lower first), then the
-        target's weighted load after the move, then name.
+        target's weighted load after the move in steps of the noise band, then last cycle's target
+        for this guest, then name.
         """
         state = self.state
-        best: tuple[tuple[int, float, float, str], Move] | None = None
+        best: tuple[tuple[int, float, int, int, str], Move] | None = None
+        band = max(self.problem.policy.noise_band, 1e-9)
+        previous = self.problem.previous_moves.get(unit[0])
         rejected: list[str] = []
         for dst in state.balance:
             if allowed is not None and dst not in allowed:
@@ -146,7 +149,9 @@ class Draft:
                 for i, w in state.active
                 if state.cap[dst][i] > 0
             )
-            key = (1 if soft else 0, prefer(dst) if prefer else 0.0, round(after, 6), dst)
+            # loads within the noise band compare equal; then last cycle's target wins (stable plans)
+            again = 0 if previous == dst else 1
+            key = (1 if soft else 0, prefer(dst) if prefer else 0.0, round(after / band), again, dst)
             if best is None or key < best[0]:
                 best = (key, mv)
         if best is None:

@@ -18,6 +18,7 @@ guest in cooldown for balance.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from proxlb.domain.model import VmId
@@ -27,6 +28,7 @@ from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
 from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
+from proxlb.planning.psi import psi_relief
 from proxlb.planning.repair import repair
 from proxlb.planning.trigger import Trigger, balance_wanted
 
@@ -69,7 +71,7 @@ def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[
     return out
 
 
-Chosen = tuple[tuple[float, int, int, str], Move, float, float]
+Chosen = tuple[tuple[float, float, int, int, str], Move, float, float]
 
 
 class _Scan:
@@ -80,9 +82,14 @@ class _Scan:
         self.state = draft.state
         self.margin, self.per_gib = pol.min_improvement, pol.cost_per_gib
         self.larger = -1 if pol.balance_larger_guests_first else 1
+        self.band = max(pol.noise_band, 1e-9)
         self.best_seen = best_seen
         self.chosen: Chosen | None = None
         self.moving = draft.by_vmid
+
+    def vcpu_ratio(self, dst: str, load: GuestLoad) -> float:
+        cores = self.state.cap[dst][1]
+        return (self.state.vcpu[dst] + load.vcpu_milli) / cores if cores > 0 else 0.0
 
     def units(self, src: str, dsts: list[str], candidates: list[Unit]) -> None:
         state, margin = self.state, self.margin
@@ -98,8 +105,17 @@ class _Scan:
                 best_gain = max(best_gain, gain)
                 if gain <= margin + cost + EPSILON_PP:
                     continue
-                # value = objective drop net of cost (pp·pp), rounded so that guest size can break ties
-                key = (-round(size * (gain - cost), 1), self.larger * load.copy_bytes, unit[0], dst)
+                # value = objective drop net of cost (pp·pp), compared in steps of the noise band so
+                # that metric noise cannot reorder near-equal moves; ties then break on stable keys:
+                # the target's vCPUs per core after the move (CPU weighs even without a cap), the
+                # guest's configured size, vmid, node name — never on a measured (noisy) value
+                key = (
+                    -round(size * (gain - cost) / self.band),
+                    round(self.vcpu_ratio(dst, load), 1),
+                    self.larger * load.assigned_mem,
+                    unit[0],
+                    dst,
+                )
                 if self.chosen is not None and key >= self.chosen[0]:
                     continue
                 mv = Move(unit, src, dst, MigrationReason.BALANCE, load)
@@ -133,7 +149,7 @@ def _window(state: LoadState, src: str, dsts: list[str], sized: list[tuple[float
     return [sized[j][1] for j in sorted(picked)]
 
 
-def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
+def _balance(draft: Draft, started: bool, slack: float = 0.0) -> tuple[str, bool]:
     """Phase B. Returns the sentence why it stopped, and whether balancing has started.
 
     Not yet started (the cycle was triggered by repairs only): balance only if the spread now
@@ -158,13 +174,14 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
     best_seen: dict[VmId, str] = {}
     # every accepted move lowers the objective by more than EPSILON_PP × its size; the cap is a backstop
     for _ in range(10 * sum(len(rows) for rows in sized.values()) + 100):
-        wanted, why = balance_wanted(state, starting=not started)
+        wanted, why = balance_wanted(state, starting=not started, slack=slack)
         if not wanted:
             return why, started
         started = True
         if not draft.budget_left():
             return f"max_migrations {pol.max_migrations} reached", started
-        ranked = sorted(state.balance, key=lambda n: (-state.score(n), n))
+        band = max(pol.noise_band, 1e-9)  # nodes within the noise band of each other rank by name
+        ranked = sorted(state.balance, key=lambda n: (-round(state.score(n) / band), n))
         targets = list(reversed(ranked))[:TARGETS_PER_ROUND]
         scan = _Scan(draft, best_seen)
         for full in (False, True):
@@ -207,50 +224,40 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
     return "stopped at the safety cap on balancing rounds", started
 
 
-def _psi_relief(draft: Draft, trigger: Trigger) -> str:
-    """PSI mode: move one guest off each hot node and every hot guest, to the best cool node."""
-    state, snap = draft.state, draft.problem.snapshot
-    cool = frozenset(n for n in state.balance if n not in trigger.hot_nodes)
+def _replay(draft: Draft, previous: Mapping[VmId, str], started: bool) -> bool:
+    """Re-plan last cycle's balancing moves first, each only while it still qualifies as a fresh
+    move would (balancing wanted, gain above min_improvement + cost, every check passes).
+    Returns whether balancing has started."""
+    state, pol = draft.state, draft.problem.policy
     cooldown = _in_cooldown(draft)
-    movers: list[tuple[VmId, str]] = []
-    for node in trigger.hot_nodes:
-        guests = [g for g in snap.guests_on(node) if g.vmid not in draft.fixed and g.vmid not in cooldown]
-        guests = [g for g in guests if g.vmid not in draft.moved]
-        if guests:
-            pick = max(
-                guests,
-                key=lambda g: (
-                    g.pressure.of("memory").some + g.pressure.of("cpu").some,
-                    state.gload[g.vmid].copy_bytes,
-                    -g.vmid,
-                ),
-            )
-            movers.append((pick.vmid, f"relieves pressure on {node}"))
-    for vmid in trigger.hot_guests:
-        if vmid not in draft.fixed and vmid not in cooldown:
-            movers.append((vmid, f"guest {vmid} is under pressure"))
-    for vmid, purpose in movers:
-        if vmid in draft.moved or not draft.budget_left():
+    for vmid, dst in previous.items():
+        src = state.placement.get(vmid)
+        if src is None or src == dst or vmid in draft.by_vmid or vmid in cooldown:
             continue
+        if src not in state.in_balance or dst not in state.in_balance:
+            continue
+        if not balance_wanted(state, starting=not started)[0] or not draft.budget_left():
+            break
         unit = draft.sub_unit(vmid)
-        if draft.unit_blocker(unit):
+        if draft.unit_blocker(unit) is not None:
             continue
-        mv, relaxed, rejected = draft.best_target(unit, MigrationReason.BALANCE, allowed=cool)
-        if mv is None or relaxed:
-            draft.decisions.setdefault(
-                vmid, f"stays: under pressure but no cool node fits ({'; '.join(rejected[:3])})"
-            )
+        mv = Move.of(state, unit, dst, MigrationReason.BALANCE)
+        cost = pol.cost_per_gib * mv.load.copy_bytes / GIB
+        gain, _ = state.gain(mv.load, src, dst)
+        if gain <= pol.min_improvement + cost + EPSILON_PP or first_failure(state, mv) is not None:
             continue
-        draft.apply(mv, purpose)
-    return f"pressure relief: {len(draft.moved)} move(s)"
+        draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f}); as planned last cycle")
+        started = True
+    return started
 
 
-def plan_greedy(draft: Draft, trigger: Trigger) -> str:
+def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | None = None) -> str:
     """Phases A and B on `draft`; returns why balancing stopped.
 
     Balancing can make room for a repair that failed before (a partner left, memory freed), so
     A and B alternate until a repair round changes nothing (at most REPAIR_ROUNDS rounds) — the end
     state then offers neither a repair nor a balancing move, which is what re-planning would see.
+    `previous` (last cycle's planned vmid → target) is replayed before the first phase B.
     """
     base = list(draft.unmet)
     stop = trigger.reason
@@ -263,8 +270,10 @@ def plan_greedy(draft: Draft, trigger: Trigger) -> str:
         if round_no > 0 and draft.changes == before:
             break
         if trigger.hot_nodes or trigger.hot_guests:
-            return _psi_relief(draft, trigger) if round_no == 0 else stop
+            return psi_relief(draft, trigger, _in_cooldown(draft)) if round_no == 0 else stop
         if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
             return trigger.reason
-        stop, started = _balance(draft, started)
+        if previous and round_no == 0:
+            started = _replay(draft, previous, started)
+        stop, started = _balance(draft, started, draft.problem.policy.noise_band if previous else 0.0)
     return stop

@@ -74,6 +74,9 @@ class Policy:
     live: bool = True
     psi_nodes: Mapping[str, PsiLimit] = field(default_factory=dict)
     psi_guests: Mapping[str, PsiLimit] = field(default_factory=dict)
+    psi_window_minutes: float = 60.0
+    noise_band: float = 0.5  # pp: loads and gains closer than this are compared as equal
+    plan_margin: float = 1.0  # pp: keep last cycle's moves while their plan ends this close to the best
     solver: SolverPolicy = SolverPolicy()
 
     def resource_weights(self) -> dict[str, float]:
@@ -172,6 +175,9 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
         live=bal.live,
         psi_nodes=_psi_limits(psi.nodes if psi else None),
         psi_guests=_psi_limits(psi.guests if psi else None),
+        psi_window_minutes=float(bal.psi_window_minutes),
+        noise_band=float(bal.noise_band),
+        plan_margin=float(bal.plan_margin),
         solver=solver,
     )
 

@@ -18,13 +18,20 @@ from proxlb.planning.policy import Policy
 
 @dataclass(frozen=True)
 class PlanningProblem:
-    """Everything one planning run needs. `recently_moved`: vmid → epoch seconds of its last move."""
+    """Everything one planning run needs. `recently_moved`: vmid → epoch seconds of its last move.
+
+    last_move_at: when this cluster's latest successful balancing migration finished (PSI window).
+    previous_moves: vmid → target of the moves the previous plan of this cluster chose (kept by
+    the service), which this plan prefers while they stay about as good (plan stability).
+    """
 
     snapshot: ClusterSnapshot
     constraints: ConstraintSet
     policy: Policy = field(default_factory=Policy)
     recently_moved: Mapping[VmId, float] = field(default_factory=dict)
     now: float = 0.0
+    last_move_at: float | None = None
+    previous_moves: Mapping[VmId, str] = field(default_factory=dict)
 
     @cached_property
     def index(self) -> ProblemIndex:

@@ -92,8 +92,14 @@ def _anti(draft: Draft, v: Violation) -> None:
     if len(members) < 2:
         return
 
-    def keep_key(vmid: VmId) -> tuple[int, int, int]:
-        return (0 if vmid in draft.fixed else 1, -state.gload[vmid].copy_bytes, vmid)
+    previous = draft.problem.previous_moves
+
+    def keep_key(vmid: VmId) -> tuple[int, int, int, int]:
+        # the fixed one stays; then the one last cycle's plan did not move (stable plans); then the
+        # largest by configured size (moving the smaller copies less) — never a noisy measured size
+        g = draft.problem.snapshot.guest(vmid)
+        size = g.allocated.mem_bytes + g.local_disk_bytes if g is not None else 0
+        return (0 if vmid in draft.fixed else 1, 1 if vmid in previous else 0, -size, vmid)
 
     stay = min(members, key=keep_key)
     for vmid in sorted(members):

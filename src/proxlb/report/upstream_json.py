@@ -243,5 +243,5 @@ def plan_section(plan: Plan, snapshot: ClusterSnapshot) -> dict[str, Any]:
         "metrics_before": {k: dict(v) for k, v in plan.metrics_before.items()},
         "metrics_after": {k: dict(v) for k, v in plan.metrics_after.items()},
         "stats": dict(plan.stats),
-        "warnings": list(snapshot.warnings),
+        "warnings": list(dict.fromkeys([*snapshot.warnings, *plan.warnings])),
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from proxlb.collect.inflight import inflight_targets
 from proxlb.collect.snapshot import collect_snapshot, with_smoothed_cpu
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.schedule import active_maintenance_nodes
-from proxlb.domain import ClusterSnapshot, ConstraintSet, Migration, Plan, VmId
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Migration, MigrationReason, Plan, VmId
 from proxlb.execute.executor import execute_plan
 from proxlb.execute.jobs import MigrationApi
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
@@ -71,6 +71,8 @@ class PipelineDeps:
 
     on_plan: called once the plan is final and before anything is executed (the CLI prints it).
     observer: sees every migration start, poll and end while the plan is carried out.
+    read_first: guests whose configuration (local disks, passthrough) is read before the first
+    plan, whether or not they move (`explain VMID` answers from facts, not guesses).
     """
 
     config: ProxlbConfig
@@ -83,6 +85,7 @@ class PipelineDeps:
     settings_override: dict[str, Any] = field(default_factory=dict)
     on_plan: PlanHook | None = None
     observer: ExecutionObserver | None = None
+    read_first: tuple[VmId, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,18 +132,29 @@ def _plan(
     recent: dict[VmId, float],
     now: float,
     stages: _Stages | None = None,
+    previous: Mapping[VmId, str] | None = None,
+    last_move_at: float | None = None,
 ) -> tuple[ClusterSnapshot, ConstraintSet, Plan, int]:
-    """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier."""
+    """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier.
+
+    previous: last cycle's planned moves of this cluster (preferred while still about as good);
+    last_move_at: when its latest balancing migration finished (the PSI window).
+    """
     config = deps.config
     policy = policy_from_config(config)
     enriched: set[VmId] = set()
     rounds = 0
     stages = stages or _Stages()
+    asked = sorted(v for v in deps.read_first if snapshot.guest(v) is not None)
+    if asked:
+        snapshot = enrich_guests(deps.client, snapshot, asked)
+        enriched |= set(asked)
     while True:
         mark = time.perf_counter()
         constraints = derive_constraints(snapshot, config, maintenance)
         mark = stages.add("derive", mark)
-        plan = plan_cycle(PlanningProblem(snapshot, constraints, policy, recent, now))
+        problem = PlanningProblem(snapshot, constraints, policy, recent, now, last_move_at, previous or {})
+        plan = plan_cycle(problem)
         stages.add("plan", mark)
         movers = {m.vmid for m in plan.migrations} - enriched
         if not movers or rounds >= MAX_ENRICH_ROUNDS:
@@ -220,7 +234,13 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     deps.state.record_cpu({g.vmid: float(g.usage.cpu_milli) for g in snapshot.guests if g.running}, started)
     maintenance = active_maintenance_nodes(config, deps.local_now())
     recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)
-    snapshot, constraints, plan, rounds = _plan(snapshot, deps, maintenance, recent, started, stages)
+    previous = deps.state.planned_moves()
+    last_move_at = deps.state.last_move_finished(MigrationReason.BALANCE.value)
+    snapshot, constraints, plan, rounds = _plan(
+        snapshot, deps, maintenance, recent, started, stages, previous, last_move_at
+    )
+    # remembered for the next cycle's plan (dry run or not): a dry run previews the --once after it
+    deps.state.record_planned_moves({m.vmid: m.target for m in plan.migrations}, started)
     for stage in ("collect", "derive", "plan"):
         stages.log(stage)
     log.info(
@@ -230,6 +250,8 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         plan.imbalance_after,
         f" ({plan.trigger_reason})" if plan.trigger_reason else "",
     )
+    for warning in plan.warnings:
+        log.warning("plan: %s", warning)
     for m in plan.migrations:
         log.info(
             "planned: %s %d (%s) %s → %s [%s] %s",
@@ -280,7 +302,7 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         execution=execution,
         applied=applied,
         enrich_rounds=rounds,
-        warnings=snapshot.warnings + constraints.warnings,
+        warnings=tuple(dict.fromkeys(snapshot.warnings + constraints.warnings + plan.warnings)),
     )
     deps.state.record_run(report.summary(), report.started_at, report.finished_at)
     return report

@@ -308,6 +308,14 @@ class StateStore:
         )
         return {VmId(int(vmid)): float(when) for vmid, when in cur.fetchall()}
 
+    def last_move_finished(self, reason: str = "balance") -> float | None:
+        """Finish time of this cluster's latest successful migration for `reason` (PSI window)."""
+        row = self._conn.execute(
+            "SELECT MAX(finished) FROM migrations WHERE cluster=? AND outcome=? AND reason=?",
+            (self.cluster, Outcome.DONE.value, reason),
+        ).fetchone()
+        return float(row[0]) if row is not None and row[0] is not None else None
+
     def history(self, limit: int = 100) -> list[HistoryEntry]:
         cur = self._conn.execute(
             "SELECT vmid, name, kind, source, target, reason, started, finished, outcome, detail, upid"
@@ -353,7 +361,9 @@ class StateStore:
     # -- planned moves (plan stability) --------------------------------------------------------
     def planned_moves(self) -> dict[VmId, str]:
         """vmid → target of the moves the last plan of this cluster chose (executed or not)."""
-        cur = self._conn.execute("SELECT vmid, target FROM planned_moves WHERE cluster=?", (self.cluster,))
+        cur = self._conn.execute(
+            "SELECT vmid, target FROM planned_moves WHERE cluster=? ORDER BY rowid", (self.cluster,)
+        )
         return {VmId(int(vmid)): str(target) for vmid, target in cur.fetchall()}
 
     def record_planned_moves(self, moves: Mapping[VmId, str], now: float) -> None:
@@ -364,7 +374,7 @@ class StateStore:
             self._conn.execute("DELETE FROM planned_moves WHERE cluster=?", (cluster,))
             self._conn.executemany(
                 "INSERT INTO planned_moves (cluster, vmid, target, planned) VALUES (?,?,?,?)",
-                [(cluster, int(v), t, now) for v, t in sorted(moves.items())],
+                [(cluster, int(v), t, now) for v, t in moves.items()],  # plan order
             )
 
     # -- runs ----------------------------------------------------------------------------------
