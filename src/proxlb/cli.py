@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -457,4 +458,11 @@ def dispatch(args: CliArgs) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    raise SystemExit(dispatch(args))
+    try:
+        code = dispatch(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `proxlb … | head`: the reader left; no traceback for that
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_FAILED
+    raise SystemExit(code)

@@ -298,10 +298,9 @@ class _Run:
             ha=upid_type(upid) == "hamigrate" or m.ha_managed,
         )
         log.info(
-            "migrating %s (%s: %s) task %s",
+            "migrating %s (%s), task %s",  # the why is in the plan printed before; DEBUG has the inputs
             describe(m),
             m.reason.value,
-            m.detail,
             upid,
             extra=fields(m, "started", upid),
         )
