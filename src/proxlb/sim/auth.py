@@ -17,6 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from proxlb.sim.access import acl_privs
 from proxlb.sim.pveerror import PveError
 from proxlb.sim.scenario import AuthSection
 
@@ -104,8 +105,14 @@ class AuthStore:
             if u.userid == DEFAULT_USER:
                 tokens = {**self.users[DEFAULT_USER].tokens, **tokens}
             self.users[u.userid] = _User(u.userid, u.password, bool(u.enable), tokens)
+        self.section = section
+        self.groups_of: dict[str, set[str]] = {}
+        for group in section.groups:
+            for member in group.members:
+                self.groups_of.setdefault(member, set()).add(group.groupid)
         self.acl = [
-            (a.path.rstrip("/") or "/", a.ugid, tuple(a.privs), bool(a.propagate)) for a in section.acl
+            (a.path.rstrip("/") or "/", a.ugid, acl_privs(a.privs, a.roleid), bool(a.propagate))
+            for a in section.acl
         ]
 
     # -- tickets ------------------------------------------------------------------------------------
@@ -192,7 +199,11 @@ class AuthStore:
         user_entries = (
             [("/", ALL_PRIVS, True)]
             if ident.userid == DEFAULT_USER
-            else [(p, pr, prop) for p, ug, pr, prop in self.acl if ug == ident.userid]
+            else [
+                (p, pr, prop)
+                for p, ug, pr, prop in self.acl
+                if ug == ident.userid or ug in self.groups_of.get(ident.userid, ())
+            ]
         )
         if ident.tokenid is None:
             return user_entries

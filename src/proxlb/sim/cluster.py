@@ -19,6 +19,7 @@ from proxlb.sim.auth import AuthStore
 from proxlb.sim.clock import VirtualClock
 from proxlb.sim.engine import Engine
 from proxlb.sim.faults import FaultState
+from proxlb.sim.history import BackupArchive, seed_history
 from proxlb.sim.metrics import Metrics
 from proxlb.sim.pveerror import PveError
 from proxlb.sim.scenario import Scenario
@@ -85,6 +86,8 @@ class SimCluster:
         self._sample_key: tuple[int, int] = (-1, -1)
         for spec in scenario.faults:
             self.faults.add(spec, self, start)
+        self.backups: list[BackupArchive] = []  # vzdump archives left by the seeded history
+        seed_history(self)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, seed: int = 0, time_scale: float = 1.0) -> SimCluster:

@@ -149,7 +149,7 @@ def nodes(r: Request) -> list[dict[str, Any]]:
 
 
 def node_index(r: Request) -> list[dict[str, str]]:
-    names = ("qemu", "lxc", "rrddata", "status", "storage", "tasks", "version")
+    names = ("qemu", "lxc", "replication", "rrddata", "status", "storage", "subscription", "tasks", "version")
     return [{"name": n} for n in names]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from proxlb.sim import endpoints as e
 from proxlb.sim import handlers as h
 from proxlb.sim.auth import Identity
 from proxlb.sim.cluster import SimCluster
@@ -20,7 +21,7 @@ from proxlb.sim.params import Spec, validate
 from proxlb.sim.pveerror import PveError
 
 Handler = Callable[[h.Request], Any]
-_SEG = {"node": "node", "vmid": "vmid", "upid": "string", "poolid": "string", "sid": "string"}
+_SEG = {"node": "node", "vmid": "vmid", "upid": "string", "poolid": "string", "sid": "string", "id": "string"}
 RRD: Spec = {"timeframe!": "enum:hour|day|week|month|year|decade", "cf": "enum:AVERAGE|MAX"}
 QM_MIGRATE: Spec = {
     "target!": "node",
@@ -82,6 +83,40 @@ def _route(method: str, template: str, handler: Handler, spec: Spec | None = Non
     )
 
 
+_MORE: tuple[Route, ...] = (
+    _route("GET", "/", e.root_index),
+    _route("GET", "/cluster", e.cluster_index),
+    _route("GET", "/access", e.access_index),
+    _route("GET", "/nodes/{node}/subscription", e.subscription),
+    _route("GET", "/nodes/{node}/replication", e.replication_status, {"guest": "vmid"}),
+    _route("GET", "/nodes/{node}/replication/{id}", e.replication_job_index),
+    _route("GET", "/nodes/{node}/replication/{id}/status", e.replication_job_status),
+    _route("GET", "/cluster/replication", e.replication_config),
+    _route("GET", "/cluster/replication/{id}", e.replication_config_job),
+    _route("GET", "/cluster/backup", e.backup_jobs),
+    _route("GET", "/cluster/backup/{id}", e.backup_job),
+    _route("GET", "/cluster/backup-info", e.backup_info_index),
+    _route("GET", "/cluster/backup-info/not-backed-up", e.not_backed_up),
+    _route("GET", "/cluster/config", e.config_index),
+    _route("GET", "/cluster/config/qdevice", e.qdevice),
+    _route("GET", "/cluster/config/nodes", e.config_nodes),
+    _route("GET", "/cluster/config/totem", e.config_totem),
+    _route("GET", "/cluster/firewall/options", e.empty_object),
+    _route("GET", "/nodes/{node}/storage/{storage}", e.storage_index),
+    _route("GET", "/nodes/{node}/storage/{storage}/status", e.storage_status),
+    _route(
+        "GET",
+        "/nodes/{node}/storage/{storage}/content",
+        e.storage_content,
+        {"content": "enum:images|rootdir|vztmpl|iso|backup|snippets|import", "vmid": "vmid"},
+    ),
+    _route("GET", "/access/users", e.users, {"enabled": "boolean", "full": "boolean"}),
+    _route("GET", "/access/groups", e.groups),
+    _route("GET", "/access/acl", e.acl),
+    _route("GET", "/access/roles", e.roles),
+    _route("GET", "/access/domains", e.domains),
+)
+
 ROUTES: tuple[Route, ...] = tuple(
     [
         _route("GET", "/version", h.version),
@@ -136,6 +171,8 @@ ROUTES: tuple[Route, ...] = tuple(
         _route("GET", "/access/permissions", h.permissions, {"userid": "string", "path": "string"}),
         _route("POST", "/access/ticket", h.ticket, TICKET),
     ]
+    + list(_MORE)
+    + [_route("GET", path, e.empty_list) for path, _ in e.EMPTY_LISTS]
     + [
         r
         for kind, mig in (("qemu", QM_MIGRATE), ("lxc", CT_MIGRATE))

@@ -19,6 +19,15 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from proxlb.errors import ProxlbError
+from proxlb.sim.sections import (
+    BackupSection,
+    ContentSection,
+    GroupSpec,
+    HistorySection,
+    ReplicationJob,
+    SubscriptionSpec,
+    check_sections,
+)
 
 GIB = 1024**3
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -163,20 +172,30 @@ class UserSpec(BaseModel):
     userid: str = Field(pattern=r"^[^\s:/@!]+@[A-Za-z0-9._-]+$")
     password: str | None = None
     enable: int = 1
+    expire: int = 0
+    firstname: str | None = None
+    lastname: str | None = None
+    email: str | None = None
+    comment: str | None = None
     tokens: list[TokenSpec] = []
 
 
 class AclEntry(BaseModel):
+    """`ugid` is a user (`name@realm`), a token (`name@realm!id`) or a group; give `privs` or a
+    built-in `roleid` (PVEAuditor, PVEVMAdmin, Administrator, ...)."""
+
     model_config = ConfigDict(extra="forbid")
     path: str = "/"
     ugid: str
-    privs: list[str]
+    privs: list[str] | None = None
+    roleid: str | None = None
     propagate: int = 1
 
 
 class AuthSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     users: list[UserSpec] = []
+    groups: list[GroupSpec] = []
     acl: list[AclEntry] = []
 
 
@@ -243,6 +262,11 @@ class Scenario(BaseModel):
     faults: list[FaultSpec] = []
     sim: SimSettings = SimSettings()
     options: dict[str, Any] = {}
+    subscription: SubscriptionSpec = SubscriptionSpec()
+    replication: list[ReplicationJob] = []
+    backup: BackupSection = BackupSection()
+    content: ContentSection = ContentSection()
+    history: HistorySection = HistorySection()
     nodes: list[NodeEntry] = []
     guests: list[GuestEntry] = []
     storages: list[StorageEntry] = []
@@ -368,4 +392,5 @@ def _cross_check(s: Scenario) -> list[str]:
     for name, version in s.versions.items():
         if not re.match(r"^\d+\.\d+", version):
             problems.append(f"versions.{name}: {version!r} is not a version like 9.2.11")
+    problems.extend(check_sections(s, known, kinds))
     return problems

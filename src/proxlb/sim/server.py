@@ -228,6 +228,22 @@ class _Server(ThreadingHTTPServer):
         log.debug("connection error from %s", client_address, exc_info=True)
 
 
+class _Server6(_Server):
+    """The same server on an IPv6 socket; `::` also accepts IPv4 (dual stack, like pveproxy)."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def _bind_host(host: str) -> str:
+    """The address to bind: IPv6 literals may come in brackets (`[::1]`)."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 class SimServer:
     """A simulator bound to host:port (port 0 = any free port), serving HTTPS."""
 
@@ -240,6 +256,7 @@ class SimServer:
         key_file: Path | None = None,
         state_dir: Path | None = None,
     ) -> None:
+        host = _bind_host(host)
         self.cluster = cluster
         self.log = RequestLog()
         self.admin = SimAdmin(cluster, self.log)
@@ -254,7 +271,8 @@ class SimServer:
             self.tls = generate_tls(state_dir, host, reuse=reuse)
         self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ssl_context.load_cert_chain(str(self.tls.cert_file), str(self.tls.key_file))
-        self.httpd = _Server((host, port), _Handler, bind_and_activate=True)
+        server_class = _Server6 if ":" in host else _Server
+        self.httpd = server_class((host, port), _Handler, bind_and_activate=True)
         self.httpd.sim = self
         self.host = host
         self.port = int(self.httpd.server_address[1])

@@ -92,11 +92,19 @@ class Task:
 
 
 def _status_class(task: Task) -> str:
+    """PVE::Tools::upid_normalize_status_type: no status (running) and 'unexpected status' are unknown."""
+    if not task.exitstatus or task.exitstatus == "unexpected status":
+        return "unknown"
     if task.exitstatus == "OK":
         return "ok"
     if task.exitstatus and task.exitstatus.startswith("WARNINGS"):
         return "warning"
-    return "error" if task.exitstatus else "unknown"
+    return "error"
+
+
+def _filter_user(task: Task) -> str:
+    """The user a task filter sees: archived tasks without their token id (PVE splits it off)."""
+    return task.user if task.status == "running" else task.user.partition("!")[0]
 
 
 class TaskStore:
@@ -133,29 +141,51 @@ class TaskStore:
     def all(self) -> list[Task]:
         return list(self._tasks)
 
+    def record(
+        self,
+        node: str,
+        boot_time: float,
+        start: float,
+        end: float,
+        what: tuple[str, str, str],
+        log: list[str],
+        error: str | None = None,
+    ) -> Task:
+        """Register a task that already ran from `start` to `end` (seeded history); `what` is
+        (type, id, user) and `log` its lines before the final `TASK OK` / `TASK ERROR`."""
+        task = self.new(node, boot_time, start, *what)
+        task.log.extend(log)
+        task.finish(end, error)
+        return task
+
     def node_list(self, node: str, p: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-        """(total, page) for `GET /nodes/{node}/tasks` with its filters."""
+        """(total, page) for `GET /nodes/{node}/tasks` with PVE's filters (PVE/API2/Tasks.pm):
+        `errors=1` drops only OK tasks and overrides `statusfilter`; a running task counts as
+        `unknown`; `userfilter` is a case-insensitive substring of the user (without token id for
+        archived tasks, as the index stores them)."""
         source = p.get("source", "archive")
         tasks = [t for t in reversed(self._tasks) if t.node == node]
         if source == "active":
             tasks = [t for t in tasks if t.status == "running"]
         elif source == "archive":
             tasks = [t for t in tasks if t.status != "running"]
-        if "typefilter" in p:
+        if p.get("userfilter"):
+            wanted_user = str(p["userfilter"]).lower()
+            tasks = [t for t in tasks if wanted_user in _filter_user(t).lower()]
+        if p.get("typefilter"):
             tasks = [t for t in tasks if t.type == p["typefilter"]]
-        if "vmid" in p:
+        if p.get("vmid"):
             tasks = [t for t in tasks if t.id == str(p["vmid"])]
-        if "userfilter" in p:
-            tasks = [t for t in tasks if p["userfilter"] in t.user]
         if "since" in p:
             tasks = [t for t in tasks if t.starttime >= p["since"]]
         if "until" in p:
             tasks = [t for t in tasks if t.starttime <= p["until"]]
+        allowed = {"ok", "warning", "error", "unknown"}
         if p.get("errors"):
-            tasks = [t for t in tasks if t.status != "running" and t.exitstatus != "OK"]
-        if "statusfilter" in p:
-            wanted = {s.strip() for s in str(p["statusfilter"]).split(",")}
-            tasks = [t for t in tasks if t.status != "running" and _status_class(t) in wanted]
+            allowed.discard("ok")
+        elif "statusfilter" in p:
+            allowed = {s.strip().lower() for s in str(p["statusfilter"]).split(",") if s.strip()}
+        tasks = [t for t in tasks if _status_class(t) in allowed]
         # active tasks first, like PVE
         tasks.sort(key=lambda t: t.status != "running")
         start, limit = int(p.get("start", 0)), int(p.get("limit", 50))

@@ -89,7 +89,7 @@ def start_simulator(
         server.admin.add_fault(spec)
     info = SimInfo(
         url=server.url,
-        host=host,
+        host=server.host,
         port=server.port,
         ca_file=str(server.tls.ca_file),
         user=DEFAULT_USER,
@@ -109,13 +109,15 @@ def running_simulator(
     seed: int = 0,
     faults: list[dict[str, Any]] | None = None,
     sim_overrides: dict[str, Any] | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[SimInfo]:
     """Serve `scenario` (path, bundled name or Scenario) over HTTPS in a thread; yields `SimInfo`.
 
-    `faults` are fault objects as in the scenario's `faults:`; `sim_overrides` replaces `sim:` keys.
+    `faults` are fault objects as in the scenario's `faults:`; `sim_overrides` replaces `sim:` keys;
+    `host` may be an IPv6 address (`::1`, or `::` for both families).
     """
     server, info = start_simulator(
-        scenario, time_scale=time_scale, seed=seed, faults=faults, sim_overrides=sim_overrides
+        scenario, time_scale=time_scale, seed=seed, host=host, faults=faults, sim_overrides=sim_overrides
     )
     server.start()
     try:
