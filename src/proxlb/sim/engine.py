@@ -32,6 +32,7 @@ MIB = 1024**2
 GIB = 1024**3
 _EPS = 1e-6
 PROGRESS_EVERY_S = 1.0
+_SNAP_S = 4e-6  # seconds of transfer treated as done (a few float ulps of an epoch time)
 
 
 def human(n: float) -> str:
@@ -161,14 +162,15 @@ class Engine:
             if m.phase == "transfer":
                 self._log_progress(m, dt)
             moved = m.rate * dt
-            # a remainder worth less than a millisecond is done: epoch floats cannot resolve it
+            # a remainder worth less than a few microseconds is done: epoch floats (ulp ~0.24 µs at
+            # 1.8e9 s) cannot resolve it; kept this small so where the clock was read does not matter
             if m.disk_left > _EPS:
                 m.disk_left = max(0.0, m.disk_left - moved)
-                if m.disk_left <= m.rate * 1e-3:
+                if m.disk_left <= m.rate * _SNAP_S:
                     m.disk_left = 0.0
             else:
                 m.mem_left = max(0.0, m.mem_left - moved)
-                if m.mem_left <= m.rate * 1e-3:
+                if m.mem_left <= m.rate * _SNAP_S:
                     m.mem_left = 0.0
 
     def advance(self, until: float) -> None:
@@ -181,7 +183,7 @@ class Engine:
                 self._integrate(until - self.t)
                 self.t = max(self.t, until)
                 return
-            self._integrate(max(nxt - self.t, 1e-3 if nxt > self.t else 0.0))
+            self._integrate(max(nxt - self.t, _SNAP_S if nxt > self.t else 0.0))
             self.t = max(self.t, nxt)
             self._fire_due()
             guard += 1

@@ -20,9 +20,15 @@ UPID_RE = re.compile(
 )
 
 
+def whole_seconds(t: float) -> int:
+    """`t` truncated to a second, tolerant of float noise: the same instant reached through a
+    different split of engine steps may be 11.99999 instead of 12.0 and must show the same second."""
+    return int(t + 1e-4)
+
+
 def stamp(t: float) -> str:
     """PVE's log timestamp for virtual time `t` (UTC)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole_seconds(t)))
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Task:
         self.log.append("TASK OK" if error is None else f"TASK ERROR: {error}")
         self.status = "stopped"
         self.exitstatus = "OK" if error is None else error
-        self.endtime = int(t)
+        self.endtime = whole_seconds(t)
 
     def _who(self) -> dict[str, Any]:
         user, _, token = self.user.partition("!")
