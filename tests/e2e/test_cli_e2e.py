@@ -138,4 +138,8 @@ def _snapshot_round_trip(demo_sim: SimInfo, configured: Callable[..., Path], tmp
         original = json_out(run_cli("-c", str(cfg), "-d", "-j"))["plan"]["migrations"]
         cfg2 = configured(replay)
         replayed = json_out(run_cli("-c", str(cfg2), "-d", "-j"))["plan"]["migrations"]
-    assert [(m["vmid"], m["target"]) for m in replayed] == [(m["vmid"], m["target"]) for m in original]
+    # the same moves; their order within a step ranks by expected duration, which counts local disks,
+    # and a snapshot holds no guest configs (the replayed guests get default, shared disks)
+    assert sorted((m["vmid"], m["target"]) for m in replayed) == sorted(
+        (m["vmid"], m["target"]) for m in original
+    )

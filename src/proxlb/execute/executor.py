@@ -3,10 +3,13 @@
 Invariants:
 - All limits live here: a global limit (1, or `parallel_jobs` when `parallel`), per-node outgoing
   and incoming limits; a finished job frees its slot at once (streaming queue).
-- A move starts only when its `depends_on` moves are DONE, every lower-`step` move touching one of
-  its nodes has finished, no other move of the same guest is in flight, and a fresh re-check
-  (one GET /cluster/resources per scheduling round, plus PVE's own qemu migrate precondition) passes.
-  Otherwise it waits, or is SKIPPED with the reason.
+- A move starts only when its `depends_on` moves are DONE, the earlier moves of the same guest have
+  ended, and a fresh re-check (one GET /cluster/resources per scheduling round, plus PVE's own qemu
+  migrate precondition) passes. Otherwise it waits, or is SKIPPED with the reason. There is no
+  barrier between steps: sequencing lists in `depends_on` every move that frees a target or clears
+  an anti-affinity partner, so a free lane takes the next ready move in plan order (largest first).
+- While a ready move waits for a lane, running jobs are polled at least every
+  `poll_busy_seconds`, so a finished job's lane is reused within seconds.
 - Dry run sends nothing at all. After a stop request nothing new starts; in-flight moves are
   followed until they end or `stop_grace_seconds` pass.
 - PVE is the truth: after a failure or timeout the guest's real node is read back. A task whose
@@ -82,6 +85,7 @@ class _Run:
         self.stopped = False
         self.foreign = ForeignMigrations(client, settings.inflight_targets)
         self.offline_nodes: frozenset[str] = frozenset()
+        self.lane_wait = False  # a ready move waits for a free lane: poll running jobs briskly
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> ExecutionReport:
@@ -158,13 +162,11 @@ class _Run:
     def _ready(self, i: int) -> bool:
         """Dependencies/steps done? Skips the move (and returns False) when a dependency failed."""
         m = self.moves[i]
-        nodes = {m.source, m.target}
         for j, other in enumerate(self.moves):
             if j == i:
                 continue
             related = other.vmid in m.depends_on or (other.vmid == m.vmid and j < i)
-            earlier_step = other.step < m.step and nodes & {other.source, other.target}
-            if not related and not earlier_step:
+            if not related:
                 continue
             done = self.results.get(j)
             if done is None:
@@ -185,8 +187,23 @@ class _Run:
         return outgoing < self.s.max_node_outflow and incoming < self.s.max_node_inflow
 
     def _schedule(self, now: float) -> bool:
-        before = len(self.results) + len(self.running)
         ready = [i for i in list(self.pending) if self._ready(i)]
+        started = self._start_ready(ready, now)
+        self._brisk_polls([i for i in ready if i in self.pending], now)
+        return started
+
+    def _brisk_polls(self, waiting: list[int], now: float) -> None:
+        """Ready moves wait for a lane: poll running jobs at least every `poll_busy_seconds`."""
+        self.lane_wait = bool(waiting)
+        if not self.lane_wait:
+            return
+        busy = self.s.poll_busy_seconds
+        for job in self.running.values():
+            job.interval = min(job.interval, busy)
+            job.next_poll = min(job.next_poll, now + busy)
+
+    def _start_ready(self, ready: list[int], now: float) -> bool:
+        before = len(self.results) + len(self.running)
         candidates = [i for i in ready if i in self.pending and self._limits_allow(self.moves[i])]
         if not candidates and not (ready and self.abandoned):
             return len(self.results) + len(self.running) != before
@@ -318,7 +335,8 @@ class _Run:
                     i, f"no result after {self.s.job_timeout_seconds:.0f} s (task may still run in PVE)"
                 )
                 continue
-            job.interval = min(self.s.poll_max_seconds, job.interval * 1.5)
+            cap = self.s.poll_busy_seconds if self.lane_wait else self.s.poll_max_seconds
+            job.interval = min(cap, job.interval * 1.5)
             job.next_poll = now + job.interval
             try:
                 if job.waiting_ha:

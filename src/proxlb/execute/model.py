@@ -71,6 +71,8 @@ class ExecutionSettings:
     node_reserve_bytes: Mapping[str, int] = field(default_factory=dict)
     poll_initial_seconds: float = 1.0
     poll_max_seconds: float = 10.0
+    # while a ready move waits for a lane, running jobs are polled at least this often
+    poll_busy_seconds: float = 1.0
     check_precondition: bool = True
     # how long moves blocked by a timed-out (maybe still running) migration wait before being skipped
     abandon_wait_seconds: float = 300.0
