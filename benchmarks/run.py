@@ -3,14 +3,14 @@
 For each size: planning time (in process, pure planner), one dry-run cycle of the real CLI
 against the HTTPS simulator (wall time, API requests), migrations, GiB to copy and the memory
 spread before/after; upstream ProxLB 2.3.0 on the same simulated cluster when `.venv-upstream`
-exists. Then: evacuating a maintenance node against the simulator, beside the lower bound
-the simulated link bandwidth and the allowed parallelism give. Prints Markdown.
+exists. Then: evacuating each node of a generated cluster in process on the simulator's virtual
+clock, beside the lower bound of the simulator's migration model (the evacuation ratio, see
+benchmarks/evacuation.py). Prints Markdown.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import subprocess
 import sys
@@ -21,20 +21,19 @@ from typing import Any
 
 import yaml
 
+from benchmarks.evacuation import print_evacuations
 from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
 from proxlb.collect.snapshot import collect_snapshot
 from proxlb.config.load import evaluate_mapping
 from proxlb.config.model import ProxlbConfig
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
-from proxlb.service.pipeline import PipelineDeps, run_once
-from proxlb.service.state import StateStore
 from proxlb.sim.bench import measure
 from proxlb.sim.cluster import SimCluster
 from proxlb.sim.generate import GenerateOptions, generate_scenario
 from proxlb.sim.inprocess import InProcessApi
 from proxlb.sim.scenario import Scenario, parse_scenario
-from proxlb.sim.testing import SimInfo, VirtualTimeClock, inprocess_client, running_simulator
+from proxlb.sim.testing import SimInfo, running_simulator
 
 SIZES = ((5, 40), (8, 200), (16, 1000), (32, 4000))
 UPSTREAM_MAX_GUESTS = 1000  # upstream makes ~3 calls per guest; beyond this it takes minutes
@@ -162,62 +161,6 @@ def upstream_dry_run(sim: SimInfo, guests: int) -> dict[str, Any] | str:
     }
 
 
-def evacuation(nodes: int = 8, guests: int = 160) -> dict[str, Any]:
-    """Drain the busiest node of a generated cluster, in process on the simulator's virtual clock.
-
-    The executor polls on virtual time (VirtualTimeClock), so the simulated duration is exact and
-    comparable with the lower bound: all guests leave one node and share its link, so at least
-    bytes / link bandwidth, plus the fixed per-migration overhead spread over the allowed lanes.
-    """
-    scn = scenario(nodes, guests)
-    cluster = SimCluster.from_scenario(scn, seed=7, time_scale=0.0)
-    api = InProcessApi(cluster)
-    resources = api.get("/cluster/resources")
-    guests_on: dict[str, list[dict[str, Any]]] = {}
-    for r in resources:
-        if r.get("type") in ("qemu", "lxc") and not r.get("template"):
-            guests_on.setdefault(r["node"], []).append(r)
-    victim = max(guests_on, key=lambda n: len(guests_on[n]))
-    jobs, outflow = 5, 4
-    raw = _config(None, "/tmp", parallel_jobs=jobs, max_node_outflow=outflow, max_node_inflow=2)
-    raw["proxmox_cluster"] = {"maintenance_nodes": [victim]}
-    config = _parsed(raw)
-    clock = VirtualTimeClock(cluster)
-    start = clock.now()
-    t0 = time.perf_counter()
-    report = run_once(PipelineDeps(config, inprocess_client(api), StateStore.in_memory(), clock), apply=True)
-    wall = time.perf_counter() - t0
-    simulated = clock.now() - start
-    assert report.execution is not None
-    done = [o for o in report.execution.outcomes if o.outcome.value == "done" and o.source == victim]
-    moved = {int(o.vmid) for o in done}
-    running = [g for g in guests_on[victim] if g["vmid"] in moved and g["status"] == "running"]
-    bytes_moved = sum(int(g["mem"]) for g in running)
-    settings = scn.sim
-    lanes = min(jobs, outflow)
-    bound = (
-        bytes_moved / (settings.link_bandwidth_mib * 1024**2)
-        + math.ceil(len(done) / lanes) * settings.migration_overhead_s
-    )
-    left = [
-        g
-        for g in api.get("/cluster/resources")
-        if g.get("node") == victim and g.get("type") in ("qemu", "lxc")
-    ]
-    return {
-        "node": victim,
-        "guests": len(guests_on[victim]),
-        "migrated": len(done),
-        "left": len(left),
-        "gib": round(bytes_moved / GIB, 1),
-        "simulated_s": round(simulated, 0),
-        "lower_bound_s": round(bound, 0),
-        "wall_s": round(wall, 1),
-        "max_concurrent": report.execution.max_concurrent,
-        "max_out": report.execution.max_node_outgoing.get(victim, 0),
-    }
-
-
 def main() -> int:
     print("# ProxLB benchmarks\n")
     print(
@@ -250,14 +193,7 @@ def main() -> int:
             f"| {before} → {ours['spread_after']} pp | {up_cols} |",
             flush=True,
         )
-    print("\n## Evacuating a maintenance node (parallel_jobs 5, max_node_outflow 4, virtual clock)\n")
-    ev = evacuation()
-    print(
-        "| node | guests | migrated | left (excluded) | GiB | simulated time | lower bound | wall | max out |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    cells = ("node", "guests", "migrated", "left", "gib", "simulated_s", "lower_bound_s", "wall_s", "max_out")
-    print("| " + " | ".join(str(ev[c]) for c in cells) + " |")
+    print_evacuations()
     print("\n## Simulator response times (32 nodes × 4000 guests, HTTPS, ms)\n")
     sim_figures = measure(nodes=32, guests=4000, repeat=10)
     for key, value in sim_figures.items():
