@@ -37,7 +37,7 @@ proxmox_cluster:
   maintenance_nodes_schedule: {duration: -2}
 balancing:
   method: ram
-  balanciness: abc
+  balanciness: lots
   balance_types: [vm, lxc]
   pools: {dev: {type: affinty}}
   node_resource_reserve: {defaults: {memory: -4}}
@@ -66,8 +66,9 @@ solver:
         assert any(p.startswith(path + ":") for p in problems), (path, problems)
     assert len(problems) == len(expected_paths)
     assert "balancing.method: 'ram' is not valid; expected one of memory, cpu, disk, combined" in problems
-    assert "balancing.balanciness: 'abc' is not valid; expected a whole number" in problems
-    assert "service.schedule.interval: 0 is not valid; expected a number >= 1" in problems
+    expected = "balancing.balanciness: 'lots' is not valid; expected a whole number from 0 to 1000 (percent)"
+    assert expected in problems
+    assert "service.schedule.interval: 0 is not valid; expected a whole number from 1 to 525600" in problems
 
 
 def test_type_errors_and_credential_errors_come_together(load: Load) -> None:
@@ -194,7 +195,7 @@ def test_error_shows_the_value_as_written(load: Load) -> None:
 @pytest.mark.parametrize(
     ("section", "expected"),
     [
-        ("proxmox_api: null\n", "proxmox_api: None is not valid; expected a mapping of key: value"),
+        ("proxmox_api: null\n", "proxmox_api: null is not valid; expected a mapping of key: value"),
         ("proxmox_api: [a]\n", "proxmox_api: ['a'] is not valid; expected a mapping of key: value"),
         (MINIMAL + "balancing: [a]\n", "balancing: ['a'] is not valid; expected a mapping of key: value"),
         (

@@ -120,7 +120,7 @@ def test_numeric_secret_must_be_quoted_and_is_not_shown(load: Load) -> None:
     with pytest.raises(ConfigError) as info:
         load(PASSWORD_AUTH + "  pass: 918273645\n")
     assert "918273645" not in str(info.value)
-    assert info.value.problems[0].startswith("proxmox_api.pass: ******** is not valid: expected a quoted")
+    assert info.value.problems[0].startswith("proxmox_api.pass: ******** is not valid; expected a quoted")
 
 
 def test_no_secret_leaks_anywhere(load: Load, write_config: Callable[..., Path], tmp_path: Path) -> None:

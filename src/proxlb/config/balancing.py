@@ -1,6 +1,7 @@
 """The `balancing:` section of `proxlb.yaml` (upstream 2.3.0 keys plus our extensions). Pure.
 
-Invariants: models are frozen; numbers that cannot be negative are rejected when negative;
+Invariants: models are frozen; every number is finite and within a documented range
+(`proxlb.config.numbers`);
 `node_resource_reserve` values are GiB (memory, disk) and cores (cpu); a node entry's unset
 resource falls back to the `defaults` entry (`reserve_for`).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from proxlb.config.enums import (
     AffinityType,
@@ -19,6 +20,14 @@ from proxlb.config.enums import (
     Resource,
     case_insensitive,
 )
+from proxlb.config.numbers import (
+    MAX_PARALLEL,
+    MAX_PERCENT_SETTING,
+    MAX_RESERVE_CORES,
+    MAX_RESERVE_GIB,
+    YEAR_MINUTES,
+    Bounded,
+)
 from proxlb.domain.resources import GIB, Resources
 
 RESERVE_DEFAULTS_KEY = "defaults"
@@ -26,9 +35,13 @@ RESERVE_DEFAULTS_KEY = "defaults"
 FROZEN = ConfigDict(frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True)
 FORBID = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True)
 
-NonNegInt = Annotated[int, Field(ge=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-PosInt = Annotated[int, Field(ge=1)]
+Percent = Annotated[int, BeforeValidator(Bounded(0, MAX_PERCENT_SETTING, "percent"))]
+Weight = Annotated[float, BeforeValidator(Bounded(0, 1000, whole=False))]
+ReserveGiB = Annotated[float | None, BeforeValidator(Bounded(0, MAX_RESERVE_GIB, "GiB", whole=False))]
+Pressure = Annotated[float, BeforeValidator(Bounded(0, 100, "percent", whole=False))]
+Overcommit = Annotated[float, BeforeValidator(Bounded(0, 100, "vCPUs per core", whole=False, lo_open=True))]
+Points = Annotated[float, BeforeValidator(Bounded(0, 100, "percentage points", whole=False))]
+Concurrency = Annotated[int, BeforeValidator(Bounded(1, MAX_PARALLEL, "migrations at once"))]
 
 
 def str_keys(value: Any) -> Any:
@@ -55,9 +68,9 @@ class ResourceWeights(BaseModel):
 
     model_config = FORBID
 
-    memory: NonNegFloat = 1.0
-    cpu: NonNegFloat = 1.0
-    disk: NonNegFloat = 0.0
+    memory: Weight = 1.0
+    cpu: Weight = 1.0
+    disk: Weight = 0.0
 
     def get(self, resource: Resource) -> float:
         """Weight of one resource."""
@@ -69,9 +82,9 @@ class NodeReserve(BaseModel):
 
     model_config = FORBID
 
-    memory: NonNegFloat | None = None
-    cpu: NonNegFloat | None = None
-    disk: NonNegFloat | None = None
+    memory: ReserveGiB = None
+    cpu: Annotated[float | None, BeforeValidator(Bounded(0, MAX_RESERVE_CORES, "cores", whole=False))] = None
+    disk: ReserveGiB = None
 
 
 class PsiThresholds(BaseModel):
@@ -79,9 +92,9 @@ class PsiThresholds(BaseModel):
 
     model_config = FROZEN
 
-    pressure_full: float
-    pressure_some: float
-    pressure_spikes: float
+    pressure_full: Pressure
+    pressure_some: Pressure
+    pressure_spikes: Pressure
 
 
 class PsiConfig(BaseModel):
@@ -113,16 +126,17 @@ class BalancingConfig(BaseModel):
     enforce_affinity: bool = False
     enforce_pinning: bool = False
     parallel: bool = False
-    parallel_jobs: int = 5
+    # upstream counts values below 1 as 1; we keep that (with a warning) and bound it above
+    parallel_jobs: Annotated[int, BeforeValidator(Bounded(-MAX_PARALLEL, MAX_PARALLEL))] = 5
     live: bool = True
     with_local_disks: bool = True
     with_conntrack_state: bool = True
     balance_types: Annotated[tuple[GuestTypeValue, ...], BeforeValidator(one_or_many)] = ()
-    max_job_validation: PosInt = 1800
-    balanciness: NonNegInt = 10
-    memory_threshold: NonNegInt | None = None
-    cpu_threshold: NonNegInt | None = None
-    disk_threshold: NonNegInt | None = None
+    max_job_validation: Annotated[int, BeforeValidator(Bounded(1, 7 * 24 * 3600, "seconds"))] = 1800
+    balanciness: Percent = 10
+    memory_threshold: Percent | None = None
+    cpu_threshold: Percent | None = None
+    disk_threshold: Percent | None = None
     method: Method = BalanceMethod.MEMORY
     mode: Mode = BalanceMode.USED
     balance_larger_guests_first: bool = False
@@ -131,18 +145,18 @@ class BalancingConfig(BaseModel):
     pools: Annotated[dict[str, PoolConfig] | None, BeforeValidator(str_keys)] = None
     ignore_guests: NameList = ()
     # unset = no vCPU cap (upstream: the key is read by its solver only); see policy_from_config
-    cpu_overcommit: Annotated[float, Field(gt=0)] | None = None
-    max_node_inflow: PosInt | None = 1
+    cpu_overcommit: Overcommit | None = None
+    max_node_inflow: Concurrency | None = 1
     # our extensions
     weights: ResourceWeights = ResourceWeights()
-    min_improvement: NonNegFloat = 1.0
-    cost_per_gib: NonNegFloat = 0.05
-    max_migrations: NonNegInt | None = None
-    cooldown_minutes: NonNegInt = 360
-    max_node_outflow: PosInt = 4
-    psi_window_minutes: NonNegInt = 60
-    noise_band: NonNegFloat = 0.5
-    plan_margin: NonNegFloat = 1.0
+    min_improvement: Points = 1.0
+    cost_per_gib: Annotated[float, BeforeValidator(Bounded(0, 1000, "points per GiB", False))] = 0.05
+    max_migrations: Annotated[int | None, BeforeValidator(Bounded(0, 100_000))] = None
+    cooldown_minutes: Annotated[int, BeforeValidator(Bounded(0, YEAR_MINUTES, "minutes"))] = 360
+    max_node_outflow: Concurrency = 4
+    psi_window_minutes: Annotated[int, BeforeValidator(Bounded(0, 7 * 24 * 60, "minutes"))] = 60
+    noise_band: Points = 0.5
+    plan_margin: Points = 1.0
 
     @model_validator(mode="after")
     def _combined_needs_a_weight(self) -> BalancingConfig:

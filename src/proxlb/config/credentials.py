@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from proxlb.config.render import show_value
+from proxlb.config.source import MAX_SECRET_BYTES, read_limited
+
 ENV_PASS = "PROXLB_PASS"
 ENV_TOKEN_SECRET = "PROXLB_TOKEN_SECRET"
 
@@ -40,10 +43,9 @@ def _read_secret_file(key: str, raw_path: str, base_dir: Path) -> tuple[str | No
     path = Path(raw_path).expanduser()
     if not path.is_absolute():
         path = base_dir / path
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    text, reason = read_limited(path, MAX_SECRET_BYTES)
+    if text is None:
+        reason = f"it {reason}" if reason and reason.startswith("is ") else reason
         return None, f"proxmox_api.{key}: cannot read secret file '{path}': {reason}"
     secret = text.rstrip("\r\n")
     if not secret:
@@ -112,7 +114,8 @@ def check_credentials(resolved: ResolvedCredentials) -> tuple[tuple[str, ...], t
         )
     if isinstance(token_id, str) and ("@" in token_id or "!" in token_id):
         problems.append(
-            f"proxmox_api.token_id: {token_id!r} is not valid; expected the token name only (e.g. 'proxlb'), "
+            f"proxmox_api.token_id: {show_value(token_id)} is not valid; expected the token name only "
+            "(e.g. 'proxlb'), "
             "with user@realm in proxmox_api.user"
         )
     if has_pass and not has_token and _is_set(token_id):
@@ -120,6 +123,7 @@ def check_credentials(resolved: ResolvedCredentials) -> tuple[tuple[str, ...], t
     user = api.get("user")
     if isinstance(user, str) and "@" not in user:
         warnings.append(
-            f"proxmox_api.user: {user!r} has no realm; Proxmox VE expects user@realm, e.g. 'proxlb@pve'"
+            f"proxmox_api.user: {show_value(user)} has no realm; "
+            "Proxmox VE expects user@realm, e.g. 'proxlb@pve'"
         )
     return tuple(problems), tuple(warnings)

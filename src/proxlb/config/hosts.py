@@ -67,6 +67,20 @@ def _port(text: str) -> int:
     return port
 
 
+def _name(host: str) -> str:
+    """A host name or IPv4 address as the TLS/socket layers accept it (DNS label rules), else ValueError."""
+    if "%" in host:
+        raise ValueError("'%' is only allowed in an IPv6 zone, e.g. [fe80::1%eth0]")
+    if len(host) > 253:
+        raise ValueError(f"a host name of {len(host)} characters is too long (at most 253)")
+    labels = host.removesuffix(".").split(".")
+    if any(not label for label in labels):
+        raise ValueError("empty label in the host name (two dots in a row, or a leading dot)")
+    if any(len(label) > 63 for label in labels):
+        raise ValueError("a part of the host name between dots is longer than 63 characters")
+    return host
+
+
 def parse_api_host(text: str) -> ApiEndpoint:
     """Parse one `hosts` entry; see the module docstring for the accepted forms.
 
@@ -90,12 +104,12 @@ def parse_api_host(text: str) -> ApiEndpoint:
         raise ValueError("contains a character not allowed in a host; expected host, host:port or [IPv6]")
     colons = s.count(":")
     if colons == 0:
-        return ApiEndpoint(s, DEFAULT_API_PORT)
+        return ApiEndpoint(_name(s), DEFAULT_API_PORT)
     if colons == 1:
         host, port_text = s.split(":")
         if not host:
             raise ValueError("missing host before ':'")
-        return ApiEndpoint(host, _port(port_text))
+        return ApiEndpoint(_name(host), _port(port_text))
     before, _, last = s.rpartition(":")
     if last.isascii() and last.isdecimal() and 1 <= int(last) <= 65535 and _is_ipv6(before):
         return ApiEndpoint(before, int(last))

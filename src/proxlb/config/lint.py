@@ -33,8 +33,11 @@ def config_warnings(config: ProxlbConfig) -> tuple[str, ...]:
     found.extend(schedule_warnings(config))
     if bal.enable and not bal.balance_types:
         found.append("balancing.balance_types is empty, so nothing will migrate; expected e.g. [vm, ct]")
-    if bal.parallel and bal.parallel_jobs < 1:
-        found.append(f"balancing.parallel_jobs: {bal.parallel_jobs} is below 1; using 1")
+    if bal.parallel_jobs < 1:
+        found.append(
+            f"balancing.parallel_jobs: {bal.parallel_jobs} is below 1; 1 is used "
+            f"({'one migration at a time' if bal.parallel else 'it only counts with parallel: true'})"
+        )
     for resource in Resource:
         threshold = bal.threshold(resource)
         if threshold is not None and threshold > 100:

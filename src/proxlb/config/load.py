@@ -16,14 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from proxlb.config.credentials import check_credentials, resolve_credentials
+from proxlb.config.credentials import (
+    ENV_PASS,
+    ENV_TOKEN_SECRET,
+    check_credentials,
+    resolve_credentials,
+)
+from proxlb.config.inputs import ca_file_problems, text_problems
 from proxlb.config.lint import config_warnings
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.normalize import normalize
-from proxlb.config.render import join_problems, render_validation_error, render_yaml_error
+from proxlb.config.render import SECRET_KEYS, join_problems, render_validation_error, scrub
+from proxlb.config.source import parse_yaml, read_config_text
 from proxlb.config.unknown import unknown_key_warnings
 from proxlb.errors import ConfigError
 
@@ -40,41 +46,6 @@ class LoadedConfig:
     warnings: tuple[str, ...] = ()
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that records duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[str] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:
-                continue
-            if duplicate:
-                line = key_node.start_mark.line + 1
-                self.duplicates.append(f"duplicate key '{key}' at line {line}; the last occurrence wins")
-        return super().construct_mapping(node, deep=deep)
-
-
-def parse_yaml(text: str, path: Path) -> tuple[Any, tuple[str, ...]]:
-    """(document, duplicate-key warnings); raises ConfigError with line/column on syntax errors."""
-    loader = _Loader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        problem = render_yaml_error(str(path), exc)
-        raise ConfigError(problem, (problem,)) from None
-    finally:
-        loader.dispose()
-    return data, tuple(f"{path}: {d}" for d in loader.duplicates)
-
-
 @dataclass(frozen=True)
 class Evaluation:
     """Everything found while loading: the config (None when there are problems), problems, warnings."""
@@ -82,19 +53,6 @@ class Evaluation:
     config: ProxlbConfig | None
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
-
-
-def _read(path: Path) -> str:
-    if not path.exists():
-        raise ConfigError(f"The config file {path} does not exist.", (f"{path}: file does not exist",))
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory, not a config file", (f"{path}: is a directory",))
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        problem = f"{path}: cannot read config file: {reason}"
-        raise ConfigError(problem, (problem,)) from None
 
 
 def _permission_warning(path: Path, raw_api: Mapping[Any, Any]) -> tuple[str, ...]:
@@ -121,29 +79,48 @@ def evaluate_mapping(raw: Any, path: Path, env: Mapping[str, str]) -> Evaluation
     if not isinstance(raw, Mapping):
         kind = type(raw).__name__
         return Evaluation(None, (f"{path}: the top level is a {kind}; expected a mapping of sections",))
+    secrets = [env.get(ENV_PASS, ""), env.get(ENV_TOKEN_SECRET, "")]
+    found = _evaluate(raw, path, env, secrets)
+    return Evaluation(
+        found.config,
+        tuple(scrub(p, secrets) for p in found.problems),
+        tuple(scrub(w, secrets) for w in found.warnings),
+    )
+
+
+def _evaluate(raw: Mapping[Any, Any], path: Path, env: Mapping[str, str], secrets: list[str]) -> Evaluation:
+    """Validate; every secret value seen (YAML, environment, secret files) is added to `secrets`."""
     data, warnings = normalize(raw)
     warnings += tuple(unknown_key_warnings(data))
-    late_problems: tuple[str, ...] = ()
+    text = text_problems(data)
+    late_problems = text
     api_raw = data.get("proxmox_api")
     if isinstance(api_raw, Mapping):
+        secrets += [str(v) for k, v in api_raw.items() if k in SECRET_KEYS and v not in (None, "")]
         resolved = resolve_credentials(api_raw, env, path.parent)
         data["proxmox_api"] = resolved.api
+        secrets += [str(resolved.api[k]) for k in SECRET_KEYS if resolved.api.get(k) not in (None, "")]
         cred_problems, cred_warnings = check_credentials(resolved)
-        late_problems = resolved.problems + cred_problems
+        late_problems += resolved.problems + cred_problems
         warnings += resolved.warnings + cred_warnings + _permission_warning(path, api_raw)
     try:
         config = ProxlbConfig.model_validate(data)
     except ValidationError as exc:
-        return Evaluation(None, render_validation_error(exc) + late_problems, warnings)
-    if late_problems:
-        return Evaluation(None, late_problems, warnings)
+        # a value already reported as unusable text (NUL, far too long) is not reported twice
+        flagged = tuple(p.split(": ", 1)[0] + ":" for p in text)
+        rendered = tuple(p for p in render_validation_error(exc) if not p.startswith(flagged))
+        problems = rendered + late_problems
+    else:
+        problems = late_problems + ca_file_problems(config)
+    if problems:
+        return Evaluation(None, problems, warnings)
     return Evaluation(config, (), warnings + config_warnings(config))
 
 
 def evaluate_file(path: Path, env: Mapping[str, str] | None = None) -> Evaluation:
     """Read, parse and validate `path`; every finding is returned, nothing raised."""
     try:
-        raw, duplicates = parse_yaml(_read(path), path)
+        raw, duplicates = parse_yaml(read_config_text(path), path)
     except ConfigError as exc:
         return Evaluation(None, exc.problems or (str(exc),))
     found = evaluate_mapping(raw, path, os.environ if env is None else env)

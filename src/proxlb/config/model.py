@@ -13,19 +13,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, model_validator
 
-from proxlb.config.balancing import (
-    FROZEN,
-    BalancingConfig,
-    NameList,
-    NonNegInt,
-    PosInt,
-    one_or_many,
-    str_keys,
-)
+from proxlb.config.balancing import FROZEN, BalancingConfig, NameList, one_or_many, str_keys
 from proxlb.config.enums import LogFormat, LogLevel, SolverMode, TimeFormat, case_insensitive
 from proxlb.config.hosts import ApiEndpoint, parse_api_host
+from proxlb.config.numbers import YEAR_HOURS, YEAR_MINUTES, YEAR_SECONDS, Bounded
 
 
 def _secret_text(value: Any) -> Any:
@@ -49,6 +42,13 @@ def _need_hosts(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _check_year(key: str, value: int, unit: TimeFormat) -> None:
+    if unit.seconds(value) > YEAR_SECONDS:
+        limit = YEAR_SECONDS // unit.seconds(1)
+        name = unit.value
+        raise ValueError(f"{key} {value} {name} is more than a year; expected at most {limit} {name}")
+
+
 Secret = Annotated[SecretStr | None, BeforeValidator(_secret_text)]
 ApiHost = Annotated[str, AfterValidator(_check_host)]
 Format = Annotated[TimeFormat, BeforeValidator(case_insensitive(TimeFormat))]
@@ -65,9 +65,9 @@ class ProxmoxApiConfig(BaseModel):
     token_id: str | None = None
     token_secret: Secret = None
     ssl_verification: bool = True
-    timeout: PosInt = 1
-    retries: PosInt = 1
-    wait_time: NonNegInt = 1
+    timeout: Annotated[int, BeforeValidator(Bounded(1, 3600, "seconds"))] = 1
+    retries: Annotated[int, BeforeValidator(Bounded(1, 100))] = 1
+    wait_time: Annotated[int, BeforeValidator(Bounded(0, 3600, "seconds"))] = 1
     # our extensions
     ca_file: str | None = None
     pass_file: str | None = None
@@ -88,8 +88,10 @@ class MaintenanceScheduleConfig(BaseModel):
 
     model_config = FROZEN
 
-    duration: NonNegInt = 0
-    pre_migration: NonNegInt = Field(default=0, alias="pre-migration")
+    duration: Annotated[int, BeforeValidator(Bounded(0, YEAR_HOURS, "hours"))] = 0
+    pre_migration: Annotated[int, BeforeValidator(Bounded(0, YEAR_MINUTES, "minutes"))] = Field(
+        default=0, alias="pre-migration"
+    )
     schedules: Annotated[
         dict[str, Annotated[tuple[str, ...], BeforeValidator(one_or_many)]], BeforeValidator(str_keys)
     ] = Field(default_factory=dict)
@@ -111,8 +113,13 @@ class ScheduleConfig(BaseModel):
 
     model_config = FROZEN
 
-    interval: PosInt = 12
+    interval: Annotated[int, BeforeValidator(Bounded(1, YEAR_MINUTES))] = 12
     format: Format = TimeFormat.HOURS
+
+    @model_validator(mode="after")
+    def _at_most_a_year(self) -> ScheduleConfig:
+        _check_year("interval", self.interval, self.format)
+        return self
 
     @property
     def seconds(self) -> int:
@@ -126,8 +133,13 @@ class DelayConfig(BaseModel):
     model_config = FROZEN
 
     enable: bool = False
-    time: NonNegInt = 1
+    time: Annotated[int, BeforeValidator(Bounded(0, YEAR_MINUTES))] = 1
     format: Format = TimeFormat.HOURS
+
+    @model_validator(mode="after")
+    def _at_most_a_year(self) -> DelayConfig:
+        _check_year("time", self.time, self.format)
+        return self
 
     @property
     def seconds(self) -> int:
@@ -140,7 +152,7 @@ def _listen(value: str | None) -> str | None:
         return None
     host, sep, port = str(value).rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected host:port such as 127.0.0.1:9810 or [::1]:9810, got {value!r}")
+        raise ValueError("expected host:port such as 127.0.0.1:9810 or [::1]:9810")
     return str(value)
 
 
@@ -173,7 +185,7 @@ class ServiceConfig(BaseModel):
     state_dir: str = "/var/lib/proxlb"
     log_format: Annotated[LogFormat, BeforeValidator(case_insensitive(LogFormat))] = LogFormat.AUTO
     ha_identity: str | None = None
-    stop_timeout: NonNegInt = 120
+    stop_timeout: Annotated[int, BeforeValidator(Bounded(0, 24 * 3600, "seconds"))] = 120
     metrics: MetricsConfig = MetricsConfig()
 
 
@@ -185,9 +197,9 @@ class SolverConfig(BaseModel):
     enable: bool = False
     mode: Annotated[SolverMode, BeforeValidator(case_insensitive(SolverMode))] = SolverMode.SHADOW
     log_dir: str = "/var/log/proxlb/solver"
-    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    timeout_seconds: Annotated[float, BeforeValidator(Bounded(0, 3600, "seconds", False, True))] = 30.0
     use_reservations: bool = True
-    active_step_retries: NonNegInt = 3
+    active_step_retries: Annotated[int, BeforeValidator(Bounded(0, 100))] = 3
     fallback_to_greedy: bool = True
 
 

@@ -1,7 +1,9 @@
 """Human lines for configuration problems (pydantic errors, YAML syntax errors). Pure.
 
 Each line names the YAML key path (`balancing.method`, `proxmox_api.hosts[2]`), the bad value
-and what is expected; no pydantic URLs. Invariant: the value of a secret key is never rendered.
+and what is expected; no pydantic URLs. Invariants: the value of a secret key is never rendered,
+and neither is any value that looks like a credential (`show_value`); `scrub` removes known secret
+values from any text.
 """
 
 from __future__ import annotations
@@ -55,9 +57,46 @@ def key_path(loc: Sequence[str | int]) -> str:
     return out or "(top level)"
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_~-]{20,}$")
+
+
+def looks_like_secret(text: str) -> bool:
+    """True for text that may be a pasted credential: a UUID (PVE token secrets are UUIDs), or 20+
+    characters of letters, digits and base64/URL punctuation mixing letters and digits (no dots,
+    slashes or spaces, so host names and paths still show)."""
+    stripped = text.strip()
+    if _UUID.search(stripped):
+        return True
+    return bool(
+        _TOKEN_CHARS.match(stripped)
+        and any(c.isdigit() for c in stripped)
+        and any(c.isalpha() for c in stripped)
+    )
+
+
+def show_value(value: Any) -> str:
+    """A value for a message: YAML spellings for true/false/null, long text cut, and text that looks
+    like a secret withheld (a token pasted under the wrong key must not be echoed)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and looks_like_secret(value):
+        return f"(a {len(value)}-character text that looks like a secret; not shown)"
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for str() (> 4300 digits)
+        return "(a number too long to show)"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of a known secret value replaced by ********."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        # a very short secret is replaced only where it stands as a quoted value
+        text = text.replace(secret if len(secret) >= 4 else repr(secret), REDACTED)
+    return text
 
 
 def _one_of(expected: str) -> str:
@@ -88,7 +127,7 @@ def render_error(err: Mapping[str, Any]) -> str:
     path = key_path(loc)
     kind = str(err["type"])
     secret = any(isinstance(p, str) and p in SECRET_KEYS for p in loc)
-    value = REDACTED if secret else _show(err.get("input"))
+    value = REDACTED if secret else show_value(err.get("input"))
     if kind == "missing":
         return f"{path}: required key is missing"
     if kind == "extra_forbidden":
@@ -96,7 +135,9 @@ def render_error(err: Mapping[str, Any]) -> str:
         return f"unknown key '{path}' is not allowed here; expected one of memory, cpu, disk"
     if kind in ("value_error", "assertion_error"):
         reason = str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        return f"{path}: {value} is not valid: {reason}"
+        if isinstance(err.get("input"), Mapping):  # a check across keys of a section: name no dict
+            return f"{path}: {reason}"
+        return f"{path}: {value} is not valid{'; ' if reason.startswith('expected ') else ': '}{reason}"
     what = "key" if is_key else ""
     lead = f"{path}: {what + ' ' if what else ''}{value} is not valid"
     return f"{lead}; expected {_expectation(err)}"
