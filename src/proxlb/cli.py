@@ -2,7 +2,8 @@
 
 The only module that prints or exits. Exit codes (docs/cli.md): 0 success; 1 invalid
 configuration, or a cycle that failed (API unreachable, authentication, planning); 2 usage
-error, missing API permissions or unusable state directory; 3 a migration failed or timed out.
+error, missing API permissions or unusable state directory; 3 a migration failed or timed out;
+70 an internal (unexpected) error.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from proxlb.cli_progress import LiveProgress
 from proxlb.config.check import check_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
+from proxlb.config.render import mask_secret_like
 from proxlb.domain import ClusterSnapshot, ConstraintSet, GuestKind, Plan, Resources
 from proxlb.errors import ApiError, ConfigError, ProxlbError
 from proxlb.execute.model import SystemClock
@@ -46,6 +48,7 @@ log = logging.getLogger("proxlb")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # an unexpected error (a bug); the systemd unit restarts on it, not on 1 or 2
 
 
 def _load(args: CliArgs) -> LoadedConfig:
@@ -465,4 +468,9 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = EXIT_FAILED
+    except Exception as exc:  # a bug: one line, the traceback at DEBUG, a distinct exit code
+        what = mask_secret_like(f"{type(exc).__name__}: {exc}")[:300]
+        print(f"error: internal error ({what}); please report it", file=sys.stderr)
+        log.debug("internal error", exc_info=True)
+        code = EXIT_INTERNAL
     raise SystemExit(code)

@@ -75,6 +75,15 @@ def looks_like_secret(text: str) -> bool:
     )
 
 
+_SECRET_LIKE_WORD = re.compile(r"[A-Za-z0-9+/=_~-]{20,}")
+
+
+def mask_secret_like(text: str) -> str:
+    """`text` with every UUID and every 20+ character token-like word replaced by ********."""
+    text = _UUID.sub(REDACTED, text)
+    return _SECRET_LIKE_WORD.sub(lambda m: REDACTED if looks_like_secret(m.group()) else m.group(), text)
+
+
 def show_value(value: Any) -> str:
     """A value for a message: YAML spellings for true/false/null, long text cut, and text that looks
     like a secret withheld (a token pasted under the wrong key must not be echoed)."""

@@ -3,11 +3,14 @@
 Invariants:
 - Signals only set `threading.Event`s (`DaemonSignals`); every wait is `Clock.sleep(…, event)`,
   so SIGTERM/SIGINT/SIGHUP interrupt it at once — no blind sleeps.
-- SIGHUP re-reads the config; a bad new config is logged and the old one kept; the API client is
-  rebuilt only when `proxmox_api` connection settings changed.
+- SIGHUP re-reads the config; a bad new config is logged and the old one kept. Changed
+  `proxmox_api` connection settings take effect only after a new client built from them has
+  authenticated and passed the permission check; otherwise the running config and client stay
+  and the reason is logged.
 - SIGTERM/SIGINT: no new migration starts; in-flight ones are followed up to `service.stop_timeout`.
 - A failing cycle (API down, odd data, a bug) is logged with context and retried with exponential
   backoff (capped by the schedule); only a bad config or an unusable state dir ends the daemon.
+  A one-shot cycle that fails on an unexpected (non-ProxLB) exception returns EXIT_INTERNAL (70).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ EXIT_OK = 0
 EXIT_CYCLE_FAILED = 1  # one-shot cycle failed (API unreachable, planning error …)
 EXIT_INVALID_CONFIG = 1  # the configuration file does not validate
 EXIT_CONFIG = 2  # setup problem: missing API privileges or unusable state directory
+EXIT_INTERNAL = 70  # an unexpected error (a bug): EX_SOFTWARE; systemd restarts it with backoff
 FIRST_BACKOFF_SECONDS = 30.0
 
 
@@ -130,15 +134,20 @@ class Daemon:
         for warning in loaded.warnings:
             log.warning("config: %s", warning)
         if _connection_key(new) != _connection_key(config):
-            log.info("SIGHUP: proxmox_api settings changed; reconnecting")
-            candidate = self.connect(new, self.signals.stop)
-            try:
+            log.info("SIGHUP: proxmox_api settings changed; checking them before switching")
+            try:  # switch only to a client that has authenticated and holds every privilege
+                candidate = self.connect(new, self.signals.stop)
                 candidate.check_permissions()
-            except ConfigError as exc:
-                log.error("SIGHUP: new API settings rejected, keeping the running configuration: %s", exc)
+            except Exception as exc:  # whatever fails, the working client stays
+                reason = str(exc) if isinstance(exc, ProxlbError) else f"{type(exc).__name__}: {exc}"
+                log.error(
+                    "SIGHUP: new proxmox_api settings rejected, keeping the running configuration "
+                    "and API connection: %s",
+                    reason,
+                )
+                if self.metrics is not None:
+                    self.metrics.reloaded(ok=False)
                 return config, client
-            except ApiError as exc:
-                log.warning("SIGHUP: permission check of the new API settings postponed: %s", exc)
             client = candidate
         self._apply_logging(new)
         log.info("SIGHUP: configuration reloaded from %s", self.config_path)
@@ -252,7 +261,7 @@ class Daemon:
                         wait,
                         exc_info=not isinstance(exc, ProxlbError),
                     )
-                last_exit = EXIT_CYCLE_FAILED
+                last_exit = EXIT_CYCLE_FAILED if isinstance(exc, ProxlbError) else EXIT_INTERNAL
                 metrics.cycle_failed(self.clock.now() - started)
             else:
                 self.failures = 0
