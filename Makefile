@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint pytest bench upstream-env test-tools clean
+.PHONY: demo test lint pytest bench upstream-env client-envs test-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ lint: $(STAMP)
 
 UPSTREAM_STAMP := .venv-upstream/.installed-stamp
 
-pytest: $(STAMP) $(UPSTREAM_STAMP) test-tools
+pytest: $(STAMP) $(UPSTREAM_STAMP) client-envs test-tools
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q
 
 test: lint pytest
@@ -38,6 +38,26 @@ $(UPSTREAM_STAMP):
 	@($(PYTHON) -m venv .venv-upstream && .venv-upstream/bin/pip install --quiet proxlb==2.3.0 \
 	  && touch $(UPSTREAM_STAMP)) || echo "upstream ProxLB 2.3.0 unavailable: its fidelity tests will be skipped"
 
+# Third-party Proxmox clients, each pinned in its own virtualenv under .venv-clients/ (not
+# dependencies of ours), for tests/clients. Built once (a stamp per pinned version), best effort:
+# when PyPI cannot provide one, its tests are skipped and say so.
+EXPORTER_VERSION   := 3.10.2
+PVECONTROL_VERSION := 0.8.0
+EXPORTER_STAMP     := .venv-clients/prometheus-pve-exporter/.installed-$(EXPORTER_VERSION)
+PVECONTROL_STAMP   := .venv-clients/pvecontrol/.installed-$(PVECONTROL_VERSION)
+
+client-envs: $(EXPORTER_STAMP) $(PVECONTROL_STAMP)
+
+$(EXPORTER_STAMP):
+	@($(PYTHON) -m venv --clear .venv-clients/prometheus-pve-exporter \
+	  && .venv-clients/prometheus-pve-exporter/bin/pip install --quiet prometheus-pve-exporter==$(EXPORTER_VERSION) \
+	  && touch $@) || echo "prometheus-pve-exporter $(EXPORTER_VERSION) unavailable: its client tests will be skipped"
+
+$(PVECONTROL_STAMP):
+	@($(PYTHON) -m venv --clear .venv-clients/pvecontrol \
+	  && .venv-clients/pvecontrol/bin/pip install --quiet pvecontrol==$(PVECONTROL_VERSION) \
+	  && touch $@) || echo "pvecontrol $(PVECONTROL_VERSION) unavailable: its client tests will be skipped"
+
 # Headless Chromium (renders the HTML report) and Prometheus (scrapes /metrics) for the optional
 # real-world tests. Best effort, only when missing and apt-get is usable: otherwise those tests skip.
 test-tools:
@@ -51,4 +71,4 @@ test-tools:
 	  || echo "prometheus unavailable: the Prometheus scrape test will be skipped"
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-clients build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -293,3 +293,10 @@ def test_userfilter_is_case_insensitive(api: InProcessApi) -> None:
         t["upid"] for t in api.get("/nodes/pve1/tasks", userfilter="ROOT@PAM", source="all", limit=500)
     ]
     assert api.get("/nodes/pve1/tasks", userfilter="nobody", source="all") == []
+
+
+def test_active_subscription_shows_as_node_level() -> None:
+    api = _api(subscription={"status": "active", "level": "b"})
+    assert {n["level"] for n in api.get("/cluster/resources", type="node")} == {"b"}
+    assert {e["level"] for e in api.get("/cluster/status") if e["type"] == "node"} == {"b"}
+    assert {n["level"] for n in _api().get("/nodes")} == {""}

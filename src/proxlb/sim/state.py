@@ -164,13 +164,19 @@ def _node(scenario: Scenario, e: NodeEntry, index: int, guests: list[SimGuest]) 
         base_cpu_cores=base_cores,
         base_mem=base_mem,
         uptime0=e.uptime,
-        level=e.level,
+        level=e.level or _subscription_level(scenario),
         online=e.status == "online",
         version=scenario.versions.get(e.node, scenario.sim.default_version),
         ip=f"10.0.0.{10 + index}",
         ha_maintenance=e.hastate == "maintenance",
         extra=extra,
     )
+
+
+def _subscription_level(scenario: Scenario) -> str:
+    """A node's `level` is its subscription level when a key is active, else empty (like pvestatd)."""
+    sub = scenario.subscription
+    return sub.level if sub.status == "active" else ""
 
 
 def build_guests(scenario: Scenario, start: float) -> list[SimGuest]:
