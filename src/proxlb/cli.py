@@ -37,7 +37,7 @@ from proxlb.report.curve_text import curve_table
 from proxlb.report.scenario_dump import scenario_document
 from proxlb.report.text import ExecutionRow, render_cycle, render_outcome, render_plan
 from proxlb.report.upstream_json import build_json
-from proxlb.service.daemon import Daemon, DaemonSignals, default_connect, default_state
+from proxlb.service.daemon import Daemon, DaemonSignals, acting_state, default_connect, default_state
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
@@ -232,6 +232,8 @@ def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
         apply=not args.dry_run,
         dry_run=args.dry_run,
         initial=loaded,
+        # a dry run migrates nothing, so it may run beside the acting instance (no instance lock)
+        open_state=default_state if args.dry_run else acting_state,
         on_report=extras,
         on_plan=printer.plan_ready,
         observer_for=printer.observer_for,

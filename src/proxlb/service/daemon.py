@@ -29,6 +29,7 @@ from proxlb.config.model import ProxlbConfig
 from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
 from proxlb.execute.progress import ExecutionObserver
+from proxlb.service.instance_lock import InstanceLock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
@@ -91,6 +92,29 @@ def default_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
     return StateStore.open(config.service.state_dir, memory_fallback=one_shot)
 
 
+def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
+    """The state store of an instance that may migrate: first the exclusive instance lock on
+    `state_dir` (raises `InstanceBusyError`, a `StateError`, when another process holds it)."""
+    try:
+        lock = InstanceLock.acquire(config.service.state_dir)
+    except OSError as exc:
+        if not one_shot:
+            raise StateError(
+                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc}"
+                " (create it writable for the proxlb user, or set service.state_dir)"
+            ) from None
+        where = config.service.state_dir
+        log.warning("could not lock %s (%s); not guarding against a second instance", where, exc)
+        return default_state(config, one_shot)
+    try:
+        state = default_state(config, one_shot)
+    except BaseException:
+        lock.release()
+        raise
+    state.hold(lock.release)
+    return state
+
+
 @dataclass
 class Daemon:
     """Holds what survives across cycles; `run()` is the loop."""
@@ -102,7 +126,7 @@ class Daemon:
     dry_run: bool = False
     load: Callable[[Path], LoadedConfig] = load_config
     connect: Callable[[ProxlbConfig, threading.Event], PipelineClient] = default_connect
-    open_state: Callable[[ProxlbConfig, bool], StateStore] = default_state
+    open_state: Callable[[ProxlbConfig, bool], StateStore] = acting_state
     run_cycle: Callable[[PipelineDeps, bool], RunReport] = run_once
     on_report: Callable[[RunReport], None] | None = None
     # shown the final plan before it is executed, and (per cycle, given the client) each migration event

@@ -1,7 +1,8 @@
 """HA leader gate (`service.enable_ha`): only one ProxLB instance acts per cycle.
 
 Rule (documented in docs/operations.md): the leader is the instance whose identity
-(`service.ha_identity`, default: this host's name, short form also accepted) equals
+(`service.ha_identity`, default: this host's name; compared case-insensitively, a fully
+qualified name by its first label) equals
 1. the PVE HA manager's master node (`/cluster/ha/status/manager_status` → `master_node`), or,
 2. when the HA stack was never configured (no master), the alphabetically lowest *online* node of
    `/cluster/status` (the corosync quorum membership).
@@ -34,7 +35,32 @@ def identity(config: Any) -> str:
 
 
 def _same(a: str, b: str) -> bool:
-    return a == b or a.split(".", maxsplit=1)[0] == b.split(".", maxsplit=1)[0]
+    """Host names compare case-insensitively, a fully qualified name by its first label."""
+    return _short(a) == _short(b)
+
+
+def _short(name: str) -> str:
+    return name.strip().lower().split(".", maxsplit=1)[0]
+
+
+def _node_names(status: Any) -> list[str]:
+    entries = status if isinstance(status, list) else []
+    nodes = [e for e in entries if isinstance(e, dict) and e.get("type") == "node" and e.get("name")]
+    return sorted(str(e["name"]) for e in nodes)
+
+
+def _unknown_identity(me: str, status: Any) -> str:
+    """'' when `me` names a node of the cluster (or the node list is unknown); else a loud warning."""
+    names = _node_names(status)
+    if not names or any(_same(n, me) for n in names):
+        return ""
+    log.warning(
+        "HA identity '%s' matches no node of this cluster (%s): this instance will NEVER act. Set "
+        "service.ha_identity to the PVE node this instance runs on or stands in for",
+        me,
+        ", ".join(names),
+    )
+    return f" (identity '{me}' matches no cluster node)"
 
 
 def quorum_leader(status: Any) -> str | None:
@@ -62,11 +88,18 @@ def standby_reason(client: LeaderApi, config: Any) -> str | None:
         if _same(master, me):
             log.debug("leader: %s is the PVE HA manager master", me)
             return None
-        return f"the PVE HA manager master is {master}; this instance speaks for {me}"
-    leader = quorum_leader(client.get("/cluster/status"))
+        try:
+            unknown = _unknown_identity(me, client.get("/cluster/status"))
+        except ApiError:
+            unknown = ""
+        return f"the PVE HA manager master is {master}; this instance speaks for {me}{unknown}"
+    status = client.get("/cluster/status")
+    leader = quorum_leader(status)
     if leader is None:
         return "no online cluster node found to elect"
     if _same(leader, me):
         log.debug("leader: %s is the lowest-named online node (no HA master)", me)
         return None
-    return f"no PVE HA master; the lowest-named online node {leader} leads, this instance speaks for {me}"
+    unknown = _unknown_identity(me, status)
+    why = f"no PVE HA master; the lowest-named online node {leader} leads, this instance speaks for {me}"
+    return why + unknown

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,7 @@ class StateStore:
         self._conn = conn
         self.location = location
         self._cluster: str | None = None
+        self._held: list[Callable[[], None]] = []
         self._migrate_schema()
         if cluster is not None:
             self.bind(cluster)
@@ -152,6 +153,13 @@ class StateStore:
 
     def close(self) -> None:
         self._conn.close()
+        for release in self._held:
+            release()
+        self._held.clear()
+
+    def hold(self, release: Callable[[], None]) -> None:
+        """Call `release` when the store is closed (the daemon's instance lock lives as long as it)."""
+        self._held.append(release)
 
     def _migrate_schema(self) -> None:
         try:
