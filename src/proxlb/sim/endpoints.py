@@ -247,9 +247,9 @@ def root_index(r: Request) -> list[dict[str, str]]:
 def cluster_index(r: Request) -> list[dict[str, str]]:
     """pve-manager PVE/API2/Cluster.pm `index`."""
     names = (
-        "log", "options", "resources", "replication", "tasks", "backup", "backup-info", "ha", "acme",
-        "ceph", "jobs", "mapping", "metrics", "notifications", "firewall", "sdn", "config", "status",
-        "nextid", "bulk-action",
+        "acme", "backup", "backup-info", "bulk-action", "ceph", "config", "firewall", "ha", "jobs", "log",
+        "mapping", "metrics", "notifications", "nextid", "options", "qemu", "replication", "resources",
+        "status", "tasks", "sdn",
     )  # fmt: skip
     return [{"name": n} for n in names]
 
