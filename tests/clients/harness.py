@@ -3,7 +3,8 @@ that exercises every endpoint they read (demo plus subscription, replication, ba
 access sections), and helpers to run a client process against a simulator on 127.0.0.1.
 
 The client virtualenvs are built by `make client-envs` (part of `make test`, best effort) under
-`.venv-clients/<package>/` (stamp `.installed-<version>`); `PROXLB_CLIENTS_DIR` points elsewhere. A missing one skips its tests.
+`.venv-clients/<package>/` (stamp `.installed-<version>`); `PROXLB_CLIENTS_DIR` points elsewhere.
+A missing one skips its tests.
 """
 
 from __future__ import annotations
