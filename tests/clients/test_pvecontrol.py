@@ -79,6 +79,8 @@ def pvecontrol(tmp_path: Path) -> Iterator[Pvecontrol]:
     exe = client_executable("pvecontrol", "pvecontrol")
     with running_simulator(client_scenario(), time_scale=200.0) as sim:
         yield Pvecontrol(exe, tmp_path, sim)
+        failed = [(e["method"], e["path"], e["status"]) for e in sim.admin.requests() if e["status"] >= 400]
+        assert failed == [], "pvecontrol met API errors"
 
 
 def _qemu(scenario: Scenario) -> list[Any]:

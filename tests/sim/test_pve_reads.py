@@ -153,6 +153,8 @@ def test_qdevice_is_an_empty_object_and_unknown_paths_stay_501(api: InProcessApi
     assert api.get("/cluster/config/qdevice") == {}
     assert [n["name"] for n in api.get("/cluster/config/nodes")] == ["pve1", "pve2", "pve3"]
     assert api.get("/cluster/firewall/groups") == [] and api.get("/cluster/mapping/pci") == []
+    assert {"backup", "backup-info", "replication", "config"} <= {e["name"] for e in api.get("/cluster")}
+    assert api.get("/cluster/ha/status")[0] == {"name": "current"}
     with pytest.raises(ApiError) as err:
         api.get("/cluster/no-such-thing")
     assert err.value.status == 501

@@ -271,6 +271,16 @@ def access_index(r: Request) -> list[dict[str, str]]:
     return [{"subdir": n} for n in names]
 
 
+def ha_index(r: Request) -> list[dict[str, str]]:
+    """pve-manager `PVE/API2/HAConfig.pm` `index`."""
+    return [{"id": n} for n in ("status", "resources", "groups", "rules")]
+
+
+def ha_status_index(r: Request) -> list[dict[str, str]]:
+    """pve-ha-manager `src/PVE/API2/HA/Status.pm` `index`."""
+    return [{"name": n} for n in ("current", "manager_status", "disarm-ha", "arm-ha")]
+
+
 def empty_list(r: Request) -> list[Any]:
     """PVE's answer on a cluster where nothing of that kind is configured."""
     return []

@@ -87,6 +87,8 @@ _MORE: tuple[Route, ...] = (
     _route("GET", "/", e.root_index),
     _route("GET", "/cluster", e.cluster_index),
     _route("GET", "/access", e.access_index),
+    _route("GET", "/cluster/ha", e.ha_index),
+    _route("GET", "/cluster/ha/status", e.ha_status_index),
     _route("GET", "/nodes/{node}/subscription", e.subscription),
     _route("GET", "/nodes/{node}/replication", e.replication_status, {"guest": "vmid"}),
     _route("GET", "/nodes/{node}/replication/{id}", e.replication_job_index),
