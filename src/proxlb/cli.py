@@ -1,6 +1,7 @@
 """Command line entry point: parse, wire the stages, print, choose the exit code.
 
-The only module that prints or exits. Exit codes (docs/cli.md): 0 success; 1 invalid
+With `cli_output` (per-cycle tables / JSON) and `cli_progress` (live progress) the only modules that
+print; the only one that exits. Exit codes (docs/cli.md): 0 success; 1 invalid
 configuration, or a cycle that failed (API unreachable, authentication, planning); 2 usage
 error, missing API permissions or unusable state directory; 3 a migration failed or timed out;
 70 an internal (unexpected) error.
@@ -17,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
 
 from proxlb import __version__
 from proxlb.api.settings import settings_from_config
 from proxlb.cli_args import CliArgs, parse_args
-from proxlb.cli_progress import LiveProgress
+from proxlb.cli_output import Printer
 from proxlb.config.check import check_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.render import mask_secret_like
-from proxlb.domain import ClusterSnapshot, ConstraintSet, GuestKind, Plan, Resources
+from proxlb.domain import GuestKind
 from proxlb.errors import ApiError, ConfigError, ProxlbError
 from proxlb.execute.model import SystemClock
 from proxlb.planning import PlanningProblem, policy_from_config
@@ -35,8 +35,6 @@ from proxlb.planning.best_node import GuestRequest, best_node
 from proxlb.planning.explain import explain_guest
 from proxlb.report.curve_text import curve_table
 from proxlb.report.scenario_dump import scenario_document
-from proxlb.report.text import ExecutionRow, render_cycle, render_outcome, render_plan
-from proxlb.report.upstream_json import build_json
 from proxlb.service.daemon import Daemon, DaemonSignals, acting_state, default_connect, default_state
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
@@ -70,140 +68,10 @@ def _load(args: CliArgs) -> LoadedConfig:
     return LoadedConfig(config, loaded.warnings)
 
 
-def _reserve(config: ProxlbConfig, report: RunReport) -> dict[str, Resources]:
-    return _reserve_for(config, report.snapshot)
-
-
-def _reserve_for(config: ProxlbConfig, snapshot: ClusterSnapshot | None) -> dict[str, Resources]:
-    nodes = snapshot.node_names if snapshot else ()
-    return {n: config.balancing.reserve_for(n) for n in nodes}
-
-
-def _execution_summary(report: RunReport) -> str:
-    ex = report.execution
-    assert ex is not None
-    counts = ", ".join(f"{n} {state}" for state, n in ex.totals.items() if n)
-    verb = "Dry run" if ex.dry_run else "Applied"
-    return f"{verb}: {counts or 'nothing'} in {ex.seconds:.0f} s"
-
-
-def _execution_rows(report: RunReport) -> list[ExecutionRow]:
-    if report.execution is None:
-        return []
-    return [
-        ExecutionRow(
-            int(o.vmid), o.name, o.source, o.target, o.outcome.value, o.seconds, o.exitstatus or o.detail
-        )
-        for o in report.execution.outcomes
-    ]
-
-
-def _execution_json(report: RunReport) -> dict[str, Any] | None:
-    ex = report.execution
-    if ex is None:
-        return None
-    return {
-        "dry_run": ex.dry_run,
-        "seconds": round(ex.seconds, 1),
-        "totals": ex.totals,
-        "max_concurrent": ex.max_concurrent,
-        "max_node_outgoing": dict(ex.max_node_outgoing),
-        "max_node_incoming": dict(ex.max_node_incoming),
-        "outcomes": [
-            {
-                "vmid": int(o.vmid),
-                "name": o.name,
-                "source": o.source,
-                "target": o.target,
-                "reason": o.reason,
-                "outcome": o.outcome.value,
-                "detail": o.detail,
-                "upid": o.upid,
-                "exitstatus": o.exitstatus,
-                "seconds": round(o.seconds, 1),
-                "final_node": o.final_node,
-            }
-            for o in ex.outcomes
-        ],
-    }
-
-
-class _Printer:
-    """Prints each cycle: the plan as soon as it is final, live progress while it is applied, then
-    the outcome. JSON on stdout with --json (once, at the end); nothing on stdout with --quiet."""
-
-    def __init__(self, config: ProxlbConfig, as_json: bool, quiet: bool = False) -> None:
-        self.config = config
-        self.as_json = as_json
-        self.quiet = quiet
-        # Piped output (journald, files) gets a wide fixed width instead of rich's 80 columns.
-        self.console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-        self.plan_shown = False
-        self.progress: LiveProgress | None = None
-
-    @property
-    def interactive(self) -> bool:
-        return self.console.is_terminal and not self.as_json and not self.quiet
-
-    def observer_for(self, client: Any) -> LiveProgress:
-        """A fresh progress observer for this cycle's execution."""
-        if self.progress is not None:
-            self.progress.close()
-        self.progress = LiveProgress(client, self.console if self.interactive else None)
-        return self.progress
-
-    def plan_ready(self, snapshot: ClusterSnapshot, constraints: ConstraintSet, plan: Plan) -> None:
-        """The plan, before anything is executed."""
-        if self.progress is not None:
-            self.progress.begin(plan.migrations)
-        if self.as_json or self.quiet:
-            return
-        self.console.print(render_plan(snapshot, constraints, plan, _reserve_for(self.config, snapshot)))
-        self.plan_shown = True
-
-    def __call__(self, report: RunReport) -> None:
-        if self.progress is not None:
-            self.progress.close()
-        shown, self.plan_shown = self.plan_shown, False
-        if self.quiet:
-            return
-        if report.standby is not None:
-            if not self.as_json:
-                self.console.print(f"standby: {report.standby}")
-            return
-        if report.snapshot is None or report.constraints is None or report.plan is None:
-            return
-        if not self.as_json and shown:
-            self.console.print(render_outcome(report.snapshot, report.constraints, _execution_rows(report)))
-            if report.execution is not None:
-                self.console.print(_execution_summary(report))
-            return
-        if self.as_json:
-            doc = build_json(
-                report.snapshot,
-                report.constraints,
-                report.plan,
-                _reserve(self.config, report),
-                _execution_json(report),
-            )
-            sys.stdout.write(json.dumps(doc, indent=4) + "\n")
-            sys.stdout.flush()
-        else:
-            self.console.print(
-                render_cycle(
-                    report.snapshot,
-                    report.constraints,
-                    report.plan,
-                    _reserve(self.config, report),
-                    _execution_rows(report),
-                )
-            )
-
-
 class _Extras:
     """After the printer: `plan --curve`, `--html FILE` and `--metrics-file FILE`, per cycle."""
 
-    def __init__(self, args: CliArgs, printer: _Printer, metrics: CycleMetrics) -> None:
+    def __init__(self, args: CliArgs, printer: Printer, metrics: CycleMetrics) -> None:
         self.args, self.printer, self.metrics = args, printer, metrics
 
     def __call__(self, report: RunReport) -> None:
@@ -224,7 +92,7 @@ def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
     signals = DaemonSignals()
     signals.install()
     metrics = CycleMetrics.from_config(loaded.config)
-    printer = _Printer(loaded.config, args.json, args.quiet)
+    printer = Printer(loaded.config, args.json, args.quiet)
     extras = _Extras(args, printer, metrics)
     daemon = Daemon(
         Path(args.config),
