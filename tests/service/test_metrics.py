@@ -167,3 +167,15 @@ def test_listen_setting_is_checked_and_a_busy_port_is_one_clear_error() -> None:
             CycleMetrics().serve("127.0.0.1", port)
     finally:
         first.close()
+
+
+def test_only_a_daemon_binds_the_listen_address() -> None:
+    raw = {
+        "proxmox_api": {"hosts": ["h"], "user": "u@pve", "pass": "x"},
+        "service": {"daemon": False, "metrics": {"listen": "127.0.0.1:1"}},  # port 1: binding would fail
+    }
+    one_shot = CycleMetrics.from_config(ProxlbConfig.model_validate(raw))
+    assert one_shot._server is None
+    raw["service"] = {"daemon": True, "metrics": {"listen": "127.0.0.1:0"}}
+    with pytest.raises(ValueError, match="host:port"):
+        ProxlbConfig.model_validate(raw)

@@ -292,7 +292,7 @@ class Daemon:
                 self.reports.append(report)
                 metrics.cycle_done(config, report)
                 if not one_shot:
-                    keep_last_report(config, report)
+                    keep_last_report(config, report, state.location)
                 last_exit = report.exit_code
                 if self.on_report is not None:
                     self.on_report(report)

@@ -109,10 +109,11 @@ class CycleMetrics:
     # --- lifecycle ------------------------------------------------------------------------------
     @staticmethod
     def from_config(config: ProxlbConfig) -> CycleMetrics:
-        """Metrics for a daemon run; serves /metrics when `service.metrics.listen` is set."""
+        """Metrics for a run; a daemon serves /metrics when `service.metrics.listen` is set (a one-shot
+        run, `plan` or `report` does not bind the port: it may be the running daemon's)."""
         metrics = CycleMetrics()
         address = config.service.metrics.address()
-        if address is not None:
+        if address is not None and config.service.daemon:
             metrics.serve(*address)
         return metrics
 

@@ -75,9 +75,12 @@ def write_html(path: Path, config: ProxlbConfig, report: RunReport) -> bool:
     return True
 
 
-def keep_last_report(config: ProxlbConfig, report: RunReport) -> None:
-    """Daemon: keep the last cycle's page in the state directory; a failure is logged, not fatal."""
-    path = Path(config.service.state_dir) / LAST_REPORT
+def keep_last_report(config: ProxlbConfig, report: RunReport, state_location: str) -> None:
+    """Daemon: keep the last cycle's page beside the state database (`state_location`, the store's
+    file); nothing for a state kept in memory. A failure is logged, not fatal."""
+    if state_location == ":memory:":
+        return
+    path = Path(state_location).parent / LAST_REPORT
     try:
         if write_html(path, config, report):
             log.debug("report written to %s", path)
