@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from proxlb.sim.testing import SimInfo
+from tests.e2e.conftest import json_out, run_cli
+from tests.service.test_dashboard import concrete, dashboard_queries
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -111,7 +113,9 @@ def test_prometheus_scrapes_proxlb(
         up = get_json(f"{api}/query?query=" + urllib.parse.quote('up{job="proxlb"}'))["data"]["result"]
         assert up and up[0]["value"][1] == "1"
         # the same count ProxLB planned, as the plan command shows it
-        from tests.e2e.conftest import json_out, run_cli
-
         moves = json_out(run_cli("-c", str(cfg), "plan", "-j"))["plan"]["migrations"]
         assert float(result[0]["value"][1]) == len(moves) > 0
+        # every query of the Grafana dashboard is valid PromQL for this Prometheus
+        for expr in dashboard_queries():
+            doc = get_json(f"{api}/query?query=" + urllib.parse.quote(concrete(expr)))
+            assert doc["status"] == "success", (expr, doc)
