@@ -44,7 +44,7 @@ def test_page_is_self_contained_and_has_every_section() -> None:
     for n in ("pve1", "pve2", "pve3"):
         assert f"<td>{n}</td>" in page
     assert "online, maintenance" in page  # pve3 is drained
-    assert "threshold 70 %" in page
+    assert "threshold 70 %" in page and "#chart-proxlb-memory .axis.y .guides .major.line" in page
     assert "Dry run: nothing was migrated." in page
     for m in data.plan.migrations:
         assert f"<td class=num>{m.vmid}</td>" in page

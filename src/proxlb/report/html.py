@@ -26,7 +26,8 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 padding:12px 16px;margin:8px 0} table{border-collapse:collapse;font-size:13px;background:#fff}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f3f6} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.charts{display:flex;flex-wrap:wrap;gap:8px} .charts svg{background:#fff;border:1px solid #e3e3e3}
+.charts{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
+.charts svg{background:#fff;border:1px solid #e3e3e3}
 .bad{color:#b00020} .good{color:#1b7f3b} .warn{color:#9a6700} .small{font-size:12px;color:#555}
 """
 
@@ -141,8 +142,9 @@ def _curve_section(data: ReportInput) -> str:
     return (
         f"<p>{best} of {len(points) - 1} moves reach 90 % of the plan's spread reduction "
         f"({points[0].spread:.1f} → {points[-1].spread:.1f} pp).{budget}</p>"
-        f'<div class="charts" id="gain-curve">{gain_curve_chart(points)}</div>'
+        f'<div class="charts"><div id="gain-curve">{gain_curve_chart(points)}</div>'
         + _table(["k", "vmid", "reason", "spread pp", "objective", "GiB copied"], rows, "curve", {0, 3, 4, 5})
+        + "</div>"
     )
 
 

@@ -54,6 +54,7 @@ _COMMON = {
 }
 
 
+_THRESHOLD_LINE = "stroke:#d62728 !important;stroke-width:2px;stroke-dasharray:6,3;opacity:1"
 _CONFIG_SCRIPT = re.compile(r'<script type="text/javascript">window\.pygal[^<]*</script>')
 
 
@@ -70,35 +71,46 @@ def node_bars(
     after: Mapping[str, float],
     threshold: float | None,
 ) -> str:
-    """Grouped bars per node: load % of usable capacity before and after the plan, and the threshold."""
+    """Grouped bars per node: load % of usable capacity before and after the plan; the threshold
+    (when set) is the red dashed guide line (a major y label, styled by an inline rule)."""
+    chart_id = f"proxlb-{resource.replace(' ', '-')}"
     title = f"{resource}: % of usable capacity"
-    if threshold:
-        title += f" (threshold {threshold:g} %)"
     top = max([100.0, *before.values(), *after.values()])
+    labels: list[float] = [float(v) for v in range(0, int(top) + 1, 20)]
+    extra: dict[str, object] = {}
+    if threshold:
+        title += f" (red line: threshold {threshold:g} %)"
+        labels = sorted({*labels, float(threshold)})
+        rule = f"#chart-{chart_id} .axis.y .guides .major.line"
+        extra = {
+            "y_labels_major": [float(threshold)],
+            "css": ["file://style.css", "file://graph.css", f"inline:{rule}{{{_THRESHOLD_LINE}}}"],
+        }
     chart = pygal.Bar(
         title=title,
-        width=560,
-        height=300,
+        width=400,
+        height=290,
         range=(0, top),
+        y_labels=labels,
+        show_minor_y_labels=True,
         y_title="%",
         legend_at_bottom=True,
         x_label_rotation=0 if len(nodes) <= 8 else 30,
         print_values=False,
         **_COMMON,
+        **extra,
     )
     chart.x_labels = list(nodes)
     chart.add("before", [round(before.get(n, 0.0), 1) for n in nodes])
     chart.add("after", [round(after.get(n, 0.0), 1) for n in nodes])
-    if threshold:
-        chart.add("threshold", [threshold for _ in nodes])
-    return _svg(chart, f"proxlb-{resource.replace(' ', '-')}")
+    return _svg(chart, chart_id)
 
 
 def gain_curve_chart(points: Sequence[CurvePoint]) -> str:
     """Spread (left axis) and objective (right axis) after the first k moves, against GiB copied."""
     chart = pygal.XY(
         title="Gain curve: balance bought by each further migration",
-        width=760,
+        width=700,
         height=340,
         x_title="GiB copied (cumulative)",
         y_title="spread (pp)",
