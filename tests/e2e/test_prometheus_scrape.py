@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from proxlb.sim.testing import SimInfo
-from tests.e2e.conftest import json_out, run_cli
 from tests.service.test_dashboard import concrete, dashboard_queries
 
 pytestmark = pytest.mark.timeout(180)
@@ -55,11 +54,10 @@ def wait_for(check: Callable[[], Any], what: str, seconds: float = 60.0) -> Any:
 
 
 @contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1")
-        )
+def process(args: list[str], log: Path, stdout: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `args` (stderr to `log`, stdout to `stdout` or the log); SIGTERM and reap it at the end."""
+    with log.open("wb") as err, (stdout or log).open("ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
         yield proc
     finally:
@@ -93,13 +91,16 @@ def test_prometheus_scrapes_proxlb(
         "scrape_configs:\n"
         f"  - job_name: proxlb\n    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]\n"
     )
-    proxlb_cmd = [sys.executable, "-m", "proxlb", "-c", str(cfg)]
+    proxlb_cmd = [sys.executable, "-m", "proxlb", "-c", str(cfg), "--json"]
     prom_cmd = [
         binary, f"--config.file={prom_cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
     ]  # fmt: skip
     api = f"http://127.0.0.1:{prom_port}/api/v1"
-    with process(proxlb_cmd, tmp_path / "proxlb.log"), process(prom_cmd, tmp_path / "prometheus.log"):
+    with (
+        process(proxlb_cmd, tmp_path / "proxlb.log", tmp_path / "proxlb.json"),
+        process(prom_cmd, tmp_path / "prometheus.log"),
+    ):
         wait_for(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2), "/metrics"
         )
@@ -112,9 +113,16 @@ def test_prometheus_scrapes_proxlb(
         result = wait_for(planned, "Prometheus to answer a query on proxlb_plan_migrations")
         up = get_json(f"{api}/query?query=" + urllib.parse.quote('up{job="proxlb"}'))["data"]["result"]
         assert up and up[0]["value"][1] == "1"
-        # the same count ProxLB planned, as the plan command shows it
-        moves = json_out(run_cli("-c", str(cfg), "plan", "-j"))["plan"]["migrations"]
-        assert float(result[0]["value"][1]) == len(moves) > 0
+
+        # the same count as the plan of the daemon's (only) cycle, from its --json output
+        def printed() -> Any:
+            try:
+                return json.loads((tmp_path / "proxlb.json").read_text())
+            except ValueError:  # not written (completely) yet
+                return None
+
+        cycle = wait_for(printed, "the daemon's --json output of its cycle")
+        assert float(result[0]["value"][1]) == len(cycle["plan"]["migrations"]) > 0
         # every query of the Grafana dashboard is valid PromQL for this Prometheus
         for expr in dashboard_queries():
             doc = get_json(f"{api}/query?query=" + urllib.parse.quote(concrete(expr)))
