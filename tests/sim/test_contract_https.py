@@ -302,6 +302,7 @@ def test_error_wire_format(sim: SimInfo, token_api: ProxmoxAPI) -> None:
 
 
 def test_task_life_cycle_over_https(sim: SimInfo, token_api: ProxmoxAPI) -> None:
+    sim.admin.set_time_scale(0)  # hold the clock: at 200x the move ends ~40 ms (real) after it starts
     upid = token_api.nodes("pve1").qemu(100).migrate.post(target="pve2", online=1)
     assert upid.endswith(":qmigrate:100:root@pam!proxlb:")
     first = token_api.nodes("pve1").tasks(upid).status.get()
@@ -315,6 +316,7 @@ def test_task_life_cycle_over_https(sim: SimInfo, token_api: ProxmoxAPI) -> None
     )
     assert (locked.status_code, locked.reason) == (500, "VM is locked (migrate)")
     assert locked.json()["message"] == "VM is locked (migrate)\n"
+    sim.admin.set_time_scale(200)
     final = Tasks.blocking_status(token_api, upid, timeout=30, polling_interval=0.05)
     assert final["status"] == "stopped" and final["exitstatus"] == "OK"
     moved = next(e for e in token_api.cluster.resources.get(type="vm") if e["vmid"] == 100)
