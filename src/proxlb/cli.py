@@ -77,7 +77,7 @@ class _Extras:
     def __call__(self, report: RunReport) -> None:
         self.printer(report)
         config = self.printer.config
-        if self.args.curve and not self.args.json and report.plan is not None:
+        if self.args.curve and not (self.args.json or self.args.quiet) and report.plan is not None:
             self.printer.console.print(curve_table(curve_of(config, report), config.balancing.max_migrations))
         if self.args.html and write_html(Path(self.args.html), config, report):
             log.info("report written to %s", self.args.html)

@@ -54,6 +54,8 @@ def _curve_and_budget(cfg: Path) -> None:
     rows = re.findall(r"^│\s+(\d+)( \*)?\s+│", curve, re.M)
     assert [int(k) for k, _ in rows] == list(range(count + 1))
     assert sum(1 for _, star in rows if star) == 1
+    quiet = run_cli("-c", str(cfg), "plan", "--curve", "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stdout[:300]
 
 
 def test_html_on_an_applying_run_shows_the_outcome(
