@@ -34,6 +34,8 @@ from .fake_api import GIB, guest_entry, node_entry
         ("", None),
         (None, None),
         (9, None),
+        ("9.\u00b9", (9, 0, 0)),  # superscript one: isdigit() but not a digit int() takes
+        ("\u0669.2", None),  # Arabic-Indic nine: PVE versions are ASCII
     ],
 )
 def test_parse_pve_version(text: object, expected: tuple[int, int, int] | None) -> None:

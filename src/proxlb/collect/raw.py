@@ -97,7 +97,7 @@ def parse_pve_version(value: object) -> tuple[int, int, int] | None:
     for component in text.strip().split(".")[:3]:
         digits = ""
         for char in component:
-            if not char.isdigit():
+            if char not in "0123456789":  # str.isdigit() also accepts "¹", which int() refuses
                 break
             digits += char
         if digits == "":
