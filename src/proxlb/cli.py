@@ -27,7 +27,7 @@ from proxlb.config.check import check_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.render import mask_secret_like
-from proxlb.domain import GuestKind
+from proxlb.domain import GuestKind, VmId
 from proxlb.errors import ApiError, ConfigError, ProxlbError
 from proxlb.execute.model import SystemClock
 from proxlb.planning import PlanningProblem, policy_from_config
@@ -120,8 +120,13 @@ def _cmd_run(args: CliArgs, loaded: LoadedConfig) -> int:
     return code
 
 
-def _one_dry_cycle(loaded: LoadedConfig) -> tuple[RunReport, PlanningProblem]:
-    """Collect and plan once without executing; returns the report and the planning problem."""
+def _one_dry_cycle(
+    loaded: LoadedConfig, read_first: tuple[VmId, ...] = ()
+) -> tuple[RunReport, PlanningProblem]:
+    """Collect and plan once without executing; returns the report and the planning problem.
+
+    read_first: guests whose configuration is read before planning (explain answers from facts).
+    """
     config = loaded.config
     _configure_logging(config, to_stderr=True)
     stop = threading.Event()
@@ -129,7 +134,8 @@ def _one_dry_cycle(loaded: LoadedConfig) -> tuple[RunReport, PlanningProblem]:
     state = default_state(config, one_shot=True)
     try:
         clock = SystemClock()
-        report = run_once(PipelineDeps(config, client, state, clock, stop, dry_run=True), apply=False)
+        deps = PipelineDeps(config, client, state, clock, stop, dry_run=True, read_first=read_first)
+        report = run_once(deps, apply=False)
         if report.snapshot is None or report.constraints is None or report.plan is None:
             raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
         recent = state.recent_moves(since=report.started_at - config.balancing.cooldown_minutes * 60.0)
@@ -186,7 +192,7 @@ def _cmd_best_node(args: CliArgs, loaded: LoadedConfig) -> int:
 
 
 def _cmd_explain(args: CliArgs, loaded: LoadedConfig) -> int:
-    report, problem = _one_dry_cycle(loaded)
+    report, problem = _one_dry_cycle(loaded, read_first=(VmId(args.vmid),))
     assert report.plan is not None
     if problem.snapshot.guest(args.vmid) is None:
         print(f"guest {args.vmid} is not in the cluster (or on an ignored node)", file=sys.stderr)

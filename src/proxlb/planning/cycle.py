@@ -87,9 +87,11 @@ def run_planner(problem: PlanningProblem) -> tuple[Draft, str, str]:
     """Run the greedy planner. Returns (draft, stop sentence, planner name).
 
     Plan stability: when the previous plan of this cluster chose moves that are not done yet, a
-    second greedy run replays them first; its plan wins when it ends within `plan_margin` pp of
-    the fresh plan's spread — so metric noise between two cycles does not swap the guests chosen,
-    and a dry run previews the `--once` that follows.
+    second greedy run replays them first (planning/replay.py); its plan wins when it agrees with
+    the previous plan at least as well as the fresh plan does (Jaccard similarity) and ends within
+    `plan_margin` pp of the fresh plan's spread — so metric noise between two cycles does not
+    swap the guests chosen, and a dry run previews the `--once` that follows. When both choose
+    the same moves, the fresh plan (and its order) is kept.
     """
     trigger = should_rebalance(problem, LoadState.of(problem))
     fresh, stop = _greedy(problem, trigger, None)
@@ -99,9 +101,17 @@ def run_planner(problem: PlanningProblem) -> tuple[Draft, str, str]:
     }
     if previous:
         sticky, sticky_stop = _greedy(problem, trigger, previous)
-        chosen = {(m.vmid, m.target) for m in sticky.moves}
-        if chosen != {(m.vmid, m.target) for m in fresh.moves} and (
-            sticky.state.spread() <= fresh.state.spread() + problem.policy.plan_margin
+        wanted = set(previous.items())
+
+        def agreement(draft: Draft) -> float:  # Jaccard similarity with the previous plan
+            chosen = {(m.vmid, m.target) for m in draft.moves}
+            return len(chosen & wanted) / len(chosen | wanted)
+
+        same = {(m.vmid, m.target) for m in sticky.moves} == {(m.vmid, m.target) for m in fresh.moves}
+        if (
+            not same
+            and agreement(sticky) >= agreement(fresh)
+            and (sticky.state.spread() <= fresh.state.spread() + problem.policy.plan_margin)
         ):
             return sticky, sticky_stop, "greedy"
     return fresh, stop, "greedy"

@@ -125,13 +125,14 @@ class Draft:
         """Best valid target for a unit: (move, soft rules had to be relaxed, rejection sentences).
 
         Ranking: targets passing the soft checks first, then `prefer` (lower first), then the
-        target's weighted load after the move in steps of the noise band, then last cycle's target
-        for this guest, then name.
+        target's weighted load after the move in steps of the noise band, then name. Last cycle's
+        target for this guest wins while it is in the same class and its load after the move is
+        within `plan_margin` pp of the best's (stable plans: noise does not swap targets).
         """
-        state = self.state
-        best: tuple[tuple[int, float, int, int, str], Move] | None = None
-        band = max(self.problem.policy.noise_band, 1e-9)
+        state, pol = self.state, self.problem.policy
+        band = max(pol.noise_band, 1e-9)
         previous = self.problem.previous_moves.get(unit[0])
+        ranked: list[tuple[tuple[int, float, int, str], float, Move]] = []
         rejected: list[str] = []
         for dst in state.balance:
             if allowed is not None and dst not in allowed:
@@ -149,14 +150,15 @@ class Draft:
                 for i, w in state.active
                 if state.cap[dst][i] > 0
             )
-            # loads within the noise band compare equal; then last cycle's target wins (stable plans)
-            again = 0 if previous == dst else 1
-            key = (1 if soft else 0, prefer(dst) if prefer else 0.0, round(after / band), again, dst)
-            if best is None or key < best[0]:
-                best = (key, mv)
-        if best is None:
+            key = (1 if soft else 0, prefer(dst) if prefer else 0.0, round(after / band), dst)
+            ranked.append((key, after, mv))
+        if not ranked:
             return None, False, rejected
-        return best[1], best[0][0] == 1, rejected
+        best_key, best_after, best = min(ranked, key=lambda r: r[0])
+        for key, after, mv in ranked:
+            if mv.dst == previous and key[:2] == best_key[:2] and after <= best_after + pol.plan_margin:
+                best_key, best = key, mv
+        return best, best_key[0] == 1, rejected
 
 
 def gib_text(value: int) -> str:

@@ -30,6 +30,7 @@ from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.psi import psi_relief
 from proxlb.planning.repair import repair
+from proxlb.planning.replay import replay
 from proxlb.planning.trigger import Trigger, balance_wanted
 
 TARGETS_PER_ROUND = 4
@@ -224,44 +225,19 @@ def _balance(draft: Draft, started: bool, slack: float = 0.0) -> tuple[str, bool
     return "stopped at the safety cap on balancing rounds", started
 
 
-def _replay(draft: Draft, previous: Mapping[VmId, str], started: bool) -> bool:
-    """Re-plan last cycle's balancing moves first, each only while it still qualifies as a fresh
-    move would (balancing wanted, gain above min_improvement + cost, every check passes).
-    Returns whether balancing has started."""
-    state, pol = draft.state, draft.problem.policy
-    cooldown = _in_cooldown(draft)
-    for vmid, dst in previous.items():
-        src = state.placement.get(vmid)
-        if src is None or src == dst or vmid in draft.by_vmid or vmid in cooldown:
-            continue
-        if src not in state.in_balance or dst not in state.in_balance:
-            continue
-        if not balance_wanted(state, starting=not started)[0] or not draft.budget_left():
-            break
-        unit = draft.sub_unit(vmid)
-        if draft.unit_blocker(unit) is not None:
-            continue
-        mv = Move.of(state, unit, dst, MigrationReason.BALANCE)
-        cost = pol.cost_per_gib * mv.load.copy_bytes / GIB
-        gain, _ = state.gain(mv.load, src, dst)
-        if gain <= pol.min_improvement + cost + EPSILON_PP or first_failure(state, mv) is not None:
-            continue
-        draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f}); as planned last cycle")
-        started = True
-    return started
-
-
 def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | None = None) -> str:
     """Phases A and B on `draft`; returns why balancing stopped.
 
     Balancing can make room for a repair that failed before (a partner left, memory freed), so
     A and B alternate until a repair round changes nothing (at most REPAIR_ROUNDS rounds) — the end
     state then offers neither a repair nor a balancing move, which is what re-planning would see.
-    `previous` (last cycle's planned vmid → target) is replayed before the first phase B.
+    `previous` (last cycle's planned vmid → target) is replayed first (planning/replay.py).
     """
     base = list(draft.unmet)
     stop = trigger.reason
     started = trigger.balance
+    if previous and not (trigger.hot_nodes or trigger.hot_guests):
+        started = replay(draft, previous, started, _in_cooldown(draft))
     for round_no in range(REPAIR_ROUNDS):
         kept = [u for u in draft.unmet if u.rule.startswith("soft rule for guest")]
         draft.unmet = base + [u for u in kept if u not in base]
@@ -273,7 +249,5 @@ def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | N
             return psi_relief(draft, trigger, _in_cooldown(draft)) if round_no == 0 else stop
         if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
             return trigger.reason
-        if previous and round_no == 0:
-            started = _replay(draft, previous, started)
         stop, started = _balance(draft, started, draft.problem.policy.noise_band if previous else 0.0)
     return stop
