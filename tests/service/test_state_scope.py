@@ -18,7 +18,8 @@ from tests.service.simhelp import SimClock, client_for, config
 
 def demo_cluster(name: str, seed: int) -> SimCluster:
     scn = load_scenario("demo")
-    settings = scn.sim.model_copy(update={"cluster_name": name, "seed": seed})
+    # a fixed start: both rehearsal clusters read the same metrics at the same virtual instant
+    settings = scn.sim.model_copy(update={"cluster_name": name, "seed": seed, "start_time": 1_790_000_000.0})
     return SimCluster.from_scenario(
         Scenario.model_validate({**scn.model_dump(), "sim": settings}), time_scale=0
     )
