@@ -169,6 +169,18 @@ def _priorities(state: LoadState, mv: Move) -> str | None:
     return None
 
 
+def _no_return(state: LoadState, mv: Move) -> str | None:
+    """Balancing never sends a guest back to a node it left within the return window (ping-pong);
+    drains and rule repairs may (they are not balancing)."""
+    if mv.reason is not MigrationReason.BALANCE:
+        return None
+    left = state.problem.recently_left
+    for vmid in mv.unit:
+        if mv.dst in left.get(vmid, ()):
+            return f"guest {vmid} left {mv.dst} recently (no return move for balance)"
+    return None
+
+
 def _anti_affinity(strict: bool) -> Callable[[LoadState, Move], str | None]:
     def run(state: LoadState, mv: Move) -> str | None:
         moving = set(mv.unit)
@@ -197,6 +209,7 @@ CHECKS: tuple[Check, ...] = (
     Check("preferred-pin", False, _pins(strict=False)),
     Check("ha-priority", False, _priorities),
     Check("soft-anti-affinity", False, _anti_affinity(strict=False)),
+    Check("no-return", False, _no_return),
 )
 HARD_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if c.hard)
 

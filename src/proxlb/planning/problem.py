@@ -23,6 +23,9 @@ class PlanningProblem:
     last_move_at: when this cluster's latest successful balancing migration finished (PSI window).
     previous_moves: vmid → target of the moves the previous plan of this cluster chose (kept by
     the service), which this plan prefers while they stay about as good (plan stability).
+    recently_left: vmid → nodes it left by a balancing move within the return window (the last
+    RETURN_GUARD_CYCLES cycles or 2 × cooldown, whichever is longer); balancing never moves it back
+    there, so noisy metrics cannot make it ping-pong whatever `cooldown_minutes` is.
     """
 
     snapshot: ClusterSnapshot
@@ -32,6 +35,7 @@ class PlanningProblem:
     now: float = 0.0
     last_move_at: float | None = None
     previous_moves: Mapping[VmId, str] = field(default_factory=dict)
+    recently_left: Mapping[VmId, frozenset[str]] = field(default_factory=dict)
 
     @cached_property
     def index(self) -> ProblemIndex:

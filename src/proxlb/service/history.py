@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable
 
-from proxlb.domain import ClusterSnapshot
+from proxlb.domain import ClusterSnapshot, VmId
 from proxlb.errors import ProxlbError
 from proxlb.execute.model import MigrationOutcome, Outcome
 from proxlb.execute.progress import ExecutionObserver, MigrationEvent, MigrationPhase, notify
@@ -69,6 +69,17 @@ class HistoryRecorder:
         """Store the outcomes no event wrote (moves that never started: skipped, cancelled)."""
         rest = [o for i, o in enumerate(outcomes) if i not in self.written]
         self.state.record_migrations(rest, finished)
+
+
+RETURN_GUARD_CYCLES = 48  # a guest is not balanced back to a node it left within this many cycles
+
+
+def recently_left(state: StateStore, now: float, cooldown_minutes: float) -> dict[VmId, frozenset[str]]:
+    """vmid → nodes it left by balancing within the return window: the last `RETURN_GUARD_CYCLES`
+    cycles or 2 × cooldown, whichever reaches further back (all history while fewer cycles ran)."""
+    by_cycles = state.run_started(RETURN_GUARD_CYCLES)
+    since = min(now - 2.0 * cooldown_minutes * 60.0, 0.0 if by_cycles is None else by_cycles)
+    return state.recent_departures(since)
 
 
 def reconcile(state: StateStore, snapshot: ClusterSnapshot, now: float) -> int:

@@ -30,7 +30,7 @@ from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit
 from proxlb.execute.progress import ExecutionObserver
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
-from proxlb.service.history import HistoryRecorder, reconcile
+from proxlb.service.history import HistoryRecorder, recently_left, reconcile
 from proxlb.service.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ def _plan(
     stages: _Stages | None = None,
     previous: Mapping[VmId, str] | None = None,
     last_move_at: float | None = None,
+    departed: Mapping[VmId, frozenset[str]] | None = None,
 ) -> tuple[ClusterSnapshot, ConstraintSet, Plan, int]:
     """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier.
 
@@ -153,7 +154,16 @@ def _plan(
         mark = time.perf_counter()
         constraints = derive_constraints(snapshot, config, maintenance)
         mark = stages.add("derive", mark)
-        problem = PlanningProblem(snapshot, constraints, policy, recent, now, last_move_at, previous or {})
+        problem = PlanningProblem(
+            snapshot,
+            constraints,
+            policy,
+            recent,
+            now,
+            last_move_at,
+            previous or {},
+            recently_left=departed or {},
+        )
         plan = plan_cycle(problem)
         stages.add("plan", mark)
         movers = {m.vmid for m in plan.migrations} - enriched
@@ -236,8 +246,9 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)
     previous = deps.state.planned_moves()
     last_move_at = deps.state.last_move_finished(MigrationReason.BALANCE.value)
+    departed = recently_left(deps.state, started, config.balancing.cooldown_minutes)
     snapshot, constraints, plan, rounds = _plan(
-        snapshot, deps, maintenance, recent, started, stages, previous, last_move_at
+        snapshot, deps, maintenance, recent, started, stages, previous, last_move_at, departed
     )
     # remembered for the next cycle's plan (dry run or not): a dry run previews the --once after it
     deps.state.record_planned_moves({m.vmid: m.target for m in plan.migrations}, started)

@@ -307,6 +307,25 @@ class StateStore:
             for r in cur.fetchall()
         ]
 
+    def recent_departures(self, since: float) -> dict[VmId, frozenset[str]]:
+        """vmid → source nodes of its successful balancing moves finished at or after `since`."""
+        cur = self._conn.execute(
+            "SELECT vmid, source FROM migrations WHERE cluster=? AND outcome=? AND reason=? AND finished>=?",
+            (self.cluster, Outcome.DONE.value, "balance", since),
+        )
+        out: dict[VmId, set[str]] = {}
+        for vmid, source in cur.fetchall():
+            out.setdefault(VmId(int(vmid)), set()).add(str(source))
+        return {vmid: frozenset(nodes) for vmid, nodes in out.items()}
+
+    def run_started(self, back: int) -> float | None:
+        """Start time of this cluster's `back`-th most recent recorded run (1 = the last); None if fewer."""
+        row = self._conn.execute(
+            "SELECT started FROM runs WHERE cluster=? ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (self.cluster, max(0, back - 1)),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
     def recent_moves(self, since: float) -> dict[VmId, float]:
         """vmid → finish time of its latest successful move finished at or after `since`."""
         cur = self._conn.execute(
