@@ -76,6 +76,22 @@ def test_unmet_rules_stop_reason_and_outcome_are_shown() -> None:
     assert 'id="outcome"' in page and "Applied: done 1, failed 1 in 30 s." in page and "boom" in page
 
 
+def test_why_guests_stay_is_grouped_by_reason() -> None:
+    data = _input()
+    decisions = {**data.plan.decisions}
+    decisions.update(
+        {901: "stays: spread 3.0 pp ≤ balanciness/2", 902: "stays: spread 3.0 pp ≤ balanciness/2"}
+    )
+    decisions[903] = "stays: pinned <to> pve1"
+    page = render_html(replace(data, plan=replace(data.plan, decisions=decisions)))
+    table = page[page.index('<table id="stays">') :]
+    table = table[: table.index("</table>")]
+    assert "<td>901, 902</td>" in table and "spread 3.0 pp ≤ balanciness/2" in table
+    assert "pinned &lt;to&gt; pve1" in table
+    listed = {int(v) for cell in re.findall(r"<td>([\d, …]+)</td>", table) for v in re.findall(r"\d+", cell)}
+    assert listed and not listed & {m.vmid for m in data.plan.migrations}  # movers are in the plan table
+
+
 def test_no_plan_still_renders() -> None:
     data = _input()
     plan = replace(data.plan, migrations=())

@@ -22,6 +22,7 @@ from proxlb.report.state import node_accounts, percent
 _CSS = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:14px;margin:16px 0 6px}
 .meta{color:#666;font-size:13px} .card{background:#fff;border:1px solid #e3e3e3;border-radius:6px;
 padding:12px 16px;margin:8px 0} table{border-collapse:collapse;font-size:13px;background:#fff}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
@@ -171,9 +172,37 @@ def _why_section(plan: Plan, warnings: Sequence[str]) -> str:
         parts.append(f'<ul id="unmet" class="bad">{items}</ul>')
     else:
         parts.append('<p id="unmet-none" class="good">Every rule is met.</p>')
+    parts.append(_stays_table(plan))
     if warnings:
         parts.append('<ul class="warn">' + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
     return "".join(parts)
+
+
+STAYS_SHOWN = 8
+
+
+def _stays_table(plan: Plan) -> str:
+    """Why the guests that do not move stay, grouped by the planner's sentence, most common first."""
+    groups: dict[str, list[int]] = {}
+    for vmid, text in sorted(plan.decisions.items()):
+        if text.startswith("stays"):
+            groups.setdefault(text.removeprefix("stays").lstrip(":, "), []).append(int(vmid))
+    if not groups:
+        return ""
+    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
+    rows = [
+        [str(len(vmids)), _e(", ".join(map(str, vmids[:6])) + (" …" if len(vmids) > 6 else "")), _e(why)]
+        for why, vmids in ranked[:STAYS_SHOWN]
+    ]
+    rest = sum(len(v) for _, v in ranked[STAYS_SHOWN:])
+    more = f'<p class="small">… and {rest} more guests with other reasons.</p>' if rest else ""
+    hint = '<p class="small">Per guest: <code>proxlb explain VMID</code>.</p>'
+    return (
+        "<h3>Why the other guests stay</h3>"
+        + _table(["guests", "vmids", "why"], rows, "stays", {0})
+        + more
+        + hint
+    )
 
 
 def _outcome_section(data: ReportInput) -> str:
