@@ -24,7 +24,7 @@ from proxlb.domain.model import (
     PressureSet,
     VmId,
 )
-from proxlb.domain.plan import Migration, MigrationReason, Plan, UnmetRule
+from proxlb.domain.plan import Migration, MigrationReason, Plan, StopCause, UnmetRule
 from proxlb.domain.resources import GIB, MIB, Resources
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "Resources",
     "RuleSource",
     "SourceKind",
+    "StopCause",
     "UnmetRule",
     "VmId",
 ]

@@ -49,6 +49,20 @@ class UnmetRule:
     why: str
 
 
+@dataclass(frozen=True, slots=True)
+class StopCause:
+    """A rule or cap that kept the plan above `balanciness`, and how many guests it held back.
+
+    rule: the check or limit by name (e.g. "cpu-overcommit", "cooldown", "min_improvement",
+    "max_migrations", "excluded"); guests: how many guests that could have eased the most loaded
+    nodes it blocked; detail: one human sentence (an example).
+    """
+
+    rule: str
+    guests: int
+    detail: str
+
+
 @dataclass(frozen=True)
 class Plan:
     """An ordered, validated, explained set of migrations for one snapshot.
@@ -70,6 +84,7 @@ class Plan:
     planner: str = "greedy"
     stats: Mapping[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # planner notes, e.g. PSI unavailable → fell back to 'used'
+    stopped_by: tuple[StopCause, ...] = ()  # only when the plan ends above balanciness
 
     @property
     def bytes_to_copy(self) -> int:

@@ -20,6 +20,7 @@ from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.sequence import sequence
+from proxlb.planning.stopped import stop_causes
 from proxlb.planning.trigger import Trigger, should_rebalance
 from proxlb.planning.validate import validate
 
@@ -232,4 +233,5 @@ def _assemble(
             "gib_to_copy": round(sum(m.bytes_to_copy for m in ordered) / 2**30, 3),
         },
         warnings=tuple(dict.fromkeys(notes)),
+        stopped_by=stop_causes(problem, draft, after, stop) if triggered else (),
     )

@@ -27,6 +27,7 @@ class Draft:
     warnings: list[str] = field(default_factory=list)
     fixed: dict[VmId, str] = field(default_factory=dict)
     changes: int = 0  # bumped by every applied move (new or re-routed)
+    blocked: dict[VmId, tuple[str, str]] = field(default_factory=dict)  # vmid → (check, sentence)
 
     @staticmethod
     def start(problem: PlanningProblem, state: LoadState | None = None) -> Draft:
@@ -81,6 +82,7 @@ class Draft:
             # the unit is re-routed as a whole: newcomers serve the same drain/repair as the group
             reason = min(inherited, key=lambda r: ("drain", "rule", "balance", "parking").index(r.value))
         for vmid in mv.unit:
+            self.blocked.pop(vmid, None)
             guest = snap.guest(vmid)
             assert guest is not None
             before = self.state.spread()

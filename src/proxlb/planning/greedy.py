@@ -87,6 +87,7 @@ class _Scan:
         self.best_seen = best_seen
         self.chosen: Chosen | None = None
         self.moving = draft.by_vmid
+        self.blocked = draft.blocked
 
     def vcpu_ratio(self, dst: str, load: GuestLoad) -> float:
         cores = self.state.cap[dst][1]
@@ -125,9 +126,14 @@ class _Scan:
                     self.best_seen[unit[0]] = (
                         f"stays: best target {dst} rejected ({failure[0]}: {failure[1]})"
                     )
+                    self.blocked[unit[0]] = (failure[0], f"guest {unit[0]} → {dst}: {failure[1]}")
                     continue
                 self.chosen = (key, mv, gain, cost)
             if best_gain <= margin + cost + EPSILON_PP:
+                self.blocked.setdefault(
+                    unit[0],
+                    ("min_improvement", f"guest {unit[0]} would gain {max(best_gain, 0.0):.1f} pp at best"),
+                )
                 self.best_seen[unit[0]] = (
                     f"stays: moving it would gain only {max(best_gain, 0.0):.1f} pp "
                     f"(< min_improvement {margin:g} pp + cost {cost:.1f} pp "

@@ -115,6 +115,13 @@ def summary_text(plan: Plan) -> Text:
     lines.append(
         f"Imbalance {plan.imbalance_before:.2f} → {plan.imbalance_after:.2f} (planner: {plan.planner})\n"
     )
+    if plan.stopped_by:
+        held = ", ".join(
+            f"{c.rule} ({c.guests} guest{'s' if c.guests != 1 else ''})" for c in plan.stopped_by
+        )
+        lines.append(f"Stopped above balanciness, held back by: {held}\n", style="yellow")
+        for c in plan.stopped_by:
+            lines.append(f"  {c.rule}: {c.detail}\n", style="yellow")
     for u in plan.unmet:
         lines.append(f"Could not satisfy {u.rule}: {u.why}\n", style="red")
     return lines

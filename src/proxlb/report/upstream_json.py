@@ -239,6 +239,7 @@ def plan_section(plan: Plan, snapshot: ClusterSnapshot) -> dict[str, Any]:
             for m in plan.migrations
         ],
         "unmet": [{"rule": u.rule, "why": u.why} for u in plan.unmet],
+        "stopped_by": [{"rule": c.rule, "guests": c.guests, "detail": c.detail} for c in plan.stopped_by],
         "decisions": {str(int(v)): text for v, text in sorted(plan.decisions.items())},
         "metrics_before": {k: dict(v) for k, v in plan.metrics_before.items()},
         "metrics_after": {k: dict(v) for k, v in plan.metrics_after.items()},

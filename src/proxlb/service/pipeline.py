@@ -29,6 +29,7 @@ from proxlb.execute.jobs import MigrationApi
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
 from proxlb.execute.progress import ExecutionObserver
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
+from proxlb.planning.stopped import stopped_sentence
 from proxlb.rules.derive import derive_constraints
 from proxlb.service.history import HistoryRecorder, recently_left, reconcile
 from proxlb.service.state import StateStore
@@ -263,6 +264,8 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     )
     for warning in plan.warnings:
         log.warning("plan: %s", warning)
+    if plan.stopped_by:
+        log.info("plan stopped above balanciness, held back by: %s", stopped_sentence(plan.stopped_by))
     for m in plan.migrations:
         log.info(
             "planned: %s %d (%s) %s → %s [%s] %s",
