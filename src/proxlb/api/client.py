@@ -98,6 +98,9 @@ class ProxmoxerTransport:
         except AuthenticationError as exc:
             code = re.search(r"code: (\d+)", str(exc))
             status = int(code.group(1)) if code else 401
+            if status >= 500:  # PVE could not answer the login (busy, restarting): not a rejection
+                text = f"{endpoint}: PVE answered HTTP {status} to the login"
+                raise ApiError(text, status, "/access/ticket") from None
             answer = pve_answer(status, "authentication failure" if status == 401 else "")
             raise AuthError(auth_failure(settings, endpoint, answer), status, "/access/ticket") from None
         if not settings.uses_token:

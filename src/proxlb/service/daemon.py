@@ -45,6 +45,8 @@ EXIT_INVALID_CONFIG = 1  # the configuration file does not validate
 EXIT_CONFIG = 2  # setup problem: missing API privileges or unusable state directory
 EXIT_INTERNAL = 70  # an unexpected error (a bug): EX_SOFTWARE; systemd restarts it with backoff
 FIRST_BACKOFF_SECONDS = 30.0
+# a one-shot run whose first request meets a PVE that is not ready (5xx, no answer) retries this long
+STARTUP_RETRY_SECONDS = 60.0
 
 
 @dataclass
@@ -225,10 +227,30 @@ class Daemon:
                 self.metrics.close()
                 self.metrics = None
 
+    def _first_contact(self, client: PipelineClient, one_shot: bool) -> None:
+        """The permission check; in a one-shot run a PVE that is not ready yet (HTTP 5xx, no
+        answer) is asked again with backoff (2, 4, 8 … s) for up to `STARTUP_RETRY_SECONDS`, so a
+        short burst of 503s does not end the run. Rejected credentials are never retried."""
+        waited, delay = 0.0, 2.0
+        while True:
+            try:
+                client.check_permissions()
+                return
+            except ApiError as exc:
+                transient = not isinstance(exc, AuthError) and (exc.status == 0 or exc.status >= 500)
+                if not one_shot or not transient or waited >= STARTUP_RETRY_SECONDS:
+                    raise
+                delay = min(delay, STARTUP_RETRY_SECONDS - waited)
+                log.warning("Proxmox API not ready (%s); asking again in %.0f s", exc, delay)
+                if self.clock.sleep(delay, self.signals.stop):
+                    raise
+                waited += delay
+                delay *= 2
+
     def _loop(self, config: ProxlbConfig, state: StateStore, one_shot: bool) -> int:
         client = self.connect(config, self.signals.stop)
         try:
-            client.check_permissions()
+            self._first_contact(client, one_shot)
         except ConfigError as exc:
             log.error("%s", exc)
             for problem in exc.problems:
