@@ -5,7 +5,8 @@ against the HTTPS simulator (wall time, API requests), migrations, GiB to copy a
 spread before/after; upstream ProxLB 2.3.0 on the same simulated cluster when `.venv-upstream`
 exists. Then: evacuating each node of a generated cluster in process on the simulator's virtual
 clock, beside the lower bound of the simulator's migration model (the evacuation ratio, see
-benchmarks/evacuation.py). Prints Markdown.
+benchmarks/evacuation.py). Then plan stability: Jaccard similarity of 5 consecutive dry-run plans
+per scenario on noisy simulated clusters (benchmarks/stability.py). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 
 from benchmarks.evacuation import print_evacuations
+from benchmarks.stability import print_table as print_stability
 from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
 from proxlb.collect.snapshot import collect_snapshot
 from proxlb.config.load import evaluate_mapping
@@ -194,6 +196,8 @@ def main() -> int:
             flush=True,
         )
     print_evacuations()
+    print("\n## Plan stability (5 consecutive dry runs, 2 virtual minutes apart, simulator noise on)\n")
+    print_stability()
     print("\n## Simulator response times (32 nodes × 4000 guests, HTTPS, ms)\n")
     sim_figures = measure(nodes=32, guests=4000, repeat=10)
     for key, value in sim_figures.items():

@@ -156,7 +156,7 @@ def _window(state: LoadState, src: str, dsts: list[str], sized: list[tuple[float
     return [sized[j][1] for j in sorted(picked)]
 
 
-def _balance(draft: Draft, started: bool, slack: float = 0.0) -> tuple[str, bool]:
+def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
     """Phase B. Returns the sentence why it stopped, and whether balancing has started.
 
     Not yet started (the cycle was triggered by repairs only): balance only if the spread now
@@ -181,7 +181,7 @@ def _balance(draft: Draft, started: bool, slack: float = 0.0) -> tuple[str, bool
     best_seen: dict[VmId, str] = {}
     # every accepted move lowers the objective by more than EPSILON_PP × its size; the cap is a backstop
     for _ in range(10 * sum(len(rows) for rows in sized.values()) + 100):
-        wanted, why = balance_wanted(state, starting=not started, slack=slack)
+        wanted, why = balance_wanted(state, starting=not started)
         if not wanted:
             return why, started
         started = True
@@ -255,5 +255,5 @@ def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | N
             return psi_relief(draft, trigger, _in_cooldown(draft)) if round_no == 0 else stop
         if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
             return trigger.reason
-        stop, started = _balance(draft, started, draft.problem.policy.noise_band if previous else 0.0)
+        stop, started = _balance(draft, started)
     return stop

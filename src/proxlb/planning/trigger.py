@@ -50,12 +50,11 @@ class Trigger:
 HYSTERESIS = 0.5  # once balancing, plan down to this fraction of `balanciness`
 
 
-def balance_wanted(state: LoadState, starting: bool = False, slack: float = 0.0) -> tuple[bool, str]:
+def balance_wanted(state: LoadState, starting: bool = False) -> tuple[bool, str]:
     """Gate + spread on the current what-if state: (should balancing start / continue, why).
 
     starting: the cycle's trigger (spread > balanciness); otherwise the planners' continue rule
-    (spread > balanciness × HYSTERESIS + slack). A plan that replays last cycle's moves continues
-    with `slack` = the noise band, so noise around the target adds no extra move.
+    (spread > balanciness × HYSTERESIS).
     """
     pol = state.problem.policy
     if len(state.balance) < 2:
@@ -77,7 +76,7 @@ def balance_wanted(state: LoadState, starting: bool = False, slack: float = 0.0)
             return True, f"spread {spread:.1f} pp > balanciness {pol.balanciness:g}"
         return False, f"spread {spread:.1f} pp ≤ balanciness {pol.balanciness:g}"
     target = pol.balanciness * HYSTERESIS
-    if spread > target + slack:
+    if spread > target:
         return True, f"spread {spread:.1f} pp > target {target:g} (half of balanciness)"
     return False, f"spread {spread:.1f} pp ≤ target {target:g} (half of balanciness {pol.balanciness:g})"
 
