@@ -240,3 +240,17 @@ def test_secret_redaction_keeps_ordinary_values_visible(write_config: Write) -> 
 
 def test_fixture_is_yaml() -> None:  # guards the helper above against a silently broken MINIMAL
     assert yaml.safe_load(MINIMAL)["proxmox_api"]["user"] == "proxlb@pve"
+
+
+def test_messages_stay_one_line_whatever_the_keys_hold(write_config: Write) -> None:
+    path = write_config(MINIMAL + 'balancing:\n  "meth\\nod": memory\n  method: "ram\\n"\n')
+    result = check_config(path, {})
+    assert result.problems and result.warnings
+    assert all("\n" not in line for line in result.problems + result.warnings)
+    assert any("meth\\x0aod" in w for w in result.warnings)
+
+
+def test_empty_user_is_refused_at_load_as_the_api_client_would(write_config: Write) -> None:
+    assert only_problem(write_config(MINIMAL.replace("user: proxlb@pve", "user: ''"))).startswith(
+        "proxmox_api.user: '' is not valid; expected the API user as user@realm"
+    )

@@ -46,10 +46,10 @@ def _read_secret_file(key: str, raw_path: str, base_dir: Path) -> tuple[str | No
     text, reason = read_limited(path, MAX_SECRET_BYTES)
     if text is None:
         reason = f"it {reason}" if reason and reason.startswith("is ") else reason
-        return None, f"proxmox_api.{key}: cannot read secret file '{path}': {reason}"
+        return None, f"proxmox_api.{key}: cannot read secret file {show_value(str(path))}: {reason}"
     secret = text.rstrip("\r\n")
     if not secret:
-        return None, f"proxmox_api.{key}: secret file '{path}' is empty"
+        return None, f"proxmox_api.{key}: secret file {show_value(str(path))} is empty"
     return secret, None
 
 

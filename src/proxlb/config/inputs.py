@@ -77,7 +77,7 @@ def ca_file_problems(config: ProxlbConfig) -> tuple[str, ...]:
     if not api.ssl_verification or not api.ca_file:
         return ()
     path = Path(api.ca_file).expanduser()
-    where = f"proxmox_api.ca_file: '{api.ca_file}'"
+    where = f"proxmox_api.ca_file: {show_value(api.ca_file)}"
     hint = "expected the cluster CA certificate (a copy of /etc/pve/pve-root-ca.pem)"
     try:
         info = os.stat(path)

@@ -28,7 +28,7 @@ from proxlb.config.inputs import ca_file_problems, text_problems
 from proxlb.config.lint import config_warnings
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.normalize import normalize
-from proxlb.config.render import SECRET_KEYS, join_problems, render_validation_error, scrub
+from proxlb.config.render import SECRET_KEYS, join_problems, one_line, render_validation_error, scrub
 from proxlb.config.source import parse_yaml, read_config_text
 from proxlb.config.unknown import unknown_key_warnings
 from proxlb.errors import ConfigError
@@ -122,9 +122,9 @@ def evaluate_file(path: Path, env: Mapping[str, str] | None = None) -> Evaluatio
     try:
         raw, duplicates = parse_yaml(read_config_text(path), path)
     except ConfigError as exc:
-        return Evaluation(None, exc.problems or (str(exc),))
+        return Evaluation(None, tuple(one_line(p) for p in exc.problems or (str(exc),)))
     found = evaluate_mapping(raw, path, os.environ if env is None else env)
-    return Evaluation(found.config, found.problems, duplicates + found.warnings)
+    return Evaluation(found.config, found.problems, tuple(one_line(d) for d in duplicates) + found.warnings)
 
 
 def load_config(path: Path = DEFAULT_CONFIG_PATH, env: Mapping[str, str] | None = None) -> LoadedConfig:

@@ -36,6 +36,12 @@ def _check_host(value: str) -> str:
     return value
 
 
+def _need_user(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected the API user as user@realm, e.g. 'proxlb@pve'")
+    return value
+
+
 def _need_hosts(value: tuple[str, ...]) -> tuple[str, ...]:
     if not value:
         raise ValueError("no hosts are defined; expected at least one API host")
@@ -60,7 +66,7 @@ class ProxmoxApiConfig(BaseModel):
     model_config = FROZEN
 
     hosts: Annotated[tuple[ApiHost, ...], BeforeValidator(one_or_many), AfterValidator(_need_hosts)]
-    user: str
+    user: Annotated[str, AfterValidator(_need_user)]
     password: Secret = Field(default=None, alias="pass")
     token_id: str | None = None
     token_secret: Secret = None

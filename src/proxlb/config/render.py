@@ -58,30 +58,25 @@ def key_path(loc: Sequence[str | int]) -> str:
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_~-]{20,}$")
+_TOKEN_WORD = re.compile(r"[A-Za-z0-9+=_~-]{20,}")
 
 
 def looks_like_secret(text: str) -> bool:
-    """True for text that may be a pasted credential: a UUID (PVE token secrets are UUIDs), or 20+
-    characters of letters, digits and base64/URL punctuation mixing letters and digits (no dots,
-    slashes or spaces, so host names and paths still show)."""
+    """True for text that may be a pasted credential: a UUID (PVE token secrets are UUIDs), or one
+    word of 20+ letters, digits and base64/URL punctuation with at least 3 digits and 3 letters
+    (host names have dots and paths slashes, so those still show)."""
     stripped = text.strip()
     if _UUID.search(stripped):
         return True
-    return bool(
-        _TOKEN_CHARS.match(stripped)
-        and any(c.isdigit() for c in stripped)
-        and any(c.isalpha() for c in stripped)
-    )
-
-
-_SECRET_LIKE_WORD = re.compile(r"[A-Za-z0-9+/=_~-]{20,}")
+    if not _TOKEN_WORD.fullmatch(stripped):
+        return False
+    return sum(c.isdigit() for c in stripped) >= 3 and sum(c.isalpha() for c in stripped) >= 3
 
 
 def mask_secret_like(text: str) -> str:
-    """`text` with every UUID and every 20+ character token-like word replaced by ********."""
+    """`text` with every UUID and every credential-like word (`looks_like_secret`) replaced by ********."""
     text = _UUID.sub(REDACTED, text)
-    return _SECRET_LIKE_WORD.sub(lambda m: REDACTED if looks_like_secret(m.group()) else m.group(), text)
+    return _TOKEN_WORD.sub(lambda m: REDACTED if looks_like_secret(m.group()) else m.group(), text)
 
 
 def show_value(value: Any) -> str:
@@ -94,14 +89,24 @@ def show_value(value: Any) -> str:
     if isinstance(value, str) and looks_like_secret(value):
         return f"(a {len(value)}-character text that looks like a secret; not shown)"
     try:
-        text = repr(value)
+        text = mask_secret_like(repr(value))  # a list or mapping may hold a pasted secret too
     except ValueError:  # an int too long for str() (> 4300 digits)
         return "(a number too long to show)"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85)} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters and line separators escaped, so a message stays one line."""
+    return text.translate(_CONTROL)
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of a known secret value replaced by ********."""
+    """`text` as one line, with every occurrence of a known secret value replaced by ********."""
+    text = one_line(text)
+    secrets = [one_line(s) for s in secrets]
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         # a very short secret is replaced only where it stands as a quoted value
         text = text.replace(secret if len(secret) >= 4 else repr(secret), REDACTED)

@@ -22,8 +22,10 @@ from proxlb.collect.enrich import enrich_guests
 from proxlb.collect.inflight import inflight_targets
 from proxlb.collect.snapshot import collect_snapshot, with_smoothed_cpu
 from proxlb.config.model import ProxlbConfig
+from proxlb.config.reserve import reserve_problems
 from proxlb.config.schedule import active_maintenance_nodes
 from proxlb.domain import ClusterSnapshot, ConstraintSet, Migration, MigrationReason, Plan, VmId
+from proxlb.errors import ConfigError
 from proxlb.execute.executor import execute_plan
 from proxlb.execute.jobs import MigrationApi
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
@@ -237,6 +239,9 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     stages = _Stages()
     mark = time.perf_counter()
     snapshot = collect_snapshot(deps.client, config, started)
+    unfit = reserve_problems(config.balancing, snapshot.nodes)
+    if unfit:  # known only now that capacities are read: nothing is planned on a wrong reserve
+        raise ConfigError("; ".join(unfit), unfit)
     deps.state.bind(snapshot.identity)  # every remembered row below belongs to this cluster only
     cpu_history = deps.state.cpu_history(since=started - CPU_HISTORY_MAX_AGE_SECONDS)
     snapshot = with_smoothed_cpu(snapshot, cpu_history)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -131,8 +132,11 @@ class StateStore:
         """
         directory = Path(state_dir)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            # created here (not by systemd's StateDirectory=): only the proxlb user may look inside;
+            # SQLite gives its -wal/-shm files the database file's mode, so all stay 0600
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             path = directory / DB_NAME
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
             conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
