@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# make deb-test: build the .deb, install it on this machine, use it, purge it.
+#   build -> apt-get install ./dist/proxlb_*.deb -> proxlb -v -> systemd-analyze verify on the
+#   installed unit -> proxlb --dry-run as user 'proxlb' with the packaged config adapted to a
+#   proxlb-sim on 127.0.0.1 -> apt-get purge -> only what Debian policy keeps is left.
+# Needs root and Debian's build tools; installs those best effort and otherwise skips (exit 0)
+# with the reason. Leaves the machine as it found it: the simulator is stopped and the package
+# purged on every exit path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+skip() { echo "deb-test: SKIPPED: $*" >&2; exit 0; }
+fail() { echo "deb-test: FAILED: $*" >&2; exit 1; }
+step() { echo "deb-test: $*"; }
+
+{ [[ -r /etc/debian_version ]] && command -v apt-get >/dev/null; } || skip "not a Debian system (no apt-get)"
+[[ $(id -u) == 0 ]] || skip "needs root to install and purge the package (run: sudo make deb-test)"
+tools_missing() {
+    ! command -v dpkg-buildpackage >/dev/null || ! command -v dh_virtualenv >/dev/null \
+        || ! command -v lintian >/dev/null || ! python3 -c 'import ensurepip' 2>/dev/null
+}
+if tools_missing; then
+    step "installing build tools: dpkg-dev debhelper dh-virtualenv python3-venv lintian"
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
+        dpkg-dev debhelper dh-virtualenv python3-venv lintian >/dev/null 2>&1 || true
+    tools_missing && skip "dpkg-buildpackage/dh-virtualenv/lintian unavailable and not installable" \
+        "(apt-get install dpkg-dev debhelper dh-virtualenv python3-venv lintian)"
+fi
+if dpkg-query -W -f='${Status}' proxlb 2>/dev/null | grep -q 'installed'; then
+    skip "a proxlb package is already installed here; deb-test would replace and purge it"
+fi
+
+start=$SECONDS
+packaging/build-deb.sh
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml)
+deb="dist/proxlb_${version}_$(dpkg --print-architecture).deb"
+build_s=$((SECONDS - start))
+
+user_existed=0
+getent passwd proxlb >/dev/null && user_existed=1
+tmp=$(mktemp -d /tmp/proxlb-deb-test.XXXXXX)
+sim_pid=""
+installed=0
+cleanup() {
+    local rc=$?
+    if [[ -n "$sim_pid" ]] && kill -0 "$sim_pid" 2>/dev/null; then
+        kill -TERM "$sim_pid" 2>/dev/null || true
+        wait "$sim_pid" 2>/dev/null || true
+    fi
+    if ((installed)); then
+        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q proxlb >/dev/null 2>&1 || true
+    fi
+    if ((!user_existed)) && getent passwd proxlb >/dev/null; then
+        # Policy keeps the system user on purge; deb-test created it, so it removes it.
+        userdel proxlb 2>/dev/null || true
+        getent group proxlb >/dev/null && groupdel proxlb 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step "installing $deb"
+installed=1
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q "./$deb" >"$tmp/install.log" 2>&1 \
+    || { cat "$tmp/install.log" >&2; fail "apt-get install ./$deb"; }
+
+step "proxlb -v: $(proxlb -v | head -n1)"
+[[ "$(readlink -f /usr/bin/proxlb)" == /opt/venvs/proxlb/bin/proxlb ]] || fail "/usr/bin/proxlb is not the venv's"
+command -v proxlb-sim >/dev/null || fail "proxlb-sim not on PATH"
+
+# The package's promises: user, state directory, conffile, unit installed but not enabled.
+getent passwd proxlb >/dev/null || fail "system user proxlb missing"
+[[ "$(stat -c '%U:%G %a' /var/lib/proxlb)" == "proxlb:proxlb 750" ]] \
+    || fail "/var/lib/proxlb is $(stat -c '%U:%G %a' /var/lib/proxlb), expected proxlb:proxlb 750"
+[[ "$(stat -c '%U:%G %a' /etc/proxlb/proxlb.yaml)" == "root:proxlb 640" ]] \
+    || fail "/etc/proxlb/proxlb.yaml is $(stat -c '%U:%G %a' /etc/proxlb/proxlb.yaml), expected root:proxlb 640"
+dpkg-query -W -f='${Conffiles}\n' proxlb | grep -q '/etc/proxlb/proxlb.yaml' || fail "proxlb.yaml is not a conffile"
+unit=$(dpkg -L proxlb | grep -E '/systemd/system/proxlb\.service$') || fail "no systemd unit in the package"
+cmp -s "$unit" "build/deb/proxlb-$version/packaging/proxlb.service" \
+    || fail "$unit differs from packaging/proxlb.service (the package must ship it unchanged)"
+enabled=$(systemctl is-enabled proxlb.service 2>/dev/null || true)
+[[ "$enabled" != enabled ]] || fail "proxlb.service is enabled right after install (must wait for configuration)"
+step "unit $unit installed, is-enabled: ${enabled:-unknown}"
+
+step "systemd-analyze verify $unit"
+systemd-analyze verify "$unit" >"$tmp/verify.log" 2>&1 || { cat "$tmp/verify.log" >&2; fail "systemd-analyze verify"; }
+# systemd < 254 (Debian 12 has 252) does not know RestartSteps=/RestartMaxDelaySec=: it ignores
+# them with a notice, as the unit's comment says. Any other finding about our unit fails.
+grep -i proxlb "$tmp/verify.log" | grep -v -E "Unknown key name '(RestartSteps|RestartMaxDelaySec)'" \
+    && fail "systemd-analyze verify reported problems with the unit"
+sed 's/^/deb-test:   verify: /' "$tmp/verify.log"
+
+step "starting proxlb-sim on 127.0.0.1"
+install -d -m 0755 "$tmp/sim"
+proxlb-sim serve --scenario demo --host 127.0.0.1 --port 0 --state-dir "$tmp/sim" \
+    >"$tmp/sim.json" 2>"$tmp/sim.log" &
+sim_pid=$!
+for _ in $(seq 1 120); do
+    [[ -s "$tmp/sim.json" ]] && break
+    kill -0 "$sim_pid" 2>/dev/null || { cat "$tmp/sim.log" >&2; fail "proxlb-sim exited"; }
+    sleep 0.5
+done
+[[ -s "$tmp/sim.json" ]] || fail "proxlb-sim did not report its address within 60 s"
+chmod 0644 "$tmp/sim"/*.pem 2>/dev/null || true
+chmod 0755 "$tmp"
+
+# Adapt the packaged config in place (as an admin would): API endpoint, token and CA of the
+# simulator, one cycle instead of the daemon. Everything else stays as shipped.
+/opt/venvs/proxlb/bin/python packaging/sim-config.py "$tmp/sim.json" /etc/proxlb/proxlb.yaml /etc/proxlb/proxlb.yaml
+step "proxlb --dry-run as user proxlb"
+runuser -u proxlb -- proxlb --dry-run -c /etc/proxlb/proxlb.yaml >"$tmp/dry-run.out" 2>"$tmp/dry-run.err" \
+    || { rc=$?; cat "$tmp/dry-run.out" "$tmp/dry-run.err" >&2; fail "proxlb --dry-run exited $rc"; }
+sed -n '1,12p' "$tmp/dry-run.out"
+/opt/venvs/proxlb/bin/python packaging/sim-writes.py "$tmp/sim.json" deb-test \
+    || fail "the dry run wrote to the simulated cluster (or read nothing)"
+kill -TERM "$sim_pid"; wait "$sim_pid" || true; sim_pid=""
+
+step "apt-get purge proxlb"
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -q proxlb >"$tmp/purge.log" 2>&1 \
+    || { cat "$tmp/purge.log" >&2; fail "apt-get purge proxlb"; }
+installed=0
+left=()
+for p in /opt/venvs/proxlb /usr/bin/proxlb /usr/bin/proxlb-sim /etc/proxlb /var/lib/proxlb \
+         /usr/lib/sysusers.d/proxlb.conf /lib/systemd/system/proxlb.service \
+         /usr/lib/systemd/system/proxlb.service /usr/share/doc/proxlb; do
+    [[ -e "$p" || -L "$p" ]] && left+=("$p")
+done
+((${#left[@]} == 0)) || fail "left behind after purge: ${left[*]}"
+dpkg-query -W -f='${Status}' proxlb 2>/dev/null | grep -q 'installed' && fail "dpkg still lists proxlb"
+getent passwd proxlb >/dev/null && kept="the system user 'proxlb' (kept on purge, as policy says)" || kept="nothing"
+step "after purge: no files left; kept: $kept"
+step "PASSED in $((SECONDS - start)) s (build ${build_s} s)"
