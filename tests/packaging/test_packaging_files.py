@@ -12,13 +12,15 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pyproject() -> dict[str, object]:
+def pyproject() -> dict[str, Any]:
     with (ROOT / "pyproject.toml").open("rb") as fh:
-        return tomllib.load(fh)["project"]  # type: ignore[no-any-return]
+        project: dict[str, Any] = tomllib.load(fh)["project"]
+    return project
 
 
 def dockerfile_copied_sources(stage: str) -> set[str]:
@@ -40,7 +42,7 @@ def test_dockerfile_build_stage_copies_every_file_the_python_build_reads() -> No
     # The image was never built: pyproject's license-files (LICENSE) was not copied, so
     # `pip install /src` failed in setuptools before anything else.
     project = pyproject()
-    needed = {"pyproject.toml", "src", str(project["readme"]), *project["license-files"]}  # type: ignore[misc]
+    needed = {"pyproject.toml", "src", str(project["readme"]), *project["license-files"]}
     assert needed <= dockerfile_copied_sources("build"), needed - dockerfile_copied_sources("build")
 
 
@@ -60,9 +62,11 @@ def test_unit_starts_the_command_the_package_installs() -> None:
     unit = (ROOT / "packaging" / "proxlb.service").read_text()
     exec_start = re.search(r"^ExecStart=(\S+)", unit, re.MULTILINE)
     assert exec_start
-    links = dict(
-        reversed(line.split()) for line in (ROOT / "debian" / "proxlb.links").read_text().splitlines() if line
-    )
+    links: dict[str, str] = {}  # link -> target
+    for line in (ROOT / "debian" / "proxlb.links").read_text().splitlines():
+        if line.strip():
+            target, link = line.split()
+            links[link] = target
     assert exec_start.group(1).lstrip("/") in links
     assert links[exec_start.group(1).lstrip("/")] == "opt/venvs/proxlb/bin/proxlb"
 
