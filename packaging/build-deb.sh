@@ -41,11 +41,15 @@ else
 fi
 
 start=$SECONDS
-(cd "$src" && dpkg-buildpackage --build=binary --no-sign)
+# Each line stamped with the seconds since the start, so the slow steps show in the log.
+(cd "$src" && dpkg-buildpackage --build=binary --no-sign) 2>&1 \
+    | while IFS= read -r line; do printf '[%4d s] %s\n' "$((SECONDS - start))" "$line"; done
 mv "$work/$deb" "dist/$deb"
 echo "make deb: built dist/$deb ($(du -h "dist/$deb" | cut -f1)) in $((SECONDS - start)) s"
 
 # Errors fail the build; accepted warnings are overridden in debian/proxlb.lintian-overrides
 # (each with its reason) and listed in docs/operations.md.
+start=$SECONDS
 lintian --fail-on error --info --display-info "dist/$deb" | tee "$work/lintian.txt"
-echo "make deb: lintian: $(grep -c '^[EW]:' "$work/lintian.txt" || true) error/warning lines (see $work/lintian.txt)"
+echo "make deb: lintian: $(grep -c '^E:' "$work/lintian.txt" || true) errors," \
+     "$(grep -c '^W:' "$work/lintian.txt" || true) warnings in $((SECONDS - start)) s (see $work/lintian.txt)"
