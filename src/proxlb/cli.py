@@ -36,6 +36,7 @@ from proxlb.planning.explain import explain_guest
 from proxlb.report.curve_text import curve_table
 from proxlb.report.scenario_dump import scenario_document
 from proxlb.service.daemon import Daemon, DaemonSignals, acting_state, default_connect, default_state
+from proxlb.service.history import recently_left
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
@@ -139,10 +140,16 @@ def _one_dry_cycle(
         if report.snapshot is None or report.constraints is None or report.plan is None:
             raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
         recent = state.recent_moves(since=report.started_at - config.balancing.cooldown_minutes * 60.0)
+        left = recently_left(state, report.started_at, config.balancing.cooldown_minutes)
     finally:
         state.close()
     problem = PlanningProblem(
-        report.snapshot, report.constraints, policy_from_config(config), recent, report.started_at
+        report.snapshot,
+        report.constraints,
+        policy_from_config(config),
+        recent,
+        report.started_at,
+        recently_left=left,
     )
     return report, problem
 
