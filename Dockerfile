@@ -16,8 +16,11 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-# The pinned dependencies of pyproject.toml, from PyPI.
-RUN python3 -m venv /opt/proxlb \
+# The pinned dependencies of pyproject.toml, from PyPI. A CA bundle mounted at
+# /etc/ssl/host-ca.crt for the build (make container mounts the host's) is trusted by pip,
+# e.g. for a TLS-inspecting proxy.
+RUN if [ -s /etc/ssl/host-ca.crt ]; then export PIP_CERT=/etc/ssl/host-ca.crt; fi \
+ && python3 -m venv /opt/proxlb \
  && /opt/proxlb/bin/pip install --no-cache-dir --disable-pip-version-check /src \
  && /opt/proxlb/bin/pip uninstall --yes --quiet pip setuptools
 

@@ -50,11 +50,12 @@ mkdir -p build
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml)
 start=$SECONDS
-# Host network for the build steps: apt and pip reach their mirrors like the host does, trusting
-# the host's CA bundle (Debian's pip reads it from this path), e.g. for a TLS-inspecting proxy.
+# Host network for the build steps: apt and pip reach their mirrors like the host does, pip
+# trusting the host's CA bundle (mounted beside the image's own, which apt's ca-certificates
+# must be free to write), e.g. for a TLS-inspecting proxy.
 ca=/etc/ssl/certs/ca-certificates.crt
 mounts=()
-[[ -s "$ca" ]] && mounts=(--volume "$ca:$ca:ro")
+[[ -s "$ca" ]] && mounts=(--volume "$ca:/etc/ssl/host-ca.crt:ro")
 "${build[@]}" --network host "${mounts[@]}" --build-arg BASE_IMAGE="$base" \
     -t "localhost/proxlb:$version" -t localhost/proxlb:latest -f Dockerfile .
 echo "make container: built localhost/proxlb:$version from $base with ${engine[0]} in $((SECONDS - start)) s;" \
