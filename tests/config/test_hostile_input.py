@@ -254,3 +254,14 @@ def test_empty_user_is_refused_at_load_as_the_api_client_would(write_config: Wri
     assert only_problem(write_config(MINIMAL.replace("user: proxlb@pve", "user: ''"))).startswith(
         "proxmox_api.user: '' is not valid; expected the API user as user@realm"
     )
+
+
+def test_secret_pasted_under_a_valid_key_is_masked_in_the_effective_config(write_config: Write) -> None:
+    text = (
+        MINIMAL.replace("00000000-0000-0000-0000-000000000000", TOKEN)
+        + f"service:\n  ha_identity: '{TOKEN}'\n"
+    )
+    result = check_config(write_config(text), {})
+    assert result.ok and result.config is not None
+    assert TOKEN not in str(result.to_dict())
+    assert result.config["service"]["ha_identity"] == "********"

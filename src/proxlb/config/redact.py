@@ -1,6 +1,7 @@
 """A printable, JSON-safe view of the configuration with every secret replaced. Pure.
 
-Invariant: no value of `proxmox_api.pass` or `proxmox_api.token_secret` ever appears in the result.
+Invariant: no value of `proxmox_api.pass` or `proxmox_api.token_secret` ever appears in the result,
+also not where it was pasted under another key (`service.ha_identity: <the token>`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxlb.config.model import ProxlbConfig
-from proxlb.config.render import REDACTED
+from proxlb.config.render import REDACTED, scrub
 
 
 def redacted_dict(config: ProxlbConfig) -> dict[str, Any]:
@@ -17,4 +18,17 @@ def redacted_dict(config: ProxlbConfig) -> dict[str, Any]:
     api = data["proxmox_api"]
     api["pass"] = REDACTED if config.proxmox_api.password is not None else None
     api["token_secret"] = REDACTED if config.proxmox_api.token_secret is not None else None
-    return data
+    secrets = [
+        s.get_secret_value() for s in (config.proxmox_api.password, config.proxmox_api.token_secret) if s
+    ]
+    return _scrubbed(data, secrets) if secrets else data
+
+
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets) if any(s in value for s in secrets) else value
+    if isinstance(value, dict):
+        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    return value
