@@ -306,8 +306,8 @@ def test_cli_config_check_and_run_agree(tmp_path_factory: pytest.TempPathFactory
         path = tmp / "proxlb.yaml"
         path.write_text(yaml.safe_dump(doc, allow_unicode=True))
         path.chmod(0o600)
-        check = _proxlb("config", "check", "-c", str(path))
-        run = _proxlb("--once", "-d", "-c", str(path))
+        check = _proxlb(tmp, "config", "check", "-c", str(path))
+        run = _proxlb(tmp, "--once", "-d", "-c", str(path))
     for proc in (check, run):
         assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
         assert proc.returncode != 70, proc.stderr
@@ -325,7 +325,13 @@ def test_cli_config_check_and_run_agree(tmp_path_factory: pytest.TempPathFactory
         )
 
 
-def _proxlb(*args: str) -> subprocess.CompletedProcess[str]:
+def _proxlb(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """In `cwd`, so a relative state_dir the fuzzer wrote lands in the test's directory."""
     return subprocess.run(
-        [sys.executable, "-m", "proxlb", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "proxlb", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
     )
