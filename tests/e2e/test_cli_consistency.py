@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from proxlb.sim.testing import SimInfo
+from proxlb.sim.testing import SimInfo, running_simulator
 from tests.e2e.conftest import json_out, run_cli
 
 
@@ -21,10 +21,14 @@ def test_config_check_json_both_spellings(demo_sim: SimInfo, configured: Callabl
         assert demo_sim.token_secret not in proc.stdout
 
 
-def test_steps_are_numbered_the_same_in_table_json_and_explain(
-    demo_sim: SimInfo, configured: Callable[..., Path]
-) -> None:
-    cfg = str(configured(demo_sim))
+def test_steps_are_numbered_the_same_in_table_json_and_explain(configured: Callable[..., Path]) -> None:
+    # three CLI runs must show one plan: metrics without noise (on a noisy real-time simulator the
+    # last small move of the demo plan sits at the hysteresis target, and noise may add or drop it)
+    with running_simulator("demo", time_scale=200.0, sim_overrides={"noise": 0, "drift": 0}) as quiet:
+        _steps_agree(str(configured(quiet)))
+
+
+def _steps_agree(cfg: str) -> None:
     moves = json_out(run_cli("-c", cfg, "plan", "-j"))["plan"]["migrations"]
     assert moves and min(m["step"] for m in moves) == 1
     table = run_cli("-c", cfg, "plan").stdout

@@ -50,7 +50,9 @@ def replay(draft: Draft, previous: Mapping[VmId, str], started: bool, cooldown: 
         else:
             if vmid in cooldown or src not in state.in_balance:
                 continue
-            if not balance_wanted(state, starting=not started)[0]:
+            # within the noise band below the target, last cycle's move is still wanted: noise must
+            # not decide whether the plan's last small move happens
+            if not balance_wanted(state, starting=not started, slack=-pb.policy.noise_band)[0]:
                 continue
             reason = MigrationReason.BALANCE
             load = Move.of(state, unit, dst, reason).load

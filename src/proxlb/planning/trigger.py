@@ -50,11 +50,12 @@ class Trigger:
 HYSTERESIS = 0.5  # once balancing, plan down to this fraction of `balanciness`
 
 
-def balance_wanted(state: LoadState, starting: bool = False) -> tuple[bool, str]:
+def balance_wanted(state: LoadState, starting: bool = False, slack: float = 0.0) -> tuple[bool, str]:
     """Gate + spread on the current what-if state: (should balancing start / continue, why).
 
     starting: the cycle's trigger (spread > balanciness); otherwise the planners' continue rule
-    (spread > balanciness × HYSTERESIS).
+    (spread > balanciness × HYSTERESIS + slack). Replaying last cycle's moves uses a negative
+    slack (the noise band): noise around the target does not drop the plan's last small move.
     """
     pol = state.problem.policy
     if len(state.balance) < 2:
@@ -76,7 +77,7 @@ def balance_wanted(state: LoadState, starting: bool = False) -> tuple[bool, str]
             return True, f"spread {spread:.1f} pp > balanciness {pol.balanciness:g}"
         return False, f"spread {spread:.1f} pp ≤ balanciness {pol.balanciness:g}"
     target = pol.balanciness * HYSTERESIS
-    if spread > target:
+    if spread > target + slack:
         return True, f"spread {spread:.1f} pp > target {target:g} (half of balanciness)"
     return False, f"spread {spread:.1f} pp ≤ target {target:g} (half of balanciness {pol.balanciness:g})"
 
