@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from proxlb.domain import UnmetRule
+from proxlb.domain import StopCause, UnmetRule
 from proxlb.execute.model import ExecutionReport, MigrationOutcome, Outcome
 from proxlb.planning import plan_cycle
 from proxlb.planning.curve import gain_curve
@@ -59,9 +59,13 @@ def test_cluster_text_is_escaped() -> None:
 def test_unmet_rules_stop_reason_and_outcome_are_shown() -> None:
     data = _input()
     plan = replace(
-        data.plan, unmet=(UnmetRule("anti-affinity tag 'plb_anti_affinity_db'", "only 1 node <left>"),)
+        data.plan,
+        unmet=(UnmetRule("anti-affinity tag 'plb_anti_affinity_db'", "only 1 node <left>"),),
+        stopped_by=(
+            StopCause("cpu-overcommit", 12, "guest 107 would push pve3 past 2.0 vCPUs/core"),
+            StopCause("cooldown", 1, "guest 104 moved <10 min> ago"),
+        ),
     )
-    object.__setattr__(plan, "stopped_by", "spread 4.1 pp ≤ balanciness/2")  # as #11's planner records it
     m = data.plan.migrations[0]
     outcomes = (
         MigrationOutcome(
@@ -72,7 +76,9 @@ def test_unmet_rules_stop_reason_and_outcome_are_shown() -> None:
     ex = ExecutionReport(outcomes=outcomes, started_at=0.0, finished_at=30.0)
     page = render_html(replace(data, plan=plan, execution=ex, applied=True))
     assert 'id="unmet"' in page and "only 1 node &lt;left&gt;" in page
-    assert 'id="stopped-by"' in page and "balanciness/2" in page
+    assert 'id="stopped-by"' in page and "StopCause" not in page  # rendered, not a Python repr
+    assert "<td>cpu-overcommit</td><td class=num>12</td>" in page
+    assert "pve3 past 2.0 vCPUs/core" in page and "moved &lt;10 min&gt; ago" in page
     assert 'id="outcome"' in page and "Applied: done 1, failed 1 in 30 s." in page and "boom" in page
 
 

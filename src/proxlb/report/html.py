@@ -164,9 +164,14 @@ def _plan_section(plan: Plan) -> str:
 
 def _why_section(plan: Plan, warnings: Sequence[str]) -> str:
     parts = []
-    stopped_by = getattr(plan, "stopped_by", "")  # set by the planner where it records it
-    if stopped_by:
-        parts.append(f'<p id="stopped-by"><b>Balancing stopped:</b> {_e(stopped_by)}</p>')
+    if plan.stopped_by:
+        rows = [(_e(c.rule), str(c.guests), _e(c.detail)) for c in plan.stopped_by]
+        parts.append(
+            '<div id="stopped-by" class="warn">'
+            "<p><b>Balancing stopped above balanciness</b>, held back by:</p>"
+            + _table(["rule or cap", "guests blocked", "example"], rows, "stopped-by-table", {1})
+            + "</div>"
+        )
     if plan.unmet:
         items = "".join(f"<li><b>{_e(u.rule)}</b>: {_e(u.why)}</li>" for u in plan.unmet)
         parts.append(f'<ul id="unmet" class="bad">{items}</ul>')
