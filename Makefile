@@ -62,12 +62,9 @@ $(PVECONTROL_STAMP):
 # real-world tests. Best effort, only when missing and apt-get is usable: otherwise those tests skip.
 test-tools:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
-	  || (command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-	      && apt-get install -y -q chromium >/dev/null 2>&1) \
+	  || scripts/apt-install.sh chromium \
 	  || echo "chromium unavailable: the report rendering test will be skipped"
-	@command -v prometheus >/dev/null 2>&1 \
-	  || (command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-	      && apt-get install -y -q prometheus >/dev/null 2>&1) \
+	@command -v prometheus >/dev/null 2>&1 || scripts/apt-install.sh prometheus \
 	  || echo "prometheus unavailable: the Prometheus scrape test will be skipped"
 
 clean:

@@ -21,8 +21,7 @@ tools_missing() {
 }
 if tools_missing; then
     step "installing build tools: dpkg-dev debhelper dh-virtualenv python3-venv lintian"
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q --no-install-recommends \
-        dpkg-dev debhelper dh-virtualenv python3-venv lintian >/dev/null 2>&1 || true
+    scripts/apt-install.sh dpkg-dev debhelper dh-virtualenv python3-venv lintian || true
     tools_missing && skip "dpkg-buildpackage/dh-virtualenv/lintian unavailable and not installable" \
         "(apt-get install dpkg-dev debhelper dh-virtualenv python3-venv lintian)"
 fi
