@@ -5,7 +5,11 @@ node n (balance nodes ∩ strict pins ∩ preferred pins the unit already honour
 local storages). Hard: each unit on exactly one node; drained nodes never chosen; real memory,
 CPU overcommit, local disk and (mode `assigned` / `overprovisioning: false`) assigned memory
 within capacity − reserve; no two members of an anti-affinity rule on one node (soft rules too,
-unless already broken). A node already over a limit accepts no newcomers.
+unless already broken). A node already over a limit accepts no newcomers. A unit whose move
+would be a balancing move (no member on a drained node or in a broken rule) stays home while a
+member is in cooldown, and is never placed on a node a member left within the return window
+(`recently_left`) — the same soft no-return rule and cooldown greedy and replay honour; a drain or
+a repair may still go back there, as `checks._no_return` allows.
 Objective (integer, basis points = 1/100 pp): Σ_r w_r · (max_r − min_r) of node load % when
 balancing is wanted, plus for every moved unit 100 × (min_improvement + cost_per_gib × GiB) — so
 a move must buy more spread than it costs, the same margin the greedy planner uses.
@@ -73,12 +77,18 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
     if not nodes:
         return SolverResult(None, "no node can take guests")
     wanted, _ = balance_wanted(state, starting=True)
+    broken = _broken(problem, state)
+    cooling = _in_cooldown(problem)
     model = cp_model.CpModel()
     x: dict[tuple[int, str], Any] = {}
     fixed_units: dict[int, str] = {}
     for u, members in enumerate(units):
         fixed = [m for m in members if fixed_reason(problem, problem.snapshot.guest(m)) is not None]  # type: ignore[arg-type]
         homes = {state.placement[m] for m in members}
+        balance_only = not any(state.placement[m] in idx.drained or m in broken for m in members)
+        if balance_only and len(homes) == 1 and any(m in cooling for m in members):
+            fixed_units[u] = next(iter(homes))  # cooldown: no balancing move, as in greedy
+            continue
         if fixed:
             home = state.placement[fixed[0]]
             if home not in idx.online or home in idx.drained or len(homes) == 1:
@@ -87,6 +97,9 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
             allowed = [home] if home in nodes else []
         else:
             allowed = [n for n in nodes if _allowed(problem, state, members, n)]
+            if balance_only:  # no-return: never balanced back to a node a member just left
+                left = frozenset().union(*(problem.recently_left.get(m, frozenset()) for m in members))
+                allowed = [n for n in allowed if n in homes or n not in left]
         if not allowed:
             if len(homes) == 1 and next(iter(homes)) in nodes:
                 allowed = list(homes)
@@ -206,7 +219,21 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return SolverResult(None, status, tuple(unmet), stats)
     stats["cpsat_objective"] = float(solver.objective_value)
-    return SolverResult(_moves(problem, state, units, movable, x, solver), status, tuple(unmet), stats)
+    moves = _moves(problem, state, units, movable, x, solver, broken)
+    return SolverResult(moves, status, tuple(unmet), stats)
+
+
+def _broken(problem: PlanningProblem, state: LoadState) -> frozenset[VmId]:
+    """Guests in a broken rule (other than a drain): their moves are repairs, not balancing."""
+    viols = violations(problem, state.placement)
+    return frozenset(v for viol in viols for v in viol.vmids if viol.kind != "drain")
+
+
+def _in_cooldown(problem: PlanningProblem) -> frozenset[VmId]:
+    """Guests moved within `cooldown_minutes` (greedy's `_in_cooldown`): no balancing move for them."""
+    limit = problem.policy.cooldown_seconds
+    recent = problem.recently_moved.items()
+    return frozenset(v for v, t in recent if limit > 0 and problem.now - t < limit)
 
 
 def _allowed(problem: PlanningProblem, state: LoadState, members: tuple[VmId, ...], node: str) -> bool:
@@ -233,9 +260,9 @@ def _moves(
     movable: set[int],
     x: dict[tuple[int, str], Any],
     solver: Any,
+    broken: frozenset[VmId],
 ) -> tuple[Migration, ...]:
     idx = problem.index
-    broken = {v for viol in violations(problem, state.placement) for v in viol.vmids if viol.kind != "drain"}
     out: list[Migration] = []
     for u in sorted(movable):
         for (uu, n), var in x.items():
