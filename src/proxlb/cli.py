@@ -140,7 +140,8 @@ def _one_dry_cycle(
         if report.snapshot is None or report.constraints is None or report.plan is None:
             raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
         recent = state.recent_moves(since=report.started_at - config.balancing.cooldown_minutes * 60.0)
-        left = recently_left(state, report.started_at, config.balancing.cooldown_minutes)
+        bal = config.balancing
+        left = recently_left(state, report.started_at, bal.cooldown_minutes, bal.return_window_cycles)
     finally:
         state.close()
     problem = PlanningProblem(

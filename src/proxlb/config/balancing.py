@@ -153,6 +153,8 @@ class BalancingConfig(BaseModel):
     cost_per_gib: Annotated[float, BeforeValidator(Bounded(0, 1000, "points per GiB", False))] = 0.05
     max_migrations: Annotated[int | None, BeforeValidator(Bounded(0, 100_000))] = None
     cooldown_minutes: Annotated[int, BeforeValidator(Bounded(0, YEAR_MINUTES, "minutes"))] = 360
+    # no balancing move back to a node a guest left within this many cycles (or 2 × cooldown)
+    return_window_cycles: Annotated[int, BeforeValidator(Bounded(0, 10_000, "cycles"))] = 48
     max_node_outflow: Concurrency = 4
     psi_window_minutes: Annotated[int, BeforeValidator(Bounded(0, 7 * 24 * 60, "minutes"))] = 60
     noise_band: Points = 0.5

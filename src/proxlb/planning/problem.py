@@ -24,8 +24,9 @@ class PlanningProblem:
     previous_moves: vmid → target of the moves the previous plan of this cluster chose (kept by
     the service), which this plan prefers while they stay about as good (plan stability).
     recently_left: vmid → nodes it left by a balancing move within the return window (the last
-    RETURN_GUARD_CYCLES cycles or 2 × cooldown, whichever is longer); balancing never moves it back
-    there, so noisy metrics cannot make it ping-pong whatever `cooldown_minutes` is.
+    `balancing.return_window_cycles` cycles or 2 × cooldown, whichever is longer); balancing (greedy,
+    replay and CP-SAT) never moves it back there, so noisy metrics cannot make it ping-pong whatever
+    `cooldown_minutes` is.
     """
 
     snapshot: ClusterSnapshot

@@ -71,13 +71,16 @@ class HistoryRecorder:
         self.state.record_migrations(rest, finished)
 
 
-RETURN_GUARD_CYCLES = 48  # a guest is not balanced back to a node it left within this many cycles
+RETURN_GUARD_CYCLES = 48  # default of balancing.return_window_cycles
 
 
-def recently_left(state: StateStore, now: float, cooldown_minutes: float) -> dict[VmId, frozenset[str]]:
-    """vmid → nodes it left by balancing within the return window: the last `RETURN_GUARD_CYCLES`
-    cycles or 2 × cooldown, whichever reaches further back (all history while fewer cycles ran)."""
-    by_cycles = state.run_started(RETURN_GUARD_CYCLES)
+def recently_left(
+    state: StateStore, now: float, cooldown_minutes: float, window_cycles: int = RETURN_GUARD_CYCLES
+) -> dict[VmId, frozenset[str]]:
+    """vmid → nodes it left by balancing within the return window: the last `window_cycles` cycles
+    (`balancing.return_window_cycles`) or 2 × cooldown, whichever reaches further back (all history
+    while fewer cycles ran). `window_cycles` 0: only 2 × cooldown (and with cooldown 0, no window)."""
+    by_cycles = state.run_started(window_cycles) if window_cycles > 0 else now
     since = min(now - 2.0 * cooldown_minutes * 60.0, 0.0 if by_cycles is None else by_cycles)
     return state.recent_departures(since)
 

@@ -252,7 +252,8 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)
     previous = deps.state.planned_moves()
     last_move_at = deps.state.last_move_finished(MigrationReason.BALANCE.value)
-    departed = recently_left(deps.state, started, config.balancing.cooldown_minutes)
+    bal = config.balancing
+    departed = recently_left(deps.state, started, bal.cooldown_minutes, bal.return_window_cycles)
     snapshot, constraints, plan, rounds = _plan(
         snapshot, deps, maintenance, recent, started, stages, previous, last_move_at, departed
     )
