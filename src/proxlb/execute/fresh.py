@@ -146,5 +146,11 @@ def quorate(status: Any) -> bool:
     return True
 
 
+def node_of(state: FreshState, m: Migration) -> str | None:
+    """The node `state` shows `m`'s guest on (None when the guest is gone)."""
+    guest = state.guests.get(m.vmid)
+    return None if guest is None else guest.node
+
+
 def nodes_of(migrations: Iterable[Migration]) -> frozenset[str]:
     return frozenset(n for m in migrations for n in (m.source, m.target))

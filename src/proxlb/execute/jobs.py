@@ -1,7 +1,8 @@
 """The executor's port to the API client and its per-job bookkeeping records.
 
 Invariants: `MigrationApi` is all the executor may call (reads, migrate POSTs, task polling);
-`Job` is mutable on purpose — it lives only inside one `execute_plan` call.
+`Job` is mutable on purpose — it lives only inside one `execute_plan` call. `outcome_of` builds
+the frozen `MigrationOutcome` a job (or a move that never started) is reported as.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 
 from proxlb.api.tasks import Precondition, TaskStatus
 from proxlb.domain import GuestKind, Migration
+from proxlb.execute.model import MigrationOutcome, Outcome
 
 
 class MigrationApi(Protocol):
@@ -61,6 +63,21 @@ class Job:
     unreadable_since: float | None = None  # first failed status read of the current failure streak
     seen_unlocked: bool = False  # the guest was seen unlocked while the task status was unreadable
 
+    def await_ha(self, since: float, now: float, interval: float) -> None:
+        """HA accepted the request: look for the HA stack's own task (started after `since`)."""
+        self.waiting_ha = True
+        self.ha = True
+        self.ha_since = since
+        self.interval = interval
+        self.next_poll = now
+
+    def follow(self, upid: str, task_node: str, now: float) -> None:
+        """Follow the HA stack's own task `upid` from now on."""
+        self.upid = upid
+        self.task_node = task_node
+        self.waiting_ha = False
+        self.next_poll = now
+
 
 @dataclass
 class Counters:
@@ -81,6 +98,37 @@ class Counters:
             self.out_hwm[node] = max(self.out_hwm.get(node, 0), n)
         for node, n in inc.items():
             self.in_hwm[node] = max(self.in_hwm.get(node, 0), n)
+
+
+def outcome_of(
+    m: Migration,
+    outcome: Outcome,
+    detail: str,
+    *,
+    upid: str | None,
+    exitstatus: str | None,
+    started_at: float | None,
+    seconds: float,
+    final_node: str | None,
+    ha: bool,
+) -> MigrationOutcome:
+    """The reported record of how planned move `m` ended."""
+    return MigrationOutcome(
+        vmid=m.vmid,
+        name=m.name,
+        kind=m.kind,
+        source=m.source,
+        target=m.target,
+        reason=m.reason.value,
+        outcome=outcome,
+        detail=detail,
+        upid=upid,
+        exitstatus=exitstatus,
+        started_at=started_at,
+        seconds=seconds,
+        final_node=final_node,
+        ha_managed=ha or m.ha_managed,
+    )
 
 
 def describe(m: Migration) -> str:
