@@ -58,7 +58,8 @@ class ProblemIndex:
     anti: Mapping[VmId, tuple[AntiAffinity, ...]]
     affinity: Mapping[VmId, tuple[Affinity, ...]]
     component: Mapping[VmId, tuple[VmId, ...]]  # affinity-connected guests (incl. itself), sorted
-    conflicts: tuple[str, ...] = ()  # affinity groups that also contain a strict anti-affinity pair
+    conflicts: tuple[str, ...] = ()  # affinity units split because a keep-apart rule wins over them
+    split: frozenset[VmId] = frozenset()  # the guests of those units
 
     @staticmethod
     def build(problem: PlanningProblem) -> ProblemIndex:
@@ -93,17 +94,25 @@ class ProblemIndex:
                 aff.setdefault(vmid, []).append(rule)
         component: dict[VmId, tuple[VmId, ...]] = {}
         conflicts: list[str] = []
-        for unit, _ in affinity_components(cons.affinities, known):
+        split: set[VmId] = set()
+        for unit, groups in affinity_components(cons.affinities, known):
             members = sorted(unit)
+            together_strict = any(a.strict for a in groups)
             clash = sorted(
-                r.group for r in cons.anti_affinities if r.strict and len(r.members & frozenset(members)) > 1
+                r.group
+                for r in cons.anti_affinities
+                if (r.strict or not together_strict) and len(r.members & frozenset(members)) > 1
             )
             if clash:
-                # keep-together and keep-apart on the same guests: apart wins, each guest moves alone
+                # keep-together and keep-apart on the same guests cannot both hold: apart wins unless
+                # only keep-together is strict, and each guest moves alone. Kept as one unit, a
+                # keep-apart repair would re-route the whole unit back and forth, and the parity of
+                # that loop, not the cluster, would decide where the guests go.
                 conflicts.append(
                     f"guests {', '.join(map(str, members))} are bound together by affinity but "
                     f"{', '.join(clash)} keeps some of them apart; they are moved one by one"
                 )
+                split.update(members)
                 continue
             component.update({v: tuple(members) for v in members})
         return ProblemIndex(
@@ -119,6 +128,7 @@ class ProblemIndex:
             affinity={k: tuple(v) for k, v in aff.items()},
             component=component,
             conflicts=tuple(conflicts),
+            split=frozenset(split),
         )
 
     def members_of(self, vmid: VmId) -> tuple[VmId, ...]:

@@ -158,9 +158,15 @@ def violations(problem: PlanningProblem, placement: Mapping[VmId, str]) -> list[
 
 def wanted_repairs(problem: PlanningProblem, found: list[Violation]) -> tuple[Violation, ...]:
     """Violations this run must try to repair (hard always; soft when enforce_* says so)."""
-    pol = problem.policy
+    pol, idx = problem.policy, problem.index
     keep = []
     for v in found:
+        if v.kind == "anti-affinity" and not v.strict and len({idx.members_of(x) for x in v.vmids}) == 1:
+            # guests that a strict keep-together binds into one unit: moving the unit cannot part
+            # them, and re-routing it back and forth would only let loop parity pick the node
+            continue
+        if v.kind == "affinity" and not v.strict and idx.split.intersection(v.vmids):
+            continue  # a keep-apart rule won over this keep-together (ProblemIndex.conflicts)
         if (
             v.strict
             or v.kind == "drain"
