@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint pytest bench upstream-env client-envs test-tools clean
+.PHONY: demo test lint pytest fuzz bench upstream-env client-envs test-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ pytest: $(STAMP) $(UPSTREAM_STAMP) client-envs test-tools
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q
 
 test: lint pytest
+
+# The property tests with random examples (make test derandomizes them so the gate is repeatable;
+# tests/conftest.py): run this to look for new counterexamples.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=explore $(VENV)/bin/pytest -n 2 --dist loadfile -q \
+	  tests/planning tests/rules tests/collect tests/config tests/sim
 
 bench: $(STAMP) $(UPSTREAM_STAMP)
 	$(PY) -m benchmarks.run
