@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from proxlb.domain import ClusterSnapshot, VmId
 from proxlb.errors import ProxlbError
+from proxlb.execute.jobs import outcome_of
 from proxlb.execute.model import MigrationOutcome, Outcome
 from proxlb.execute.progress import ExecutionObserver, MigrationEvent, MigrationPhase, notify
 from proxlb.service.state import StateStore
@@ -46,19 +47,11 @@ class HistoryRecorder:
     def _record(self, event: MigrationEvent) -> None:
         m = event.migration
         if event.phase is MigrationPhase.STARTED:
-            self.rows[event.index] = self.state.migration_started(
-                MigrationOutcome(
-                    vmid=m.vmid,
-                    name=m.name,
-                    kind=m.kind,
-                    source=m.source,
-                    target=m.target,
-                    reason=m.reason.value,
-                    outcome=Outcome.DONE,  # not stored: the row says 'running'
-                    upid=event.upid,
-                    started_at=event.at,
-                )
-            )
+            started = outcome_of(  # the outcome is not stored: the row says 'running'
+                m, Outcome.DONE, "", upid=event.upid, exitstatus=None, started_at=event.at,
+                seconds=0.0, final_node=None, ha=False,
+            )  # fmt: skip
+            self.rows[event.index] = self.state.migration_started(started)
         elif event.phase is MigrationPhase.FINISHED:
             row = self.rows.get(event.index)
             if row is not None:

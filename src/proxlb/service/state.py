@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 DB_NAME = "proxlb.sqlite3"
 RUNNING = "running"  # outcome of a row written when PVE accepted the move, until it is settled
+INSERT_MIGRATION = (
+    "INSERT INTO migrations (cluster, vmid, name, kind, source, target, reason, started,"
+    " finished, outcome, detail, upid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 _LEGACY = ""  # cluster of rows written by schema 1 (unscoped), until a cluster adopts them
 
 _SCHEMA = """
@@ -228,33 +232,30 @@ class StateStore:
     # -- migrations ----------------------------------------------------------------------------
     def record_migrations(self, outcomes: Iterable[MigrationOutcome], finished: float) -> int:
         """Store every outcome except dry-run skips; returns how many rows were written."""
-        cluster = self.cluster
         rows = [
-            (
-                cluster,
-                int(o.vmid),
-                o.name,
-                o.kind.value,
-                o.source,
-                o.target,
-                o.reason,
+            self._migration_row(
+                o,
                 o.started_at,
                 finished if o.started_at is None else o.started_at + o.seconds,
                 o.outcome.value,
                 o.detail,
-                o.upid,
             )
             for o in outcomes
             if not o.detail.startswith("dry run")
         ]
         with self._conn:
             self._conn.execute("BEGIN")
-            self._conn.executemany(
-                "INSERT INTO migrations (cluster, vmid, name, kind, source, target, reason, started,"
-                " finished, outcome, detail, upid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            self._conn.executemany(INSERT_MIGRATION, rows)
         return len(rows)
+
+    def _migration_row(
+        self, o: MigrationOutcome, started: float | None, finished: float, outcome: str, detail: str
+    ) -> tuple[object, ...]:
+        """The values of one `migrations` row, in INSERT_MIGRATION's column order."""
+        return (
+            self.cluster, int(o.vmid), o.name, o.kind.value, o.source, o.target, o.reason,
+            started, finished, outcome, detail, o.upid,
+        )  # fmt: skip
 
     def migration_started(self, o: MigrationOutcome) -> int:
         """Write a row for a migration PVE just accepted (outcome 'running'); returns its id.
@@ -265,24 +266,7 @@ class StateStore:
         started = o.started_at or 0.0
         with self._conn:
             self._conn.execute("BEGIN")
-            cur = self._conn.execute(
-                "INSERT INTO migrations (cluster, vmid, name, kind, source, target, reason, started,"
-                " finished, outcome, detail, upid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    self.cluster,
-                    int(o.vmid),
-                    o.name,
-                    o.kind.value,
-                    o.source,
-                    o.target,
-                    o.reason,
-                    started,
-                    started,
-                    RUNNING,
-                    "",
-                    o.upid,
-                ),
-            )
+            cur = self._conn.execute(INSERT_MIGRATION, self._migration_row(o, started, started, RUNNING, ""))
         return int(cur.lastrowid or 0)
 
     def settle_migration(self, row_id: int, outcome: str, detail: str, finished: float) -> None:
