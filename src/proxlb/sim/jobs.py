@@ -118,25 +118,27 @@ def _job_id(job: ReplicationJob) -> str:
 
 def replication_config(c: SimCluster) -> list[dict[str, Any]]:
     """`GET /cluster/replication`: job configurations."""
-    out = []
-    for job in c.scenario.replication:
-        entry: dict[str, Any] = {
-            "id": _job_id(job),
-            "type": "local",
-            "target": job.target,
-            "guest": job.guest,
-            "jobnum": job.jobnum,
-            "schedule": job.schedule,
-        }
-        for key in ("rate", "comment", "disable"):
-            value = getattr(job, key)
-            if value is not None:
-                entry[key] = value
-        g = c.guests.get(job.guest)
-        if g is not None:
-            entry["source"] = g.node
-        out.append(entry)
-    return out
+    return [_job_entry(c, job) for job in c.scenario.replication]
+
+
+def _job_entry(c: SimCluster, job: ReplicationJob) -> dict[str, Any]:
+    """A job's configuration as PVE lists it; `source` is the guest's current node (when known)."""
+    entry: dict[str, Any] = {
+        "id": _job_id(job),
+        "type": "local",
+        "target": job.target,
+        "guest": job.guest,
+        "jobnum": job.jobnum,
+        "schedule": job.schedule,
+    }
+    for key in ("rate", "comment", "disable"):
+        value = getattr(job, key)
+        if value is not None:
+            entry[key] = value
+    g = c.guests.get(job.guest)
+    if g is not None:
+        entry["source"] = g.node
+    return entry
 
 
 def _job_state(c: SimCluster, job: ReplicationJob, t: float) -> dict[str, Any]:
@@ -146,14 +148,8 @@ def _job_state(c: SimCluster, job: ReplicationJob, t: float) -> dict[str, Any]:
     offset = int.from_bytes(digest, "big") % REPLICATION_PERIOD_S
     last_try = int((t - offset) // REPLICATION_PERIOD_S * REPLICATION_PERIOD_S + offset)
     duration = round(1.5 + g.maxdisk / 1024**4 * 20 + offset % 7 / 3, 6)
-    state: dict[str, Any] = {
-        "id": _job_id(job),
-        "type": "local",
-        "target": job.target,
-        "guest": job.guest,
-        "jobnum": job.jobnum,
-        "schedule": job.schedule,
-        "source": g.node,
+    state = _job_entry(c, job)
+    state |= {
         "vmtype": g.kind,
         "last_try": last_try,
         "last_sync": last_try if not job.fail_count else last_try - job.fail_count * REPLICATION_PERIOD_S,
@@ -163,10 +159,6 @@ def _job_state(c: SimCluster, job: ReplicationJob, t: float) -> dict[str, Any]:
     }
     if job.fail_count:
         state["error"] = job.error or "command 'zfs snapshot' failed: got timeout"
-    for key in ("rate", "comment", "disable"):
-        value = getattr(job, key)
-        if value is not None:
-            state[key] = value
     if job.disable:
         state.pop("next_sync")
     return state
