@@ -1,7 +1,7 @@
 """Evacuating a maintenance node on the simulator's virtual clock, beside a lower bound.
 
 The executor sleeps on virtual time (VirtualTimeClock), so the simulated duration is exact. The
-bound (`proxlb.sim.makespan`) follows the simulator's migration model: the busiest link, the
+bound (`proxlb_sim.makespan`) follows the simulator's migration model: the busiest link, the
 longest single migration, and the lanes the limits allow. The evacuation ratio is simulated
 seconds ÷ that bound. The plan is the real pipeline's: the drain plus whatever rule repairs and
 balancing the same cycle plans, all executed, all counted.
@@ -26,12 +26,12 @@ from proxlb.config.model import ProxlbConfig
 from proxlb.execute.model import Outcome
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.generate import GenerateOptions, generate_scenario
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.makespan import Lanes, lower_bound, transfer
-from proxlb.sim.scenario import Scenario, parse_scenario
-from proxlb.sim.testing import VirtualTimeClock, inprocess_client
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.generate import GenerateOptions, generate_scenario
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.makespan import Lanes, lower_bound, transfer
+from proxlb_sim.scenario import Scenario, parse_scenario
+from proxlb_sim.testing import VirtualTimeClock, inprocess_client
 
 GIB = 1024**3
 MIB = 1024**2

@@ -30,12 +30,12 @@ from proxlb.config.load import evaluate_mapping
 from proxlb.config.model import ProxlbConfig
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
-from proxlb.sim.bench import measure
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.generate import GenerateOptions, generate_scenario
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import Scenario, parse_scenario
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.bench import measure
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.generate import GenerateOptions, generate_scenario
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import Scenario, parse_scenario
+from proxlb_sim.testing import SimInfo, running_simulator
 
 SIZES = ((5, 40), (8, 200), (16, 1000), (32, 4000))
 UPSTREAM_MAX_GUESTS = 1000  # upstream makes ~3 calls per guest; beyond this it takes minutes

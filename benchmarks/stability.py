@@ -20,11 +20,11 @@ from proxlb.config.load import evaluate_mapping
 from proxlb.config.model import ProxlbConfig
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.generate import GenerateOptions, generate_scenario
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import Scenario, load_scenario, parse_scenario
-from proxlb.sim.testing import VirtualTimeClock, inprocess_client
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.generate import GenerateOptions, generate_scenario
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import Scenario, load_scenario, parse_scenario
+from proxlb_sim.testing import VirtualTimeClock, inprocess_client
 
 BUNDLED = ("demo", "heterogeneous", "ha-rules-pve9", "maintenance", "pve8", "rules")
 GENERATED = ((4, 56), (16, 1000))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from proxlb.sim.testing import proxlb_config_for, running_simulator
+from proxlb_sim.testing import proxlb_config_for, running_simulator
 
 TIME_SCALE = 60.0  # one real second = one simulated minute
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from proxlb.sim.scenario import Scenario, bundled_scenarios, parse_scenario
+from proxlb_sim.scenario import Scenario, bundled_scenarios, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS_DIR = Path(os.environ.get("PROXLB_CLIENTS_DIR", ROOT / ".venv-clients"))

@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.clients.harness import (
     BACKUP_EXCLUDED,
     REPLICATED_GUEST,

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from proxlb.sim.scenario import Scenario
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.scenario import Scenario
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.clients.harness import BACKUP_EXCLUDED, client_env, client_executable, client_scenario
 
 GIB = 1024**3

@@ -12,9 +12,9 @@ from proxlb.collect.snapshot import collect_snapshot
 from proxlb.config.model import ProxlbConfig
 from proxlb.domain import GIB, SourceKind
 from proxlb.rules.derive import derive_constraints
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import bundled_scenarios, load_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import bundled_scenarios, load_scenario
 
 HERE = Path(__file__).parent
 

@@ -33,10 +33,10 @@ from proxlb.errors import ConfigError
 from proxlb.service.daemon import Daemon, DaemonSignals
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import load_scenario
-from proxlb.sim.testing import inprocess_client, proxlb_config_for, running_simulator
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import load_scenario
+from proxlb_sim.testing import inprocess_client, proxlb_config_for, running_simulator
 from tests.execute.fakes import FakeClock
 
 pytestmark = pytest.mark.timeout(600)

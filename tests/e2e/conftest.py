@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from proxlb.sim.testing import SimInfo, proxlb_config_for, running_simulator
+from proxlb_sim.testing import SimInfo, proxlb_config_for, running_simulator
 
 
 def write_config(tmp: Path, sim: SimInfo, **sections: dict[str, Any]) -> Path:

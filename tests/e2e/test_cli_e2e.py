@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from proxlb.sim.scenario import load_scenario
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.scenario import load_scenario
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.e2e.conftest import json_out, run_cli
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from proxlb.sim.testing import SimInfo, proxlb_config_for, running_simulator
+from proxlb_sim.testing import SimInfo, proxlb_config_for, running_simulator
 from tests.e2e.conftest import run_cli
 
 WRONG_SECRET = "00000000-dead-beef-0000-000000000000"

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from proxlb.sim.testing import running_simulator
+from proxlb_sim.testing import running_simulator
 from tests.e2e.conftest import json_out, run_cli, write_config
 
 

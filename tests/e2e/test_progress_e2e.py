@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.e2e.conftest import run_cli
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (dev dependency) is needed for the terminal test")

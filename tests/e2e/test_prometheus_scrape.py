@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from proxlb.sim.testing import SimInfo
+from proxlb_sim.testing import SimInfo
 from tests.service.test_dashboard import concrete, dashboard_queries
 
 pytestmark = pytest.mark.timeout(180)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxlb.sim.testing import SimInfo
+from proxlb_sim.testing import SimInfo
 from tests.e2e.browser import chromium, png_pixels, render
 from tests.e2e.conftest import run_cli
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.e2e.conftest import json_out, run_cli
 
 

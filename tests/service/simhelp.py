@@ -7,10 +7,10 @@ from typing import Any
 
 from proxlb.api.client import ProxmoxClient
 from proxlb.config.model import ProxlbConfig
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import load_scenario
-from proxlb.sim.testing import VirtualTimeClock, inprocess_client
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import load_scenario
+from proxlb_sim.testing import VirtualTimeClock, inprocess_client
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 

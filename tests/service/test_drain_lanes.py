@@ -9,7 +9,7 @@ from datetime import datetime
 from proxlb.execute.model import Outcome
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.makespan import Lanes, lower_bound, transfer
+from proxlb_sim.makespan import Lanes, lower_bound, transfer
 from tests.service.simhelp import SimClock, client_for, config, sim
 
 LANES = Lanes(jobs=4, outflow=3, inflow=2)

@@ -11,8 +11,8 @@ import pytest
 from proxlb.execute.progress import MigrationEvent, MigrationPhase
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
 from tests.service.simhelp import SimClock, client_for, config, sim
 
 EVACUATE = {

@@ -16,8 +16,8 @@ from proxlb.config.model import ProxlbConfig
 from proxlb.execute.model import Outcome, SystemClock
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.service.simhelp import SCENARIOS
 from tests.service.tcp_proxy import TcpProxy
 

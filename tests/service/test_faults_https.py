@@ -19,7 +19,7 @@ from proxlb.execute.model import Outcome
 from proxlb.service.daemon import Daemon
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.testing import SimInfo, VirtualTimeClock, proxlb_config_for, running_simulator
+from proxlb_sim.testing import SimInfo, VirtualTimeClock, proxlb_config_for, running_simulator
 from tests.service.simhelp import SCENARIOS
 
 pytestmark = pytest.mark.timeout(120)

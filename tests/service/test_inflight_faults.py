@@ -9,8 +9,8 @@ from datetime import datetime
 from proxlb.execute.model import Outcome
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
 from tests.service.simhelp import SimClock, client_for, config, sim, writes
 
 MEMORY = {"method": "memory", "balanciness": 5}

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-import proxlb.sim
+import proxlb_sim
 from proxlb.execute.model import Outcome
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import load_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import load_scenario
 from tests.service.simhelp import SimClock, client_for, config, sim, writes
 
 
@@ -94,7 +94,7 @@ def test_ha_gate_standby_and_leader_without_ha_master() -> None:
     assert leader.standby is None and leader.execution is not None
 
 
-BUNDLED = sorted((Path(proxlb.sim.__file__).parent / "scenarios").glob("*.yaml"))
+BUNDLED = sorted((Path(proxlb_sim.__file__).parent / "scenarios").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("scenario", BUNDLED, ids=[p.stem for p in BUNDLED])

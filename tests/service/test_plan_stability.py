@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from benchmarks.stability import measure
 
-from proxlb.sim.generate import GenerateOptions, generate_scenario
-from proxlb.sim.scenario import load_scenario, parse_scenario
+from proxlb_sim.generate import GenerateOptions, generate_scenario
+from proxlb_sim.scenario import load_scenario, parse_scenario
 
 
 @pytest.mark.parametrize("name", ["rules", "pve8", "ha-rules-pve9", "heterogeneous"])

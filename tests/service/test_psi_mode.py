@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import load_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import load_scenario
 from tests.service.simhelp import SimClock, client_for, config
 
 # upstream's documented example thresholds (docs/03_configuration.md), for nodes and guests

@@ -16,7 +16,7 @@ import yaml
 
 from proxlb.service.daemon import EXIT_INTERNAL, Daemon, DaemonSignals
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
-from proxlb.sim.testing import SimInfo, proxlb_config_for, running_simulator
+from proxlb_sim.testing import SimInfo, proxlb_config_for, running_simulator
 from tests.execute.fakes import FakeClock
 
 pytestmark = pytest.mark.timeout(120)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from proxlb.service.state import StateStore
-from proxlb.sim.testing import proxlb_config_for, running_simulator
+from proxlb_sim.testing import proxlb_config_for, running_simulator
 
 pytestmark = pytest.mark.timeout(120)
 

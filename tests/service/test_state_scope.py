@@ -10,9 +10,9 @@ from proxlb.domain import ClusterSnapshot, Node, Resources, VmId
 from proxlb.execute.model import Outcome
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 from proxlb.service.state import DB_NAME, SCHEMA_VERSION, StateStore
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import Scenario, load_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import Scenario, load_scenario
 from tests.service.simhelp import SimClock, client_for, config
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from proxlb.sim.testing import proxlb_config_for, running_simulator
+from proxlb_sim.testing import proxlb_config_for, running_simulator
 
 UNIT = Path(__file__).parents[2] / "packaging" / "proxlb.service"
 SECCOMP_DIST = Path("/usr/lib/python3/dist-packages")

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import parse_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import parse_scenario
 
 GIB = 1024**3
 

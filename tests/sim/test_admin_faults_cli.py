@@ -16,8 +16,8 @@ import pytest
 import requests
 from proxmoxer import ProxmoxAPI
 
-from proxlb.sim.scenario import load_scenario, parse_scenario
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.scenario import load_scenario, parse_scenario
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.sim.conftest import small_scenario
 
 
@@ -119,7 +119,7 @@ def test_cli_serve_prints_ready_line_and_stops_on_sigterm() -> None:
     cmd = [
         sys.executable,
         "-m",
-        "proxlb.sim.cli",
+        "proxlb_sim.cli",
         "serve",
         "--scenario",
         "demo",
@@ -154,7 +154,7 @@ def test_cli_generate_writes_a_loadable_scenario(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "proxlb.sim.cli",
+        "proxlb_sim.cli",
         "generate",
         "--nodes",
         "4",
@@ -172,13 +172,13 @@ def test_cli_generate_writes_a_loadable_scenario(tmp_path: Path) -> None:
 def test_cli_reports_a_bad_scenario(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("resources: []\n")
-    cmd = [sys.executable, "-m", "proxlb.sim.cli", "serve", "--scenario", str(bad), "--port", "0"]
+    cmd = [sys.executable, "-m", "proxlb_sim.cli", "serve", "--scenario", str(bad), "--port", "0"]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "no entry of type 'node'" in done.stderr
 
 
 def test_sim_overrides_can_freeze_the_metrics() -> None:
-    from proxlb.sim.inprocess import InProcessApi
+    from proxlb_sim.inprocess import InProcessApi
 
     with running_simulator("demo", time_scale=0.0, sim_overrides={"noise": 0, "drift": 0}) as info:
         api = InProcessApi(info.cluster)
@@ -199,7 +199,7 @@ def test_parallel_clients_are_served(sim: SimInfo) -> None:
 
 
 def test_state_dir_keeps_the_ca_across_restarts(tmp_path: Path) -> None:
-    from proxlb.sim.testing import start_simulator
+    from proxlb_sim.testing import start_simulator
 
     first, info = start_simulator("demo", state_dir=tmp_path)
     ca = Path(info.ca_file).read_bytes()

@@ -13,8 +13,8 @@ import requests
 from proxmoxer import ProxmoxAPI, ResourceException
 from proxmoxer.tools import Tasks
 
-from proxlb.sim.scenario import parse_scenario
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.scenario import parse_scenario
+from proxlb_sim.testing import SimInfo, running_simulator
 from tests.sim.conftest import small_scenario
 
 Num = (int, float)

@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from proxlb.sim.testing import running_simulator
+from proxlb_sim.testing import running_simulator
 
 
 def _ipv6_loopback() -> bool:
@@ -44,7 +44,7 @@ def test_cli_serves_on_ipv6_loopback() -> None:
         [
             sys.executable,
             "-m",
-            "proxlb.sim.cli",
+            "proxlb_sim.cli",
             "serve",
             "--scenario",
             "demo",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.metrics import unit_noise
-from proxlb.sim.scenario import parse_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.metrics import unit_noise
+from proxlb_sim.scenario import parse_scenario
 from tests.sim.conftest import small_scenario
 
 NODE_PVE9 = {

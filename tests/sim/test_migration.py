@@ -9,8 +9,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from proxlb.errors import ApiError
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
 
 GIB = 1024**3
 
@@ -240,7 +240,7 @@ def test_ha_resource_migrate_endpoint_is_synchronous(api: InProcessApi) -> None:
 
 
 def test_hamigrate_blocked_by_negative_affinity(cluster: SimCluster) -> None:
-    from proxlb.sim.scenario import parse_scenario
+    from proxlb_sim.scenario import parse_scenario
     from tests.sim.conftest import small_scenario
 
     raw = small_scenario()
@@ -263,7 +263,7 @@ def test_hamigrate_blocked_by_negative_affinity(cluster: SimCluster) -> None:
 
 
 def test_fault_migration_fail_and_hang(api: InProcessApi, cluster: SimCluster) -> None:
-    from proxlb.sim.scenario import FaultSpec
+    from proxlb_sim.scenario import FaultSpec
 
     cluster.faults.add(FaultSpec(kind="migration_fail", vmid=100, times=1), cluster, cluster.clock.now())
     upid = api.post("/nodes/pve1/qemu/100/migrate", target="pve2", online=1)
@@ -282,7 +282,7 @@ def test_fault_migration_fail_and_hang(api: InProcessApi, cluster: SimCluster) -
 def test_node_going_offline_aborts_its_migrations_and_answers_595(
     api: InProcessApi, cluster: SimCluster
 ) -> None:
-    from proxlb.sim.scenario import FaultSpec
+    from proxlb_sim.scenario import FaultSpec
 
     cluster.faults.add(
         FaultSpec(kind="node_offline", node="pve2", at=3, until=100), cluster, cluster.clock.now()
@@ -341,7 +341,7 @@ def test_precondition_keys(api: InProcessApi) -> None:
 @example([1.9150748056484677, 1.0423207930306615, 1.0423207930306615])  # ended 1 s apart before
 @settings(max_examples=25, deadline=None)
 def test_outcome_does_not_depend_on_how_often_the_state_is_read(steps: list[float]) -> None:
-    from proxlb.sim.scenario import parse_scenario
+    from proxlb_sim.scenario import parse_scenario
     from tests.sim.conftest import small_scenario
 
     def run(read_steps: list[float]) -> list[tuple[str, int]]:
@@ -378,7 +378,7 @@ def test_no_quorum_blocks_migrations(api: InProcessApi, cluster: SimCluster) -> 
 
 
 def test_ha_maintenance_fault_switches_lrm_status(api: InProcessApi, cluster: SimCluster) -> None:
-    from proxlb.sim.scenario import FaultSpec
+    from proxlb_sim.scenario import FaultSpec
 
     cluster.faults.add(
         FaultSpec(kind="ha_maintenance", node="pve2", at=10, until=20), cluster, cluster.clock.now()
@@ -395,7 +395,7 @@ def test_ha_maintenance_fault_switches_lrm_status(api: InProcessApi, cluster: Si
 
 
 def test_ha_positive_affinity_comigrates_partners() -> None:
-    from proxlb.sim.scenario import parse_scenario
+    from proxlb_sim.scenario import parse_scenario
     from tests.sim.conftest import small_scenario
 
     raw = small_scenario()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import parse_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import parse_scenario
 from tests.sim.conftest import small_scenario
 from tests.sim.test_migration import finish, log_lines
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from proxlb.errors import ApiError
-from proxlb.sim.auth import Identity
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import ScenarioError, parse_scenario
+from proxlb_sim.auth import Identity
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import ScenarioError, parse_scenario
 from tests.sim.conftest import GIB, small_scenario
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from proxlb.errors import ApiError
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.generate import GenerateOptions, generate_scenario, to_yaml
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import ScenarioError, bundled_scenarios, load_scenario, parse_scenario
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.generate import GenerateOptions, generate_scenario, to_yaml
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import ScenarioError, bundled_scenarios, load_scenario, parse_scenario
 from tests.sim.conftest import small_scenario
 
 DUMP = [  # a real /cluster/resources answer, abbreviated (pve-api.md §4.2)
@@ -266,7 +266,7 @@ def test_maintenance_node_reports_maintenance_mode() -> None:
 
 
 def test_acl_limits_a_user_and_a_privsep_token() -> None:
-    from proxlb.sim.auth import Identity
+    from proxlb_sim.auth import Identity
 
     raw = small_scenario(
         auth={

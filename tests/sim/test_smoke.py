@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from proxmoxer import ProxmoxAPI
 
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import load_scenario
-from proxlb.sim.testing import running_simulator
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import load_scenario
+from proxlb_sim.testing import running_simulator
 
 
 def test_demo_in_process_lists_five_nodes() -> None:

@@ -15,9 +15,9 @@ import yaml
 from benchmarks.run import memory_spread
 from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
 
-from proxlb.sim.generate import GenerateOptions, generate_scenario
-from proxlb.sim.scenario import parse_scenario
-from proxlb.sim.testing import running_simulator
+from proxlb_sim.generate import GenerateOptions, generate_scenario
+from proxlb_sim.scenario import parse_scenario
+from proxlb_sim.testing import running_simulator
 
 pytestmark = [
     pytest.mark.upstream,

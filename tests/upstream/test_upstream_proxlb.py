@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
 
-from proxlb.sim.testing import SimInfo, running_simulator
+from proxlb_sim.testing import SimInfo, running_simulator
 
 pytestmark = [
     pytest.mark.upstream,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from proxlb.sim import access, content, jobs
-from proxlb.sim.handlers import Request, node_storage
-from proxlb.sim.pveerror import PveError
+from proxlb_sim import access, content, jobs
+from proxlb_sim.handlers import Request, node_storage
+from proxlb_sim.pveerror import PveError
 
 SUBSCRIPTION_URL = "https://www.proxmox.com/en/proxmox-virtual-environment/pricing"
 _LEVELS = {"c": "Community", "b": "Basic", "s": "Standard", "p": "Premium"}

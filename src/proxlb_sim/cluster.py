@@ -15,16 +15,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxlb.sim.auth import AuthStore
-from proxlb.sim.clock import VirtualClock
-from proxlb.sim.engine import Engine
-from proxlb.sim.faults import FaultState
-from proxlb.sim.history import BackupArchive, seed_history
-from proxlb.sim.metrics import Metrics
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.scenario import Scenario
-from proxlb.sim.state import SimGuest, SimNode, SimStorage, build_guests, build_nodes, build_storages
-from proxlb.sim.tasks import TaskStore
+from proxlb_sim.auth import AuthStore
+from proxlb_sim.clock import VirtualClock
+from proxlb_sim.engine import Engine
+from proxlb_sim.faults import FaultState
+from proxlb_sim.history import BackupArchive, seed_history
+from proxlb_sim.metrics import Metrics
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.scenario import Scenario
+from proxlb_sim.state import SimGuest, SimNode, SimStorage, build_guests, build_nodes, build_storages
+from proxlb_sim.tasks import TaskStore
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import json
 from typing import Any
 
 from proxlb.errors import ApiError
-from proxlb.sim.auth import ROOT, Identity
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.handlers import Encoded, Paged
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.routes import dispatch
+from proxlb_sim.auth import ROOT, Identity
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.handlers import Encoded, Paged
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.routes import dispatch
 
 
 class InProcessApi:

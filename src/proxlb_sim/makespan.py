@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.state import SimGuest, parse_disk
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.state import SimGuest, parse_disk
 
 MIB = 1024**2
 

@@ -17,9 +17,9 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from proxlb.sim.access import acl_privs
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.scenario import AuthSection
+from proxlb_sim.access import acl_privs
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.scenario import AuthSection
 
 DEFAULT_USER = "root@pam"
 DEFAULT_PASSWORD = "proxlb-sim"

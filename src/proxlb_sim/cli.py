@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from proxlb.sim.scenario import load_scenario
-    from proxlb.sim.testing import start_simulator
+    from proxlb_sim.scenario import load_scenario
+    from proxlb_sim.testing import start_simulator
 
     scenario = load_scenario(args.scenario)
     if (args.cert is None) != (args.key is None):
@@ -94,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from proxlb.sim.generate import GenerateOptions, generate_scenario, to_yaml
+    from proxlb_sim.generate import GenerateOptions, generate_scenario, to_yaml
 
     options = GenerateOptions(
         nodes=args.nodes, guests=args.guests, seed=args.seed, skew=args.skew, pve8_nodes=args.pve8_nodes

@@ -19,12 +19,12 @@ from typing import Any
 
 from proxlb.api.client import ProxmoxClient
 from proxlb.api.settings import ApiSettings, Endpoint
-from proxlb.sim.admin import SimAdmin
-from proxlb.sim.auth import DEFAULT_PASSWORD, DEFAULT_TOKEN_ID, DEFAULT_TOKEN_SECRET, DEFAULT_USER
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.inprocess import InProcessApi
-from proxlb.sim.scenario import Scenario, SimSettings, load_scenario
-from proxlb.sim.server import SimServer
+from proxlb_sim.admin import SimAdmin
+from proxlb_sim.auth import DEFAULT_PASSWORD, DEFAULT_TOKEN_ID, DEFAULT_TOKEN_SECRET, DEFAULT_USER
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.inprocess import InProcessApi
+from proxlb_sim.scenario import Scenario, SimSettings, load_scenario
+from proxlb_sim.server import SimServer
 
 
 @dataclass(frozen=True)

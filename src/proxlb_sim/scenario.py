@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from proxlb.errors import ProxlbError
-from proxlb.sim.sections import (
+from proxlb_sim.sections import (
     BackupSection,
     ContentSection,
     GroupSpec,
@@ -289,7 +289,7 @@ def _fmt(err: ValidationError, where: str) -> list[str]:
 
 def bundled_scenarios() -> dict[str, Path]:
     """Names of the scenarios shipped in the package and their paths."""
-    root = Path(str(pkg_resources.files("proxlb.sim") / "scenarios"))
+    root = Path(str(pkg_resources.files("proxlb_sim") / "scenarios"))
     return {p.stem: p for p in sorted(root.glob("*.yaml"))}
 
 

@@ -13,11 +13,11 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.sections import BackupJob, ReplicationJob, parse_schedule
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.sections import BackupJob, ReplicationJob, parse_schedule
 
 if TYPE_CHECKING:
-    from proxlb.sim.cluster import SimCluster
+    from proxlb_sim.cluster import SimCluster
 
 REPLICATION_PERIOD_S = 900
 

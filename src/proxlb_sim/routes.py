@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from proxlb.sim import endpoints as e
-from proxlb.sim import handlers as h
-from proxlb.sim.auth import Identity
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.params import Spec, validate
-from proxlb.sim.pveerror import PveError
+from proxlb_sim import endpoints as e
+from proxlb_sim import handlers as h
+from proxlb_sim.auth import Identity
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.params import Spec, validate
+from proxlb_sim.pveerror import PveError
 
 Handler = Callable[[h.Request], Any]
 _SEG = {"node": "node", "vmid": "vmid", "upid": "string", "poolid": "string", "sid": "string", "id": "string"}

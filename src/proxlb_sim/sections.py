@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
-    from proxlb.sim.scenario import Scenario
+    from proxlb_sim.scenario import Scenario
 
 _TIME = re.compile(r"^(?:(?P<days>[a-z]{3}(?:[.,][a-z]{3})*)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -150,7 +150,7 @@ def check_sections(s: Scenario, known: set[str], kinds: Mapping[int, str]) -> li
         problems.extend(
             f"auth.groups.{group.groupid}: unknown user {m!r}" for m in group.members if m not in users
         )
-    from proxlb.sim.access import ROLES  # a table of PVE's built-in roles; no cycle at import time
+    from proxlb_sim.access import ROLES  # a table of PVE's built-in roles; no cycle at import time
 
     for i, acl in enumerate(s.auth.acl):
         if (acl.privs is None) == (acl.roleid is None):

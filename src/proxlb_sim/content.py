@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.state import parse_disk
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.state import parse_disk
 
 if TYPE_CHECKING:
-    from proxlb.sim.cluster import SimCluster
+    from proxlb_sim.cluster import SimCluster
 
 _TEMPLATE_FORMAT = {".tar.zst": "tzst", ".tar.gz": "tgz", ".tar.xz": "txz"}
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from proxlb.sim.scenario import SimSettings
-from proxlb.sim.state import SimGuest, SimNode
+from proxlb_sim.scenario import SimSettings
+from proxlb_sim.state import SimGuest, SimNode
 
 _MASK = (1 << 64) - 1
 # (step seconds, rows) per timeframe: PVE 9 RRD layout and the older pve2 layout

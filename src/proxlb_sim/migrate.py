@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from proxlb.sim.auth import Identity
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.engine import Migration, duration
-from proxlb.sim.params import UNKNOWN
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.state import DiskRef, SimGuest, local_resources, parse_disk
-from proxlb.sim.tasks import Task
+from proxlb_sim.auth import Identity
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.engine import Migration, duration
+from proxlb_sim.params import UNKNOWN
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.state import DiskRef, SimGuest, local_resources, parse_disk
+from proxlb_sim.tasks import Task
 
 
 def _local_disks(c: SimCluster, g: SimGuest) -> list[DiskRef]:

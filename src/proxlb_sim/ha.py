@@ -11,8 +11,8 @@ import hashlib
 import time
 from typing import Any
 
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.pveerror import PveError
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.pveerror import PveError
 
 
 def _digest(c: SimCluster, what: str) -> str:

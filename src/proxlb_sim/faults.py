@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.scenario import FaultSpec
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.scenario import FaultSpec
 
 if TYPE_CHECKING:
-    from proxlb.sim.cluster import SimCluster
+    from proxlb_sim.cluster import SimCluster
 
 
 @dataclass

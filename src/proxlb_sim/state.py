@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxlb.sim.scenario import GuestEntry, NodeEntry, Scenario
+from proxlb_sim.scenario import GuestEntry, NodeEntry, Scenario
 
 GIB = 1024**3
 MIB = 1024**2

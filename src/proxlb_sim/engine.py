@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from proxlb.sim.state import SimGuest
-from proxlb.sim.tasks import Task
+from proxlb_sim.state import SimGuest
+from proxlb_sim.tasks import Task
 
 if TYPE_CHECKING:
-    from proxlb.sim.cluster import SimCluster
+    from proxlb_sim.cluster import SimCluster
 
 MIB = 1024**2
 GIB = 1024**3

@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.reqlog import RequestLog
-from proxlb.sim.scenario import FaultSpec
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.reqlog import RequestLog
+from proxlb_sim.scenario import FaultSpec
 
 
 class SimAdmin:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxlb.sim.scenario import AuthSection
+from proxlb_sim.scenario import AuthSection
 
 # category -> (root, admin, user, audit) privileges, as PVE groups them to build its roles
 _PRIV_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {

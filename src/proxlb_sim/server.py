@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from proxlb.sim.admin import SimAdmin
-from proxlb.sim.auth import Identity
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.handlers import Encoded, Paged
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.reqlog import RequestLog
-from proxlb.sim.routes import dispatch
-from proxlb.sim.tls import TlsFiles, generate_tls
+from proxlb_sim.admin import SimAdmin
+from proxlb_sim.auth import Identity
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.handlers import Encoded, Paged
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.reqlog import RequestLog
+from proxlb_sim.routes import dispatch
+from proxlb_sim.tls import TlsFiles, generate_tls
 
 log = logging.getLogger(__name__)
 _COOKIE = re.compile(r"(?:^|\s|;)PVEAuthCookie(?:=| )([^;]*)")

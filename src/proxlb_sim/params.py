@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from proxlb.sim.pveerror import PveError
+from proxlb_sim.pveerror import PveError
 
 Spec = dict[str, str]
 _INT = re.compile(r"^[+-]?\d+$")

@@ -15,9 +15,9 @@ from typing import Any
 
 import requests
 
-from proxlb.sim.generate import GenerateOptions, generate_scenario
-from proxlb.sim.scenario import parse_scenario
-from proxlb.sim.testing import start_simulator
+from proxlb_sim.generate import GenerateOptions, generate_scenario
+from proxlb_sim.scenario import parse_scenario
+from proxlb_sim.testing import start_simulator
 
 
 def _time(

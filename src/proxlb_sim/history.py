@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from proxlb.sim.jobs import included_vmids
-from proxlb.sim.sections import BackupJob, parse_schedule
-from proxlb.sim.state import SimGuest, local_resources, parse_disk
-from proxlb.sim.tasks import stamp
+from proxlb_sim.jobs import included_vmids
+from proxlb_sim.sections import BackupJob, parse_schedule
+from proxlb_sim.state import SimGuest, local_resources, parse_disk
+from proxlb_sim.tasks import stamp
 
 if TYPE_CHECKING:
-    from proxlb.sim.cluster import SimCluster
+    from proxlb_sim.cluster import SimCluster
 
 DAY = 86_400
 ROOT = "root@pam"

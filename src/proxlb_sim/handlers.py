@@ -11,12 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from proxlb.sim import ha, migrate, views
-from proxlb.sim.auth import Identity
-from proxlb.sim.cluster import SimCluster
-from proxlb.sim.metrics import guest_rrd, node_rrd
-from proxlb.sim.pveerror import PveError
-from proxlb.sim.tasks import log_view
+from proxlb_sim import ha, migrate, views
+from proxlb_sim.auth import Identity
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.metrics import guest_rrd, node_rrd
+from proxlb_sim.pveerror import PveError
+from proxlb_sim.tasks import log_view
 
 
 @dataclass
