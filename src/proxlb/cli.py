@@ -30,13 +30,13 @@ from proxlb.config.render import mask_secret_like
 from proxlb.domain import GuestKind, VmId
 from proxlb.errors import ApiError, ConfigError, ProxlbError
 from proxlb.execute.model import SystemClock
-from proxlb.planning import PlanningProblem, policy_from_config
+from proxlb.planning import PlanningProblem
 from proxlb.planning.best_node import GuestRequest, best_node
-from proxlb.planning.explain import explain_guest
 from proxlb.report.curve_text import curve_table
+from proxlb.report.explain import explain_guest
 from proxlb.report.scenario_dump import scenario_document
+from proxlb.report.sentences import best_node_doc, best_node_reason
 from proxlb.service.daemon import Daemon, DaemonSignals, acting_state, default_connect, default_state
-from proxlb.service.history import recently_left
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
@@ -79,7 +79,7 @@ class _Extras:
         self.printer(report)
         config = self.printer.config
         if self.args.curve and not (self.args.json or self.args.quiet) and report.plan is not None:
-            self.printer.console.print(curve_table(curve_of(config, report), config.balancing.max_migrations))
+            self.printer.console.print(curve_table(curve_of(report), config.balancing.max_migrations))
         if self.args.html and write_html(Path(self.args.html), config, report):
             log.info("report written to %s", self.args.html)
         self.write_metrics()
@@ -137,22 +137,11 @@ def _one_dry_cycle(
         clock = SystemClock()
         deps = PipelineDeps(config, client, state, clock, stop, dry_run=True, read_first=read_first)
         report = run_once(deps, apply=False)
-        if report.snapshot is None or report.constraints is None or report.plan is None:
-            raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
-        recent = state.recent_moves(since=report.started_at - config.balancing.cooldown_minutes * 60.0)
-        bal = config.balancing
-        left = recently_left(state, report.started_at, bal.cooldown_minutes, bal.return_window_cycles)
     finally:
         state.close()
-    problem = PlanningProblem(
-        report.snapshot,
-        report.constraints,
-        policy_from_config(config),
-        recent,
-        report.started_at,
-        recently_left=left,
-    )
-    return report, problem
+    if report.problem is None or report.plan is None:
+        raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
+    return report, report.problem  # the very problem the plan was made from
 
 
 def _cmd_report(args: CliArgs, loaded: LoadedConfig) -> int:
@@ -185,15 +174,9 @@ def _cmd_best_node(args: CliArgs, loaded: LoadedConfig) -> int:
     )
     answer = best_node(problem, request, planned)
     if args.json:
-        doc = {
-            "node": answer.node,
-            "reason": answer.reason,
-            "after_plan": bool(args.after_plan),
-            "ranking": [{"node": n, "load_after": s, "verdict": v} for n, s, v in answer.ranking],
-        }
-        print(json.dumps(doc, indent=4))
+        print(json.dumps(best_node_doc(answer, bool(args.after_plan)), indent=4))
     elif answer.node is None:
-        print(f"no node can take this guest: {answer.reason}", file=sys.stderr)
+        print(best_node_reason(answer), file=sys.stderr)
     else:
         print(answer.node)
     return EXIT_OK if answer.node else EXIT_FAILED

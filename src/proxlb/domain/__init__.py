@@ -13,6 +13,7 @@ from proxlb.domain.constraints import (
     RuleSource,
     SourceKind,
 )
+from proxlb.domain.decision import Cause, CauseKind, Decision, Quantity, Rejection, Stop, Verdict
 from proxlb.domain.model import (
     ClusterSnapshot,
     Guest,
@@ -32,8 +33,11 @@ __all__ = [
     "MIB",
     "Affinity",
     "AntiAffinity",
+    "Cause",
+    "CauseKind",
     "ClusterSnapshot",
     "ConstraintSet",
+    "Decision",
     "Drain",
     "Exclude",
     "Guest",
@@ -47,10 +51,14 @@ __all__ = [
     "Plan",
     "Pressure",
     "PressureSet",
+    "Quantity",
+    "Rejection",
     "Resources",
     "RuleSource",
     "SourceKind",
+    "Stop",
     "StopCause",
     "UnmetRule",
+    "Verdict",
     "VmId",
 ]

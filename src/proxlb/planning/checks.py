@@ -2,7 +2,8 @@
 
 Every check answers one question about moving a *unit* (a guest, or an affinity group that must
 stay together) from its node to a target in the current what-if `LoadState`: None when fine,
-otherwise a human sentence ("needs 8.0 GiB, 3.2 GiB free after reserve").
+otherwise its detail ("needs 8.0 GiB, 3.2 GiB free after reserve"), which `first_failure` and
+`all_verdicts` hand on as a typed `Rejection` (check name + detail).
 
 Invariants: `hard` checks are never relaxed by any planner; `soft` checks (non-strict pins and
 affinity rules) hold for balancing moves and are relaxed only when a drain or a hard-rule repair
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from proxlb.domain.decision import Rejection
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import MigrationReason
 from proxlb.domain.resources import GIB
@@ -214,22 +216,22 @@ CHECKS: tuple[Check, ...] = (
 HARD_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if c.hard)
 
 
-def first_failure(state: LoadState, mv: Move, soft: bool = True) -> tuple[str, str] | None:
-    """(check name, sentence) of the first check that rejects the move, or None when all pass."""
+def first_failure(state: LoadState, mv: Move, soft: bool = True) -> Rejection | None:
+    """The first check that rejects the move, or None when all pass."""
     if mv.dst == mv.src:
-        return ("same-node", f"already on {mv.dst}")
+        return Rejection("same-node", f"already on {mv.dst}")
     for check in CHECKS if soft else HARD_CHECKS:
         why = check.run(state, mv)
         if why is not None:
-            return (check.name, why)
+            return Rejection(check.name, why)
     return None
 
 
-def all_verdicts(state: LoadState, mv: Move) -> list[tuple[str, str]]:
+def all_verdicts(state: LoadState, mv: Move) -> list[Rejection]:
     """Every failing check (for explanations)."""
     out = []
     for check in CHECKS:
         why = check.run(state, mv)
         if why is not None:
-            out.append((check.name, why))
+            out.append(Rejection(check.name, why))
     return out

@@ -11,7 +11,8 @@ member is in cooldown, and is never placed on a node a member left within the re
 (`recently_left`) — the same soft no-return rule and cooldown greedy and replay honour; a drain or
 a repair may still go back there, as `checks._no_return` allows.
 Objective (integer, basis points = 1/100 pp): Σ_r w_r · (max_r − min_r) of node load % when
-balancing is wanted, plus for every moved unit 100 × (min_improvement + cost_per_gib × GiB) — so
+the cycle's trigger wants balancing (the one `Trigger` of the problem: in PSI mode that is
+pressure, not the spread), plus for every moved unit 100 × (min_improvement + cost_per_gib × GiB) — so
 a move must buy more spread than it costs, the same margin the greedy planner uses.
 
 Invariants: deterministic (single worker, fixed seed, `max_deterministic_time` from
@@ -24,12 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxlb.domain.model import VmId
-from proxlb.domain.plan import Migration, MigrationReason, UnmetRule
+from proxlb.domain.plan import Migration, UnmetRule
 from proxlb.domain.resources import GIB, MIB
+from proxlb.planning.eligibility import cooldown_until, fixed_reason, move_reason, static_allowed
 from proxlb.planning.metrics import LoadState, add_loads
 from proxlb.planning.policy import Mode
-from proxlb.planning.problem import PlanningProblem, fixed_reason
-from proxlb.planning.trigger import balance_wanted, violations
+from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.trigger import Trigger, should_rebalance
 
 
 @dataclass(frozen=True)
@@ -57,28 +59,37 @@ def _units(problem: PlanningProblem, state: LoadState) -> tuple[list[tuple[VmId,
         }
         if len(fixed_nodes) > 1:
             unmet.append(
-                UnmetRule(f"affinity of guests {list(members)}", "immovable members sit on several nodes")
+                UnmetRule(
+                    f"affinity of guests {list(members)}",
+                    "immovable members sit on several nodes",
+                    "affinity",
+                    tuple(members),
+                )
             )
             continue
         units.append(members)
     return units, unmet
 
 
-def solve_cpsat(problem: PlanningProblem) -> SolverResult:
-    """Optimal (or best found in time) placement; moves None when no solution was found or skipped."""
+def solve_cpsat(problem: PlanningProblem, trigger: Trigger | None = None) -> SolverResult:
+    """Optimal (or best found in time) placement; moves None when no solution was found or skipped.
+
+    `trigger`: the cycle's trigger (computed once by `plan_cycle`); computed here when absent.
+    """
     from ortools.sat.python import cp_model
 
     pol, idx = problem.policy, problem.index
     state = LoadState.of(problem)
+    trigger = trigger if trigger is not None else should_rebalance(problem, state)
     units, unmet = _units(problem, state)
     if len(units) > pol.solver.max_units:
         return SolverResult(None, f"skipped: {len(units)} units > {pol.solver.max_units}")
     nodes = list(state.balance)
     if not nodes:
         return SolverResult(None, "no node can take guests")
-    wanted, _ = balance_wanted(state, starting=True)
-    broken = _broken(problem, state)
-    cooling = _in_cooldown(problem)
+    wanted = trigger.balance
+    broken = frozenset(v for viol in trigger.violations for v in viol.vmids if viol.kind != "drain")
+    cooling = frozenset(cooldown_until(problem))
     model = cp_model.CpModel()
     x: dict[tuple[int, str], Any] = {}
     fixed_units: dict[int, str] = {}
@@ -96,7 +107,7 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
                 continue
             allowed = [home] if home in nodes else []
         else:
-            allowed = [n for n in nodes if _allowed(problem, state, members, n)]
+            allowed = [n for n in nodes if static_allowed(problem, state.placement, members, n)]
             if balance_only:  # no-return: never balanced back to a node a member just left
                 left = frozenset().union(*(problem.recently_left.get(m, frozenset()) for m in members))
                 allowed = [n for n in allowed if n in homes or n not in left]
@@ -105,7 +116,12 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
                 allowed = list(homes)
             else:
                 unmet.append(
-                    UnmetRule(f"placement of guests {list(members)}", "no node satisfies every hard rule")
+                    UnmetRule(
+                        f"placement of guests {list(members)}",
+                        "no node satisfies every hard rule",
+                        "placement",
+                        tuple(members),
+                    )
                 )
                 fixed_units[u] = state.placement[members[0]]
                 continue
@@ -167,14 +183,19 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
                         model.add(x[u, n] == 0)
                 continue
             model.add(sum(terms) <= (limit - residual_value) // scale)
-    broken_rules = {v.rule for v in violations(problem, state.placement) if v.kind == "anti-affinity"}
+    broken_rules = {v.rule for v in trigger.violations if v.kind == "anti-affinity"}
     for rule in problem.constraints.anti_affinities:
         if not rule.strict and f"anti-affinity {rule.source}" in broken_rules:
             continue
         holders = [u for u in movable if any(m in rule.members for m in units[u])]
         if any(sum(1 for m in units[u] if m in rule.members) > 1 for u in holders):
             unmet.append(
-                UnmetRule(f"anti-affinity {rule.source}", "members are also bound together by affinity")
+                UnmetRule(
+                    f"anti-affinity {rule.source}",
+                    "members are also bound together by affinity",
+                    "anti-affinity",
+                    tuple(sorted(rule.members)),
+                )
             )
             continue
         for n in nodes:
@@ -223,36 +244,6 @@ def solve_cpsat(problem: PlanningProblem) -> SolverResult:
     return SolverResult(moves, status, tuple(unmet), stats)
 
 
-def _broken(problem: PlanningProblem, state: LoadState) -> frozenset[VmId]:
-    """Guests in a broken rule (other than a drain): their moves are repairs, not balancing."""
-    viols = violations(problem, state.placement)
-    return frozenset(v for viol in viols for v in viol.vmids if viol.kind != "drain")
-
-
-def _in_cooldown(problem: PlanningProblem) -> frozenset[VmId]:
-    """Guests moved within `cooldown_minutes` (greedy's `_in_cooldown`): no balancing move for them."""
-    limit = problem.policy.cooldown_seconds
-    recent = problem.recently_moved.items()
-    return frozenset(v for v, t in recent if limit > 0 and problem.now - t < limit)
-
-
-def _allowed(problem: PlanningProblem, state: LoadState, members: tuple[VmId, ...], node: str) -> bool:
-    idx = problem.index
-    snap_node = problem.snapshot.node(node)
-    for m in members:
-        strict = idx.strict_pins.get(m)
-        if strict is not None and node not in strict:
-            return False
-        soft = idx.soft_pins.get(m)
-        if soft is not None and state.placement[m] in soft and node not in soft:
-            return False
-        guest = problem.snapshot.guest(m)
-        storages = snap_node.storages if snap_node else frozenset()
-        if guest and guest.local_storages and storages and not guest.local_storages <= storages:
-            return False
-    return True
-
-
 def _moves(
     problem: PlanningProblem,
     state: LoadState,
@@ -262,7 +253,6 @@ def _moves(
     solver: Any,
     broken: frozenset[VmId],
 ) -> tuple[Migration, ...]:
-    idx = problem.index
     out: list[Migration] = []
     for u in sorted(movable):
         for (uu, n), var in x.items():
@@ -274,13 +264,7 @@ def _moves(
                     continue
                 guest = problem.snapshot.guest(m)
                 assert guest is not None
-                reason = (
-                    MigrationReason.DRAIN
-                    if src in idx.drained
-                    else MigrationReason.RULE
-                    if m in broken
-                    else MigrationReason.BALANCE
-                )
+                reason = move_reason(problem, m, src, broken)
                 out.append(
                     Migration(
                         vmid=m,

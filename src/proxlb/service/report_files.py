@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from proxlb.config.model import ProxlbConfig
-from proxlb.planning import PlanningProblem, policy_from_config
+from proxlb.planning import policy_from_config
 from proxlb.planning.curve import CurvePoint, gain_curve
 from proxlb.report.html import ReportInput, render_html
 from proxlb.service.pipeline import RunReport
@@ -22,12 +22,11 @@ log = logging.getLogger(__name__)
 LAST_REPORT = "last-report.html"
 
 
-def curve_of(config: ProxlbConfig, report: RunReport) -> tuple[CurvePoint, ...]:
-    """The plan's gain curve, measured on the cycle's own snapshot and constraints."""
-    if report.snapshot is None or report.constraints is None or report.plan is None:
+def curve_of(report: RunReport) -> tuple[CurvePoint, ...]:
+    """The plan's gain curve, measured on the cycle's own planning problem."""
+    if report.problem is None or report.plan is None:
         return ()
-    problem = PlanningProblem(report.snapshot, report.constraints, policy_from_config(config))
-    return gain_curve(problem, report.plan)
+    return gain_curve(report.problem, report.plan)
 
 
 def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
@@ -40,7 +39,7 @@ def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
         snapshot=report.snapshot,
         constraints=report.constraints,
         plan=report.plan,
-        curve=curve_of(config, report),
+        curve=curve_of(report),
         mode=policy.mode.value,
         thresholds={r: policy.threshold(r) for r in ("memory", "cpu", "disk")},
         reserve={n: bal.reserve_for(n) for n in report.snapshot.node_names},
