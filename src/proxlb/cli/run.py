@@ -46,7 +46,7 @@ class _Extras:
 
 def run(args: RunArgs) -> int:
     common = args.common
-    one_cycle = args.once
+    one_cycle = args.once or (args.dry_run and not args.repeat)
     loaded = load(common, one_cycle=one_cycle)
     if common.json or common.quiet:  # stdout carries only the document (or nothing)
         configure_stderr_logging(loaded.config)
