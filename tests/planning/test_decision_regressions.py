@@ -7,11 +7,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from rich.console import Console
+
 from proxlb.collect.snapshot import collect_snapshot
 from proxlb.config.model import ProxlbConfig
-from proxlb.domain import MigrationReason, Plan
+from proxlb.domain import MigrationReason, Plan, VmId
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.report.explain import explain_guest
+from proxlb.report.text import summary_text
+from proxlb.report.upstream_json import plan_section
 from proxlb.rules.derive import derive_constraints
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.inprocess import InProcessApi
@@ -58,8 +62,15 @@ def test_a_threshold_gate_is_named_as_the_stop_cause_not_an_excluded_guest() -> 
     assert first.rule == "memory_threshold", plan.stopped_by
     assert "below" in first.detail and "75" in first.detail
     assert all(c.rule != "excluded" for c in plan.stopped_by[:1])
-    # explain of a guest that stays on the heaviest node gives the same cause
-    assert "threshold" in explain_guest(plan, pb, 112).split("decision:", 1)[1]
+    # the summary, the JSON and explain of a guest that stays on the heaviest node say the same
+    console = Console(width=200, record=True)
+    console.print(summary_text(plan))
+    summary = console.export_text()
+    assert "held back by: memory_threshold" in summary and "excluded" not in summary
+    assert plan_section(plan, pb.snapshot)["stopped_by"][0]["rule"] == "memory_threshold"
+    decision = plan.decisions[VmId(112)]
+    assert decision.cause is not None and decision.cause.name == "memory_threshold"
+    assert "every node is below its threshold" in explain_guest(plan, pb, 112).split("decision:", 1)[1]
 
 
 def _dry_run_then_once() -> tuple[PlanningProblem, Plan, Plan]:

@@ -1,11 +1,23 @@
-"""Scenario tests: one small cluster per feature, with the outcome the feature promises."""
+"""Scenario tests: one small cluster per feature, with the outcome the feature promises.
+
+Every test runs once per registered planner (planning/planners.py PLANNERS): `greedy` alone, and
+`cpsat` active without fallback (the greedy planner still runs beside it and supplies the per-guest
+records, as in production), so a feature holds whichever planner the admin selects.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+import pytest
+
 from proxlb.domain import MigrationReason, Plan, PressureSet, VmId
-from proxlb.planning import plan_cycle, validate
-from proxlb.planning.policy import Method, Mode, PsiLimit
+from proxlb.planning import PlanningProblem, plan_cycle, validate
+from proxlb.planning.planners import PLANNERS
+from proxlb.planning.policy import Method, Mode, PsiLimit, SolverMode, SolverPolicy
 from proxlb.report.sentences import decision_sentence
+from tests.planning import builders
 from tests.planning.builders import (
     anti,
     apply_plan,
@@ -22,6 +34,37 @@ from tests.planning.builders import (
 )
 
 NODES3 = [node("pve1"), node("pve2"), node("pve3")]
+SOLVER = SolverPolicy(enable=True, mode=SolverMode.ACTIVE, fallback_to_greedy=False, timeout_seconds=5)
+
+# Where CP-SAT's plan differs from what the feature promises (found by running every scenario with
+# every planner; strict: each entry fails today and must be removed when CP-SAT is fixed).
+CPSAT_GAPS = {
+    "test_soft_pin_violation_repaired_only_with_enforce_pinning": "CP-SAT ignores enforce_pinning",
+    "test_split_affinity_group_is_joined": "CP-SAT joins the group on another node than greedy",
+    "test_overprovisioning_false_blocks_moves_onto_committed_nodes": (
+        "CP-SAT lacks the 'never more over-assigned than the source' rule of the overprovisioning check"
+    ),
+    "test_unsatisfiable_anti_affinity_is_reported": "CP-SAT's unmet rules replace greedy's repair reports",
+    "test_keep_apart_wins_over_keep_together_and_is_reported": "CP-SAT drops the conflict report",
+    "test_pin_repair_prefers_the_highest_ha_priority_node": "CP-SAT ignores HA node priorities",
+}
+
+
+@pytest.fixture(autouse=True, params=sorted(PLANNERS))
+def planner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with this planner selected the way the configuration selects it (solver.enable)."""
+    name = str(request.param)
+    if name == "cpsat":
+        gap = CPSAT_GAPS.get(request.function.__name__)
+        if gap is not None:
+            request.applymarker(pytest.mark.xfail(raises=AssertionError, strict=True, reason=gap))
+
+        def with_solver(*args: Any, **policy: Any) -> PlanningProblem:
+            policy.setdefault("solver", SOLVER)
+            return builders.problem(*args, **policy)
+
+        monkeypatch.setattr(sys.modules[__name__], "problem", with_solver)
+    return name
 
 
 def cause_of(plan: Plan, vmid: int) -> tuple[str, str]:
