@@ -237,6 +237,8 @@ def test_memory_capacity_and_reserve_are_hard() -> None:
     plan = plan_cycle(problem(cluster(nodes, guests), reserve_default=Resources(0, 20 * gib, 0)))
     assert plan.migrations == ()
     assert cause_of(plan, 102) == ("check", "memory")
+    cause = plan.decisions[VmId(102)].cause
+    assert cause is not None and cause.number("needs") == 16.0 and (cause.number("free") or 0) < 16.0
     assert "GiB free after reserve" in decision_sentence(plan.decisions[102])
 
 

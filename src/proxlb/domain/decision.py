@@ -53,6 +53,7 @@ class Cause:
     detail: str = ""
     numbers: tuple[Quantity, ...] = ()
     target: str | None = None
+    blocked_by: tuple[VmId, ...] = ()  # guests whose placement or rule holds this one back
 
     def number(self, name: str) -> float | None:
         """The value of the quantity called `name`, or None."""
@@ -84,9 +85,10 @@ class Rejection:
     check: str
     detail: str
     numbers: tuple[Quantity, ...] = ()
+    blocked_by: tuple[VmId, ...] = ()
 
     def cause(self, target: str | None = None) -> Cause:
-        return Cause(CauseKind.CHECK, self.check, self.detail, self.numbers, target)
+        return Cause(CauseKind.CHECK, self.check, self.detail, self.numbers, target, self.blocked_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +113,8 @@ class Decision:
         return self.verdict in (Verdict.MOVES, Verdict.PARKED)
 
 
-def held(vmid: VmId, source: str, cause: Cause, blocked_by: tuple[VmId, ...] = ()) -> Decision:
-    return Decision(vmid, Verdict.HELD, source, cause, blocked_by=blocked_by)
+def held(vmid: VmId, source: str, cause: Cause) -> Decision:
+    return Decision(vmid, Verdict.HELD, source, cause, blocked_by=cause.blocked_by)
 
 
 def moving(vmid: VmId, source: str, target: str, reason: MigrationReason, detail: str) -> Decision:
