@@ -58,20 +58,12 @@ def ha_rules(c: SimCluster, type_filter: str | None, resource: str | None) -> li
     """`GET /cluster/ha/rules` (PVE 9), including groups shown as generated node-affinity rules."""
     if not c.api_node.pve9:
         raise PveError(501, "Method 'GET /cluster/ha/rules' not implemented")
-    rules: list[dict[str, Any]] = []
-    for r in c.scenario.ha.rules:
-        entry = r.model_dump(exclude_none=True)
-        entry["resources"] = ",".join(sorted(s.strip() for s in r.resources.split(",")))
-        if entry.get("strict") == 0:
-            entry.pop("strict")
-        if entry.get("disable") == 0:
-            entry.pop("disable")
-        rules.append(entry)
+    rules: list[dict[str, Any]] = [dict(r) for r in c.ha_rules]  # as stored, `strict: 0` included
     for g in c.scenario.ha.groups:
         members = sorted(sid for sid, res in c.ha_resources.items() if res.get("group") == g.group)
         if not members:
             continue
-        entry = {
+        entry: dict[str, Any] = {
             "rule": f"ha-group-{g.group}",
             "type": "node-affinity",
             "resources": ",".join(members),

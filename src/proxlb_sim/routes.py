@@ -7,20 +7,19 @@ spec, takes the cluster lock, syncs the virtual clock, checks that a proxied nod
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from proxlb_sim import cluster_reads, guest_reads, node_reads, object_reads
 from proxlb_sim import endpoints as e
 from proxlb_sim import handlers as h
 from proxlb_sim.auth import Identity
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.params import Spec, validate
 from proxlb_sim.pveerror import PveError
+from proxlb_sim.routing import Route
+from proxlb_sim.routing import route as _route
 
-Handler = Callable[[h.Request], Any]
 _SEG = {"node": "node", "vmid": "vmid", "upid": "string", "poolid": "string", "sid": "string", "id": "string"}
 RRD: Spec = {"timeframe!": "enum:hour|day|week|month|year|decade", "cf": "enum:AVERAGE|MAX"}
 QM_MIGRATE: Spec = {
@@ -64,23 +63,6 @@ TICKET: Spec = {
     "privs": "string",
     "new-format": "boolean",
 }
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    template: str
-    regex: re.Pattern[str]
-    handler: Handler
-    spec: Spec
-    proxied: bool
-
-
-def _route(method: str, template: str, handler: Handler, spec: Spec | None = None) -> Route:
-    pattern = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", template)
-    return Route(
-        method, template, re.compile(f"^{pattern}$"), handler, spec or {}, template.startswith("/nodes/{")
-    )
 
 
 _MORE: tuple[Route, ...] = (
@@ -175,6 +157,7 @@ ROUTES: tuple[Route, ...] = tuple(
     ]
     + list(_MORE)
     + [_route("GET", path, e.empty_list) for path, _ in e.EMPTY_LISTS]
+    + [*guest_reads.ROUTES, *object_reads.ROUTES, *node_reads.ROUTES, *cluster_reads.ROUTES]
     + [
         r
         for kind, mig in (("qemu", QM_MIGRATE), ("lxc", CT_MIGRATE))
