@@ -191,7 +191,15 @@ def guest_index(r: Request) -> list[dict[str, str]]:
 
 
 def guest_config(r: Request) -> dict[str, Any]:
-    return views.guest_config(r.cluster.guest_on(r.node, r.vmid, guest_kind(r)))
+    g = r.cluster.guest_on(r.node, r.vmid, guest_kind(r))
+    conf = views.guest_config(g)
+    if g.pending and not r.params.get("current"):  # PVE shows pending values unless current=1
+        for key, value in g.pending.items():
+            if value is None:
+                conf.pop(key, None)
+            else:
+                conf[key] = value
+    return conf
 
 
 def guest_status(r: Request) -> dict[str, Any]:
