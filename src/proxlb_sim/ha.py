@@ -8,6 +8,7 @@ cluster state; callers hold the lock.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Any
 
@@ -17,6 +18,12 @@ from proxlb_sim.pveerror import PveError
 
 def _digest(c: SimCluster, what: str) -> str:
     return hashlib.sha1(f"{what}:{c.version}:{c.settings.cluster_name}".encode()).hexdigest()
+
+
+def rules_digest(c: SimCluster) -> str:
+    """Digest of rules.cfg: changes exactly when a rule is written."""
+    text = json.dumps(c.ha_rules, sort_keys=True) + c.settings.cluster_name
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def ha_resources(c: SimCluster, type_filter: str | None) -> list[dict[str, Any]]:
@@ -79,7 +86,7 @@ def ha_rules(c: SimCluster, type_filter: str | None, resource: str | None) -> li
             continue
         if resource and resource not in entry["resources"].split(","):
             continue
-        out.append({**entry, "order": order, "digest": _digest(c, "rules")})
+        out.append({**entry, "order": order, "digest": rules_digest(c)})
     return out
 
 
