@@ -10,7 +10,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from proxlb_sim import cluster_reads, guest_reads, node_reads, object_reads
+from proxlb_sim import (
+    cluster_reads,
+    config_writes,
+    guest_reads,
+    ha_writes,
+    node_reads,
+    object_reads,
+    pool_writes,
+    power,
+    snapshot_writes,
+)
 from proxlb_sim import endpoints as e
 from proxlb_sim import handlers as h
 from proxlb_sim.auth import Identity
@@ -158,6 +168,7 @@ ROUTES: tuple[Route, ...] = tuple(
     + list(_MORE)
     + [_route("GET", path, e.empty_list) for path, _ in e.EMPTY_LISTS]
     + [*guest_reads.ROUTES, *object_reads.ROUTES, *node_reads.ROUTES, *cluster_reads.ROUTES]
+    + [*config_writes.ROUTES, *power.ROUTES, *snapshot_writes.ROUTES, *ha_writes.ROUTES, *pool_writes.ROUTES]
     + [
         r
         for kind, mig in (("qemu", QM_MIGRATE), ("lxc", CT_MIGRATE))
