@@ -16,7 +16,8 @@ from tests.sim.conftest import GIB, small_scenario
 
 SNAPS = [
     {"name": "base", "snaptime": 1_760_000_000, "description": "installed"},
-    {"name": "pre_upgrade", "snaptime": 1_760_086_400, "description": "before 9.2", "parent": "base", "vmstate": 1},
+    {"name": "pre_upgrade", "snaptime": 1_760_086_400, "description": "before 9.2", "parent": "base",
+     "vmstate": 1},
 ]  # fmt: skip
 
 
@@ -24,6 +25,7 @@ def _raw() -> dict[str, Any]:
     raw = small_scenario()
     raw["guest_config"][102] = {"name": "ha01", "agent": "1", "net0": "virtio=BC:24:11:AA:00:66,bridge=vmbr0"}
     raw["guest_config"][100]["agent"] = "1"
+    raw["guest_config"][104]["agent"] = "0"
     raw["guest_config"][100]["net0"] = "virtio=BC:24:11:00:01:00,bridge=vmbr0"
     raw["snapshots"] = {100: SNAPS}
     raw["agent"] = {"not_running": [100], "os": {102: "Debian GNU/Linux 12 (bookworm)"}}
@@ -41,12 +43,14 @@ def _raw() -> dict[str, Any]:
     ]
     raw["ha"]["resources"].append({"sid": "vm:101", "state": "started"})
     raw["ha"]["rules"] = [
-        {"rule": "keep-apart", "type": "resource-affinity", "resources": "vm:102,vm:101", "affinity": "negative",
-         "disable": 0},
+        {"rule": "keep-apart", "type": "resource-affinity", "resources": "vm:102,vm:101",
+         "affinity": "negative", "disable": 0},
         {"rule": "prefer-pve1", "type": "node-affinity", "resources": "vm:102", "nodes": "pve1", "strict": 0},
     ]  # fmt: skip
     raw["auth"] = {
-        "users": [{"userid": "ops@pve", "email": "ops@example.com", "tokens": [{"id": "ci", "secret": "s3"}]}],
+        "users": [
+            {"userid": "ops@pve", "email": "ops@example.com", "tokens": [{"id": "ci", "secret": "s3"}]}
+        ],
         "groups": [{"groupid": "admins", "members": ["ops@pve"], "comment": "operators"}],
         "acl": [{"path": "/", "ugid": "admins", "roleid": "PVEAuditor"}],
     }
@@ -87,7 +91,9 @@ def test_snapshot_list_ends_with_current(api: ProxmoxAPI) -> None:
     assert current["description"] == "You are here!" and current["running"] == 1
     assert current["parent"] == "pre_upgrade" and len(current["digest"]) == 40
     ct = api.nodes("pve1").lxc(200).snapshot.get()
-    assert ct == [{"name": "current", "digest": ct[0]["digest"], "running": 1, "description": "You are here!"}]
+    assert ct == [
+        {"name": "current", "digest": ct[0]["digest"], "running": 1, "description": "You are here!"}
+    ]
     config = api.nodes("pve1").qemu(100).snapshot("base").config.get()
     assert config["snaptime"] == SNAPS[0]["snaptime"] and config["name"] == "web01"
     assert _error(api.nodes("pve1").qemu(100).snapshot("nope").config.get) == (
@@ -108,20 +114,11 @@ def test_agent_answers_and_pve_errors(api: ProxmoxAPI) -> None:
     assert {"name": "network-get-interfaces"} in vm.agent.get()
     # qemu-server QemuServer/Agent.pm assert_agent_available, in its order
     assert _error(api.nodes("pve1").qemu(101).agent("info").get) == (500, "No QEMU guest agent configured")
-    assert _error(api.nodes("pve2").qemu(103).agent("info").get) == (500, "No QEMU guest agent configured")
+    assert _error(api.nodes("pve2").qemu(103).agent("info").get) == (500, "VM 103 is not running")
+    assert _error(api.nodes("pve1").qemu(104).agent("info").get) == (500, "QEMU guest agent is not running")
     assert _error(api.nodes("pve1").qemu(100).agent("info").get) == (500, "QEMU guest agent is not running")
     assert api.nodes("pve1").qemu(102).status.current.get()["agent"] == 1
     assert "agent" not in api.nodes("pve1").qemu(101).status.current.get()
-
-
-def test_stopped_vm_with_agent_is_not_running(sim: SimInfo, api: ProxmoxAPI) -> None:
-    raw = _raw()
-    raw["guest_config"][103] = {"name": "off01", "agent": "1"}
-    with running_simulator(parse_scenario(raw), time_scale=1.0, seed=3) as other:
-        client = ProxmoxAPI(
-            other.host, port=other.port, user=other.user, password=other.password, verify_ssl=other.ca_file
-        )
-        assert _error(client.nodes("pve2").qemu(103).agent("get-osinfo").get) == (500, "VM 103 is not running")
 
 
 def test_lxc_interfaces(api: ProxmoxAPI) -> None:
@@ -173,7 +170,9 @@ def test_cluster_reads(api: ProxmoxAPI) -> None:
     assert api.cluster.sdn.controllers.get() == [] and api.cluster.sdn.dns.get() == []
     assert [i["ipam"] for i in api.cluster.sdn.ipams.get()] == ["pve"]
     join = api.cluster.config.join.get()
-    assert {n["name"] for n in join["nodelist"]} == {"pve1", "pve2", "pve3"} and join["preferred_node"] == "pve1"
+    assert {n["name"] for n in join["nodelist"]} == {"pve1", "pve2", "pve3"} and join[
+        "preferred_node"
+    ] == "pve1"
     assert api.cluster.nextid.get() == "105"
     log = api.cluster.log.get(max=5)
     assert len(log) == 5 and all("task UPID:" in e["msg"] for e in log)
@@ -191,7 +190,9 @@ def test_ha_group_read_on_pve9_is_refused() -> None:
     raw = _raw()
     raw["versions"] = {}
     with running_simulator(parse_scenario(raw), time_scale=1.0, seed=3) as sim:
-        api = ProxmoxAPI(sim.host, port=sim.port, user=sim.user, password=sim.password, verify_ssl=sim.ca_file)
+        api = ProxmoxAPI(
+            sim.host, port=sim.port, user=sim.user, password=sim.password, verify_ssl=sim.ca_file
+        )
         assert _error(api.cluster.ha.groups("prod").get) == (
             500,
             "cannot read group: ha groups have been migrated to rules",
