@@ -186,6 +186,22 @@ def firewall_options(r: Request) -> dict[str, Any]:
     return {"digest": EMPTY_DIGEST}
 
 
+def firewall_empty(r: Request) -> list[dict[str, Any]]:
+    """Aliases, IP sets, references and the log of a guest without firewall configuration."""
+    require_any(r, ("VM.Audit",))
+    _guest(r)
+    return []
+
+
+def status_index(r: Request) -> list[dict[str, str]]:
+    """`GET .../{vmid}/status` (vmcmdidx)."""
+    _guest(r)
+    cmds = ("current", "start", "stop", "reset", "shutdown", "suspend", "reboot")
+    if guest_kind(r) == "lxc":
+        cmds = ("current", "start", "stop", "shutdown", "suspend", "resume", "reboot")
+    return [{"subdir": c} for c in cmds]
+
+
 def _both(path: str, handler: Any, spec: dict[str, str] | None = None) -> list[Route]:
     return [route("GET", f"/nodes/{{node}}/{kind}/{{vmid}}{path}", handler, spec) for kind in ("qemu", "lxc")]
 
@@ -197,6 +213,15 @@ ROUTES: tuple[Route, ...] = (
     *_both("/firewall", firewall_index),
     *_both("/firewall/rules", firewall_rules),
     *_both("/firewall/options", firewall_options),
+    *_both("/firewall/aliases", firewall_empty),
+    *_both("/firewall/ipset", firewall_empty),
+    *_both("/firewall/refs", firewall_empty, {"type": "enum:alias|ipset"}),
+    *_both(
+        "/firewall/log",
+        firewall_empty,
+        {"limit": "integer", "start": "integer", "since": "integer", "until": "integer"},
+    ),
+    *_both("/status", status_index),
     route("GET", "/nodes/{node}/qemu/{vmid}/agent", agent_index),
     *(route("GET", f"/nodes/{{node}}/qemu/{{vmid}}/agent/{cmd}", _agent_command(cmd)) for cmd in AGENT_GET),
     route("GET", "/nodes/{node}/lxc/{vmid}/interfaces", lxc_interfaces),

@@ -1,7 +1,9 @@
-"""Node reads admin tools call besides status: DNS, time, services, node config, netstat and PCI.
+"""Node reads admin tools call besides status: DNS, time, services, node config, netstat, network
+interfaces, host firewall options, PCI and USB devices.
 
 Shapes follow pve-manager `PVE/API2/Nodes.pm` (`dns`, `time`, `netstat`), `PVE/API2/Services.pm`
-(`index`), `PVE/API2/NodeConfig.pm` (`get_config`) and `PVE/API2/Hardware/PCI.pm` (`pciscan`). Every
+(`index`, `service_state`), `PVE/API2/Network.pm` (`index`),
+`PVE/API2/NodeConfig.pm` (`get_config`) and `PVE/API2/Hardware/PCI.pm` (`pciscan`). Every
 answer is a pure function of the node, its guests and the virtual time.
 """
 
@@ -11,6 +13,7 @@ import hashlib
 from typing import Any
 
 from proxlb_sim.handlers import Request
+from proxlb_sim.pveerror import PveError
 from proxlb_sim.routing import Route, route
 from proxlb_sim.state import local_resources
 
@@ -71,6 +74,49 @@ def services(r: Request) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def service_index(r: Request) -> list[dict[str, str]]:
+    """`GET /nodes/{n}/services/{service}` (srvcmdidx)."""
+    _service(r)
+    return [{"subdir": s} for s in ("state", "start", "stop", "restart", "reload")]
+
+
+def _service(r: Request) -> tuple[str, str]:
+    name = str(r.params["service"])
+    for entry in SERVICES:
+        if entry[0] == name:
+            return entry
+    raise PveError.params({"service": f"value '{name}' does not have a value in the enumeration"})
+
+
+def service_state(r: Request) -> dict[str, Any]:
+    """`GET /nodes/{n}/services/{service}/state`."""
+    name, _ = _service(r)
+    return next(s for s in services(r) if s["service"] == name)
+
+
+def network(r: Request) -> list[dict[str, Any]]:
+    """`GET /nodes/{n}/network` (pve-manager `PVE/API2/Network.pm`): the uplink and the bridge the
+    guests' `net<k>` use, addressed with the node's cluster IP."""
+    node = r.cluster.nodes[r.node]
+    wanted = r.params.get("type")
+    ifaces = [
+        {"iface": "eno1", "type": "eth", "method": "manual", "families": ["inet"], "active": 1, "exists": 1,
+         "priority": 1},
+        {"iface": "vmbr0", "type": "bridge", "method": "static", "families": ["inet"], "active": 1,
+         "autostart": 1, "bridge_ports": "eno1", "bridge_stp": "off", "bridge_fd": "0", "address": node.ip,
+         "netmask": "24", "cidr": f"{node.ip}/24", "gateway": "10.0.0.1", "priority": 2},
+    ]  # fmt: skip
+    if wanted in ("any_bridge", "bridge"):
+        return [i for i in ifaces if i["type"] == "bridge"]
+    return [i for i in ifaces if wanted in (None, i["type"])]
+
+
+def firewall_options(r: Request) -> dict[str, Any]:
+    """`GET /nodes/{n}/firewall/options` (pve-firewall `API2/Firewall/Host.pm`): nothing set."""
+    r.cluster.auth.require(r.who, f"/nodes/{r.node}", "Sys.Audit")
+    return {"digest": hashlib.sha1(b"").hexdigest()}
 
 
 def node_config(r: Request) -> dict[str, Any]:
@@ -149,6 +195,11 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/nodes/{node}/dns", dns),
     route("GET", "/nodes/{node}/time", node_time),
     route("GET", "/nodes/{node}/services", services),
+    route("GET", "/nodes/{node}/services/{service}", service_index),
+    route("GET", "/nodes/{node}/services/{service}/state", service_state),
+    route("GET", "/nodes/{node}/network", network, {"type": "string"}),
+    route("GET", "/nodes/{node}/firewall/options", firewall_options),
+    route("GET", "/nodes/{node}/hardware/usb", lambda r: []),
     route("GET", "/nodes/{node}/config", node_config, {"property": "string"}),
     route("GET", "/nodes/{node}/netstat", netstat),
     route("GET", "/nodes/{node}/hardware", hardware_index),

@@ -1,7 +1,9 @@
-"""Read-one objects: a storage definition, a user, a group, a realm, an HA group and an HA rule.
+"""Read-one objects: a storage definition, a user (and its tokens), a role, a group, a realm, an HA
+group and an HA rule.
 
 Shapes and errors follow pve-storage `src/PVE/API2/Storage/Config.pm` (`read`), pve-access-control
-`src/PVE/API2/User.pm` (`read_user`), `Group.pm` (`read_group`), `Domains.pm` (`read`), and
+`src/PVE/API2/User.pm` (`read_user`, `token_index`, `read_token`), `Role.pm` (`read_role`),
+`Group.pm` (`read_group`), `Domains.pm` (`read`), and
 pve-ha-manager `src/PVE/API2/HA/Groups.pm` (`read`), `Rules.pm` (`read_rule`). Permissions are checked
 as PVE checks them, before the object is looked up.
 """
@@ -58,6 +60,37 @@ def user_read(r: Request) -> dict[str, Any]:
         }
         return out
     raise PveError(500, f"no such user ('{userid}')")
+
+
+def _user_tokens(r: Request) -> dict[str, Any]:
+    userid = str(r.params["userid"])
+    if not _may_see_user(r, userid):
+        raise PveError(403, "Permission check failed (/access/groups, User.Modify|Sys.Audit)")
+    tokens: dict[str, Any] = user_read(r)["tokens"]
+    return tokens
+
+
+def token_list(r: Request) -> list[dict[str, Any]]:
+    """`GET /access/users/{userid}/token`."""
+    return [{"tokenid": tid, **info} for tid, info in sorted(_user_tokens(r).items())]
+
+
+def token_read(r: Request) -> dict[str, Any]:
+    """`GET /access/users/{userid}/token/{tokenid}` (never the secret)."""
+    tokenid = str(r.params["tokenid"])
+    tokens = _user_tokens(r)
+    if tokenid not in tokens:
+        raise PveError(500, f"no such token '{tokenid}' for user '{r.params['userid']}'")
+    return dict(tokens[tokenid])
+
+
+def role_read(r: Request) -> dict[str, int]:
+    """`GET /access/roles/{roleid}`: privilege → 1."""
+    roleid = str(r.params["roleid"])
+    for role in access.roles_view(r.cluster.auth.section):
+        if role["roleid"] == roleid:
+            return {p: 1 for p in str(role["privs"]).split(",") if p}
+    raise PveError(500, f"role '{roleid}' does not exist")
 
 
 def group_read(r: Request) -> dict[str, Any]:
@@ -118,6 +151,9 @@ def ha_rule_read(r: Request) -> dict[str, Any]:
 ROUTES: tuple[Route, ...] = (
     route("GET", "/storage/{storage}", storage_read),
     route("GET", "/access/users/{userid}", user_read),
+    route("GET", "/access/users/{userid}/token", token_list),
+    route("GET", "/access/users/{userid}/token/{tokenid}", token_read),
+    route("GET", "/access/roles/{roleid}", role_read),
     route("GET", "/access/groups/{groupid}", group_read),
     route("GET", "/access/domains/{realm}", domain_read),
     route("GET", "/cluster/ha/groups/{group}", ha_group_read),

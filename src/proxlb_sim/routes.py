@@ -164,6 +164,7 @@ ROUTES: tuple[Route, ...] = tuple(
         _route("POST", "/cluster/ha/resources/{sid}/relocate", h.ha_migrate, {"node!": "node"}),
         _route("GET", "/access/permissions", h.permissions, {"userid": "string", "path": "string"}),
         _route("POST", "/access/ticket", h.ticket, TICKET),
+        _route("GET", "/access/ticket", lambda r: None),  # pve-access-control AccessControl.pm: a dummy index
     ]
     + list(_MORE)
     + [_route("GET", path, e.empty_list) for path, _ in e.EMPTY_LISTS]
