@@ -239,6 +239,23 @@ def _safe_get(client: Any, path: str, **params: str | int) -> Any:
         return []
 
 
+def _guest_details(client: Any, resources: list[dict[str, Any]]) -> dict[str, dict[int, Any]]:
+    """Each reachable guest's config and snapshot list, for `scenario_document` (#18)."""
+    configs: dict[int, Any] = {}
+    snaps: dict[int, Any] = {}
+    for r in resources:
+        if r.get("type") not in ("qemu", "lxc") or r.get("status") == "unknown":
+            continue
+        base = f"/nodes/{r['node']}/{r['type']}/{r['vmid']}"
+        config = _safe_get(client, f"{base}/config")
+        if isinstance(config, dict):
+            configs[int(r["vmid"])] = config
+        listed = _safe_get(client, f"{base}/snapshot")
+        if isinstance(listed, list):
+            snaps[int(r["vmid"])] = listed
+    return {"guest_configs": configs, "snapshots": snaps}
+
+
 def _cmd_snapshot(args: CliArgs, loaded: LoadedConfig) -> int:
     config = loaded.config
     _configure_logging(config, to_stderr=True)
@@ -272,6 +289,7 @@ def _cmd_snapshot(args: CliArgs, loaded: LoadedConfig) -> int:
         ha_groups=[] if pve9 else _safe_get(client, "/cluster/ha/groups"),
         ha_maintenance_nodes=maintenance,
         ha_master=master,
+        **_guest_details(client, resources),
     )
     text = yaml.safe_dump(doc, sort_keys=False)
     if args.output:
