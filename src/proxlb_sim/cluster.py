@@ -24,7 +24,7 @@ from proxlb_sim.metrics import Metrics
 from proxlb_sim.pveerror import PveError
 from proxlb_sim.scenario import Scenario
 from proxlb_sim.state import SimGuest, SimNode, SimStorage, build_guests, build_nodes, build_storages
-from proxlb_sim.tasks import TaskStore
+from proxlb_sim.tasks import Task, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,12 @@ class SimCluster:
         self.auth = AuthStore(scenario.auth, self.settings.cluster_name)
         self.ha_resources: dict[str, dict[str, Any]] = {}
         self.ha_pending: dict[str, tuple[str, str]] = {}  # sid -> (target, "migrate"|"relocate")
+        # rules.cfg as PVE stores it: keys given (also `strict: 0`), resources sorted; ordered
+        self.ha_rules: list[dict[str, Any]] = []
+        for rule in scenario.ha.rules:
+            entry = rule.model_dump(exclude_none=True)
+            entry["resources"] = ",".join(sorted(x.strip() for x in rule.resources.split(",")))
+            self.ha_rules.append(entry)
         for res in scenario.ha.resources:
             self.ha_resources[res.sid] = res.model_dump(exclude_none=True)
         for g in scenario.guests:  # a dump's `hastate` implies an HA resource
@@ -134,6 +140,11 @@ class SimCluster:
         self._sample = Sample(guest, node, t)
         self._sample_key = key
         return self._sample
+
+    def new_task(self, node: str, t: float, type_: str, id_: str, user: str) -> Task:
+        """A running task on `node` started at `t` (its UPID carries the node's boot-relative pstart)."""
+        boot = self.clock.start - self.nodes[node].uptime0
+        return self.tasks.new(node, boot, t, type_, id_, user)
 
     # -- lookups ------------------------------------------------------------------------------------
     @property
