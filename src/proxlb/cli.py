@@ -1,7 +1,7 @@
 """Command line entry point: parse, wire the stages, print, choose the exit code.
 
 With `cli_output` (per-cycle tables / JSON) and `cli_progress` (live progress) the only modules that
-print; the only one that exits. Exit codes (docs/cli.md): 0 success; 1 invalid
+print; the only one that exits. Exit codes (`proxlb.exit_codes.ExitCode`, docs/cli.md): 0 success; 1 invalid
 configuration, or a cycle that failed (API unreachable, authentication, planning); 2 usage
 error, missing API permissions or unusable state directory; 3 a migration failed or timed out;
 70 an internal (unexpected) error.
@@ -30,6 +30,7 @@ from proxlb.config.render import mask_secret_like
 from proxlb.domain import GuestKind, VmId
 from proxlb.errors import ApiError, ConfigError, ProxlbError
 from proxlb.execute.model import SystemClock
+from proxlb.exit_codes import ExitCode
 from proxlb.planning import PlanningProblem, policy_from_config
 from proxlb.planning.best_node import GuestRequest, best_node
 from proxlb.planning.explain import explain_guest
@@ -44,10 +45,12 @@ from proxlb.service.report_files import curve_of, write_html
 
 log = logging.getLogger("proxlb")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70  # an unexpected error (a bug); the systemd unit restarts on it, not on 1 or 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = (
+    ExitCode.OK,
+    ExitCode.FAILED,
+    ExitCode.SETUP,
+    ExitCode.INTERNAL,
+)
 
 
 def _load(args: CliArgs) -> LoadedConfig:
