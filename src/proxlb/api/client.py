@@ -78,6 +78,8 @@ class ProxmoxerTransport:
     """proxmoxer's HTTPS backend bound to one endpoint; logs in (password auth) on creation."""
 
     def __init__(self, endpoint: Endpoint, settings: ApiSettings) -> None:
+        if ":" in endpoint.host and not endpoint.is_ipv6:  # config check warned; never reaches a socket
+            raise UnreachableError("not a valid IPv6 address nor a host name", sent=False, permanent=True)
         verify: bool | str = (settings.ca_file or True) if settings.verify_tls else False
         kwargs: dict[str, Any] = {
             "host": endpoint.netloc,
@@ -98,6 +100,8 @@ class ProxmoxerTransport:
             self._api = ProxmoxAPI(**kwargs)
         except requests.exceptions.RequestException as exc:
             raise classify_failure(exc, settings) from None
+        except ValueError:  # a host the HTTP stack cannot parse: unusable, not a crash
+            raise UnreachableError("unusable address", sent=False, permanent=True) from None
         except AuthenticationError as exc:
             code = re.search(r"code: (\d+)", str(exc))
             status = int(code.group(1)) if code else 401
