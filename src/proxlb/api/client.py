@@ -26,6 +26,7 @@ import urllib3
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import AuthenticationError, ResourceException
 
+from proxlb.api.answer import StrictJsonSerializer, UnreadableAnswerError
 from proxlb.api.diagnose import (
     RequestLogger,
     UnreachableError,
@@ -117,6 +118,9 @@ class ProxmoxerTransport:
                 (time.perf_counter() - started) * 1000,
                 endpoint,
             )
+        store = getattr(self._api, "_store", None)
+        if isinstance(store, dict):  # every resource built from here on copies the store
+            store["serializer"] = StrictJsonSerializer()
         session = getattr(self._api, "_store", {}).get("session")
         if session is not None:
             session.hooks.setdefault("response", []).append(RequestLogger(endpoint, self._secrets))
@@ -139,6 +143,8 @@ class ProxmoxerTransport:
             raise ApiError(redact(message, self._secrets), status, path) from None
         except requests.exceptions.RequestException as exc:
             raise classify_failure(exc, self._settings) from None
+        except UnreadableAnswerError as exc:  # another host may answer properly; a POST's fate is unknown
+            raise UnreachableError(f"unreadable answer: {exc}", sent=True) from None
 
 
 class ProxmoxClient:
