@@ -158,7 +158,7 @@ def _with_node_metrics(
         if version is None and version_answer.ok:
             warnings.append(f"node '{node.name}' reports no readable PVE version; PVE 9 features are off")
         average_rows = _data(average_answer, warnings)
-        rrd = parse_node_rrd(average_rows, node.capacity.cpu_milli / 1000)
+        rrd = parse_node_rrd(average_rows, node.capacity.cpu_milli / 1000, warnings, node.name)
         usage = node.usage
         if rrd.cpu_milli is not None:
             usage = replace(usage, cpu_milli=rrd.cpu_milli)
