@@ -33,13 +33,16 @@ from proxlb.cli.args import (
 from proxlb.cli.context import InvalidConfigurationError
 from proxlb.config.render import mask_secret_like
 from proxlb.errors import ApiError, ConfigError, ProxlbError
+from proxlb.exit_codes import ExitCode
 
 log = logging.getLogger("proxlb")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70  # an unexpected error (a bug); the systemd unit restarts on it, not on 1 or 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = (
+    ExitCode.OK,
+    ExitCode.FAILED,
+    ExitCode.SETUP,
+    ExitCode.INTERNAL,  # an unexpected error (a bug); the systemd unit restarts on it, not on 1 or 2
+)
 
 # args type → the command that runs it (returns the exit code)
 COMMANDS: dict[type[Any], Callable[[Any], int]] = {

@@ -9,7 +9,8 @@ Requests per cycle (N = online, not ignored nodes):
 Guest counts never add requests. Independent requests run concurrently (at most 8 at a time).
 `/storage` (which storages are shared) is read by `enrich_guests`, which alone needs it.
 
-Invariants: only a failing `/cluster/resources` raises (`ApiError`); every other failure or odd
+Invariants: only a failing or unreadable `/cluster/resources` raises (`ApiError`: an answer that
+is not a list naming at least one node is never "an empty cluster"); every other failure or odd
 answer degrades with a warning that is logged once and kept in `snapshot.warnings`.
 """
 
@@ -74,6 +75,11 @@ def collect_with_settings(
     resources_answer, status_answer, ha_status_answer, manager_answer = cluster_wide
     if resources_answer.error is not None:
         raise resources_answer.error
+    if not isinstance(resources_answer.data, list) or not any(
+        isinstance(e, dict) and e.get("type") == "node" for e in resources_answer.data
+    ):  # PVE always lists at least its own node: this is not an empty cluster, it is unreadable
+        what = "no list" if not isinstance(resources_answer.data, list) else "a list without any node"
+        raise ApiError(f"unreadable answer to GET /cluster/resources: {what}", 0, "/cluster/resources")
     parsed = parse_resources(resources_answer.data, settings.ignore_nodes, warnings)
     if parsed.ignored_guests:
         log.info("%d guests on ignored nodes are left out", parsed.ignored_guests)
@@ -152,7 +158,7 @@ def _with_node_metrics(
         if version is None and version_answer.ok:
             warnings.append(f"node '{node.name}' reports no readable PVE version; PVE 9 features are off")
         average_rows = _data(average_answer, warnings)
-        rrd = parse_node_rrd(average_rows, node.capacity.cpu_milli / 1000)
+        rrd = parse_node_rrd(average_rows, node.capacity.cpu_milli / 1000, warnings, node.name)
         usage = node.usage
         if rrd.cpu_milli is not None:
             usage = replace(usage, cpu_milli=rrd.cpu_milli)
