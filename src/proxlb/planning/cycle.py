@@ -51,6 +51,7 @@ def _fill_decisions(
     dropped: frozenset[VmId] = frozenset(),
 ) -> dict[VmId, str]:
     final = {m.vmid: m for m in moves}
+    moved = draft.moved
     unmet_for = _unmet_by_guest(draft)
     decisions: dict[VmId, str] = {}
     for g in problem.snapshot.guests:
@@ -65,7 +66,7 @@ def _fill_decisions(
             decisions[g.vmid] = draft.decisions[g.vmid]
         elif g.vmid in dropped:
             decisions[g.vmid] = "stays: its move would have raised the spread or the highest node load"
-        elif g.vmid in draft.moved:
+        elif g.vmid in moved:
             decisions[g.vmid] = "stays: its planned move could not be ordered safely (see unmet)"
         else:
             decisions[g.vmid] = f"stays: {stop}"

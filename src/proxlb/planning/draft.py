@@ -51,7 +51,7 @@ class Draft:
 
     def budget_left(self) -> bool:
         limit = self.problem.policy.max_migrations
-        return limit is None or len(self.moved) < limit
+        return limit is None or len(self.by_vmid) < limit
 
     def sub_unit(self, vmid: VmId) -> tuple[VmId, ...]:
         """The guest plus its affinity partners currently on the same node (they move together)."""
