@@ -212,13 +212,24 @@ CHECKS: tuple[Check, ...] = (
     Check("no-return", False, _no_return),
 )
 HARD_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if c.hard)
+SOFT_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if not c.hard)
+
+
+def soft_failure(state: LoadState, mv: Move) -> tuple[str, str] | None:
+    """The first soft check that rejects a move already known to pass every hard check (what
+    `first_failure(soft=True)` would answer then, without running the hard checks again)."""
+    for check in SOFT_CHECKS:
+        why = check.run(state, mv)
+        if why is not None:
+            return (check.name, why)
+    return None
 
 
 def first_failure(state: LoadState, mv: Move, soft: bool = True) -> tuple[str, str] | None:
     """(check name, sentence) of the first check that rejects the move, or None when all pass."""
     if mv.dst == mv.src:
         return ("same-node", f"already on {mv.dst}")
-    for check in CHECKS if soft else HARD_CHECKS:
+    for check in CHECKS if soft else HARD_CHECKS:  # hard ones come first in CHECKS
         why = check.run(state, mv)
         if why is not None:
             return (check.name, why)
