@@ -94,6 +94,49 @@ def measure(nodes: int, guests: int, cfg: ProxlbConfig, repeat: int = 3) -> dict
     }
 
 
+QUALITY_SIZES = ((5, 40), (6, 100), (8, 150))
+
+
+def quality(
+    timeout: float = 20.0, seconds: float = 60.0, sizes: tuple[tuple[int, int], ...] = QUALITY_SIZES
+) -> None:
+    """The quality rows: greedy's and CP-SAT's plan against the exact yardstick (benchmarks/exact.py)."""
+    from benchmarks.exact import min_gib, min_spread
+
+    print(
+        "| cluster | planner | moves | GiB to copy | spread after | exact min GiB for that spread "
+        "| GiB ÷ min | exact best spread for that GiB | spread − best | CP-SAT bound / gap | planning CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    cfg_cp = config({"enable": True, "mode": "active", "timeout_seconds": timeout})
+    for nodes, guests in sizes:
+        scn = scenario(nodes, guests)
+        for name, cfg in (("greedy", config()), ("cpsat", cfg_cp)):
+            problem = problem_for(scn, cfg)
+            t0 = time.process_time()
+            plan = plan_cycle(problem)
+            cpu = time.process_time() - t0
+            gib = round(sum(m.bytes_to_copy for m in plan.migrations) / GIB, 1)
+            spread = round(plan.imbalance_after, 2)
+            low = min_gib(problem_for(scn, config()), spread, seconds)
+            best = min_spread(problem_for(scn, config()), gib, seconds)
+            ratio = f"{gib / low.value:.3f}" if low and low.value else "–"
+            low_text = f"{low.value}{'' if low.optimal else ' (not proven)'}" if low else "none found"
+            best_text = f"{best.value} pp{'' if best.optimal else ' (not proven)'}" if best else "none found"
+            diff = f"{spread - best.value:+.2f} pp" if best else "–"
+            bound = (
+                f"{plan.stats['cpsat_bound_pp2']:.0f} / {100 * plan.stats['cpsat_gap']:.0f} %"
+                if name == "cpsat" and "cpsat_gap" in plan.stats
+                else ""
+            )
+            planner = plan.planner if name == "cpsat" else name
+            print(
+                f"| {nodes} × {guests} | {planner} | {len(plan.migrations)} | {gib} | {spread} pp "
+                f"| {low_text} | {ratio} | {best_text} | {diff} | {bound} | {cpu:.1f} s |",
+                flush=True,
+            )
+
+
 def _sizes(text: str) -> list[tuple[int, int]]:
     out = []
     for part in text.split(","):
@@ -110,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--golden", help="write the plans and figures to this JSON file")
     ap.add_argument("--compare", help="compare with an earlier golden JSON file")
+    ap.add_argument("--quality", action="store_true", help="only the quality rows against the exact model")
     args = ap.parse_args(argv)
+    if args.quality:
+        quality(args.timeout)
+        return 0
     solver = {"enable": True, "mode": "active", "timeout_seconds": args.timeout} if args.solver else None
     cfg = config(solver)
     rows = []

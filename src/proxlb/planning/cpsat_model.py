@@ -112,7 +112,7 @@ def solve_sub(
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.max_deterministic_time = max(0.01, det_time)
-    solver.parameters.max_time_in_seconds = max(0.1, 3 * det_time)
+    solver.parameters.max_time_in_seconds = max(0.1, 2 * det_time)  # a backstop: det time ends it first
     code = solver.solve(model)
     status = solver.status_name(code)
     held = sum(

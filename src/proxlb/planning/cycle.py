@@ -22,7 +22,7 @@ from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.score import objective
 from proxlb.planning.sequence import sequence
 from proxlb.planning.stopped import stop_causes
-from proxlb.planning.trigger import Trigger, should_rebalance
+from proxlb.planning.trigger import Trigger, should_rebalance, violations, wanted_repairs
 from proxlb.planning.validate import validate
 
 
@@ -177,6 +177,19 @@ def _solver_moves(
     return list(result.moves)
 
 
+def _still_unmet(
+    problem: PlanningProblem, moves: list[Migration], greedy: list[UnmetRule]
+) -> list[UnmetRule]:
+    """The rules a solver plan leaves broken: greedy's sentence when greedy left the same rule
+    broken, else the violation itself; drains and notes about the solver are kept."""
+    left = wanted_repairs(problem, violations(problem, state_after(problem, moves).placement))
+    names = {v.rule for v in left}
+    out = [u for u in greedy if u.rule in names or u.rule.startswith("drain") or u.rule == "solver"]
+    known = {u.rule for u in out}
+    out.extend(UnmetRule(v.rule, v.detail) for v in left if v.rule not in known)
+    return out
+
+
 def plan_cycle(problem: PlanningProblem) -> Plan:
     """Plan one cycle. Raises PlanningError if the plan fails validation (it is never returned then)."""
     before = LoadState.of(problem)
@@ -189,8 +202,7 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
         solver_unmet: list[UnmetRule] = []
         moves = _solver_moves(problem, list(draft.moves), stats, solver_unmet, draft.warnings)
         if moves is not None:
-            keep = [u for u in unmet if u.rule.startswith("drain") or u.rule == "solver"]
-            candidates.append(("cpsat", moves, keep + solver_unmet))
+            candidates.append(("cpsat", moves, _still_unmet(problem, moves, unmet) + solver_unmet))
             if problem.policy.solver.fallback_to_greedy:
                 candidates.append((planner, list(draft.moves), unmet))
     if not candidates:
