@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -196,3 +197,19 @@ def test_snapshot_carries_configs_snapshots_and_agent_into_the_rehearsal(
         assert [s["name"] for s in guest2.snapshot.get()] == expected["snapshots"]
         assert sorted(s["storage"] for s in api2.storage.get()) == expected["storages"]
         assert "result" in guest2.agent("get-osinfo").get()
+
+
+def test_piped_json_is_one_line_per_top_level_key_and_cuts_out_like_upstream(
+    demo_sim: SimInfo, configured: Callable[..., Path]
+) -> None:
+    # #16: indented JSON is written by Python's slow encoder; piped (not a terminal) each top-level
+    # key goes on one line, still between a line "{" and a line "}" as upstream's consumers expect
+    proc = run_cli("-c", str(configured(demo_sim)), "-d", "-j")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    doc = json_out(proc)
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert len(lines) == len(doc) + 2
+    first = lines.index("{")
+    last = max(i for i, line in enumerate(lines) if line.strip() == "}")
+    assert json.loads("\n".join(lines[first : last + 1])) == doc

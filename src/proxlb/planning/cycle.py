@@ -19,9 +19,10 @@ from proxlb.planning.guard import enforce_never_worse
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.score import objective
 from proxlb.planning.sequence import sequence
 from proxlb.planning.stopped import stop_causes
-from proxlb.planning.trigger import Trigger, should_rebalance
+from proxlb.planning.trigger import Trigger, should_rebalance, violations, wanted_repairs
 from proxlb.planning.validate import validate
 
 
@@ -51,6 +52,7 @@ def _fill_decisions(
     dropped: frozenset[VmId] = frozenset(),
 ) -> dict[VmId, str]:
     final = {m.vmid: m for m in moves}
+    moved = draft.moved
     unmet_for = _unmet_by_guest(draft)
     decisions: dict[VmId, str] = {}
     for g in problem.snapshot.guests:
@@ -65,7 +67,7 @@ def _fill_decisions(
             decisions[g.vmid] = draft.decisions[g.vmid]
         elif g.vmid in dropped:
             decisions[g.vmid] = "stays: its move would have raised the spread or the highest node load"
-        elif g.vmid in draft.moved:
+        elif g.vmid in moved:
             decisions[g.vmid] = "stays: its planned move could not be ordered safely (see unmet)"
         else:
             decisions[g.vmid] = f"stays: {stop}"
@@ -125,16 +127,24 @@ def _solver_moves(
     unmet: list[UnmetRule],
     warnings: list[str],
 ) -> list[Migration] | None:
-    """Run CP-SAT; fill comparison stats; return its moves when it should replace the greedy plan."""
+    """Run CP-SAT from the greedy plan; fill comparison stats; return its moves when it should
+    replace the greedy plan: in active mode, when its shared objective J (planning/score.py) is not
+    higher than greedy's. Why the winner won goes to `warnings` (planner notes)."""
     from proxlb.planning.cpsat import solve_cpsat
 
-    result = solve_cpsat(problem)
+    result = solve_cpsat(problem, greedy)
     stats.update(result.stats)
     greedy_after = state_after(problem, greedy)
+    greedy_j = objective(problem, greedy_after, [(m.vmid, m.source, m.target) for m in greedy])
     stats["greedy_migrations"] = float(len(greedy))
     stats["greedy_spread_after"] = round(greedy_after.spread(), 3)
+    stats["greedy_gib_to_copy"] = round(sum(m.bytes_to_copy for m in greedy) / 2**30, 3)
+    stats["greedy_objective_pp2"] = round(greedy_j, 3)
+    cp_j = float("inf")
     if result.moves is not None:
         cp_after = state_after(problem, result.moves)
+        cp_j = objective(problem, cp_after, [(m.vmid, m.source, m.target) for m in result.moves])
+        stats["cpsat_objective_pp2"] = round(cp_j, 3)
         stats["cpsat_migrations"] = float(len(result.moves))
         stats["cpsat_spread_after"] = round(cp_after.spread(), 3)
         stats["cpsat_gib_to_copy"] = round(sum(m.bytes_to_copy for m in result.moves) / 2**30, 3)
@@ -142,6 +152,19 @@ def _solver_moves(
         stats["planners_agree_moves"] = float(len(same))
     if problem.policy.solver.mode is not SolverMode.ACTIVE:
         return None
+    if result.moves is not None and cp_j > greedy_j + 1e-6:
+        warnings.append(
+            f"greedy plan kept: objective {greedy_j:.1f} < CP-SAT's {cp_j:.1f} "
+            "(balance + move costs + broken rules, pp²)"
+        )
+        return None
+    if result.moves is not None:
+        gap = result.stats.get("cpsat_gap")
+        warnings.append(
+            f"CP-SAT plan chosen: objective {cp_j:.1f} ≤ greedy's {greedy_j:.1f} "
+            f"(balance + move costs + broken rules, pp²)"
+            + (f"; optimality gap ≤ {100 * gap:.1f} %" if gap is not None else "")
+        )
     if result.moves is None:
         if problem.policy.solver.fallback_to_greedy:
             warnings.append(f"CP-SAT found no plan ({result.status}); using the greedy plan")
@@ -152,6 +175,19 @@ def _solver_moves(
         return []
     unmet.extend(result.unmet)
     return list(result.moves)
+
+
+def _still_unmet(
+    problem: PlanningProblem, moves: list[Migration], greedy: list[UnmetRule]
+) -> list[UnmetRule]:
+    """The rules a solver plan leaves broken: greedy's sentence when greedy left the same rule
+    broken, else the violation itself; drains and notes about the solver are kept."""
+    left = wanted_repairs(problem, violations(problem, state_after(problem, moves).placement))
+    names = {v.rule for v in left}
+    out = [u for u in greedy if u.rule in names or u.rule.startswith("drain") or u.rule == "solver"]
+    known = {u.rule for u in out}
+    out.extend(UnmetRule(v.rule, v.detail) for v in left if v.rule not in known)
+    return out
 
 
 def plan_cycle(problem: PlanningProblem) -> Plan:
@@ -166,8 +202,7 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
         solver_unmet: list[UnmetRule] = []
         moves = _solver_moves(problem, list(draft.moves), stats, solver_unmet, draft.warnings)
         if moves is not None:
-            keep = [u for u in unmet if u.rule.startswith("drain") or u.rule == "solver"]
-            candidates.append(("cpsat", moves, keep + solver_unmet))
+            candidates.append(("cpsat", moves, _still_unmet(problem, moves, unmet) + solver_unmet))
             if problem.policy.solver.fallback_to_greedy:
                 candidates.append((planner, list(draft.moves), unmet))
     if not candidates:

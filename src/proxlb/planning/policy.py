@@ -46,7 +46,6 @@ class SolverPolicy:
     timeout_seconds: float = 30.0
     use_reservations: bool = True
     fallback_to_greedy: bool = True
-    max_units: int = 600  # larger problems are left to the greedy planner
 
 
 @dataclass(frozen=True)
@@ -112,21 +111,6 @@ def _psi_limits(section: Mapping[Any, Any] | None) -> dict[str, PsiLimit]:
     return out
 
 
-SOLVER_CPU_OVERCOMMIT = 2.0  # upstream's default, which its solver applies when the key is absent
-
-
-def _cpu_cap(configured: float | None, solver: bool) -> float | None:
-    """The vCPU:core cap: the admin's value; upstream's 2.0 when the solver is on; else none.
-
-    Upstream 2.3.0 reads `cpu_overcommit` only in its solver, so an upstream config on a cluster
-    that already runs 3–6 vCPUs per core must balance memory as upstream does, not stop at a cap
-    the admin never set.
-    """
-    if configured is not None:
-        return float(configured)
-    return SOLVER_CPU_OVERCOMMIT if solver else None
-
-
 def policy_from_config(config: ProxlbConfig) -> Policy:
     """Translate the validated `proxlb.yaml` into a Policy (GiB/cores become bytes/milli-cores)."""
     bal = config.balancing
@@ -165,7 +149,7 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
         balance_types=frozenset(str(t) for t in bal.balance_types),
         reserve_default=bal.reserve_for("defaults"),
         reserve_nodes=reserve_nodes,
-        cpu_overcommit=_cpu_cap(bal.cpu_overcommit, solver.enable),
+        cpu_overcommit=None if bal.cpu_overcommit is None else float(bal.cpu_overcommit),
         overprovisioning=bool(config.proxmox_cluster.overprovisioning),
         min_improvement=float(bal.min_improvement),
         cost_per_gib=float(bal.cost_per_gib),
