@@ -4,7 +4,9 @@ Requests per cycle (N = online, not ignored nodes):
   4 cluster-wide (resources, status, HA status, HA manager status)
   + when some guest is locked `migrate`: 1 (cluster task list) + 1 task log per such guest
   + when some guest is an HA resource: 1 on PVE 9 everywhere (HA rules) or 2 otherwise
-    (HA groups, HA resources); HA rules can only name HA resources, so without any none is read
+    (HA groups, HA resources); HA rules can only name HA resources, so without any none is read;
+    + 1 (`/cluster/options`, the CRS mode failover prediction follows) and, only while PVE 9.2's
+    auto-rebalance is on, + 1 (`/cluster/ha/resources`, each resource's `auto-rebalance` flag)
   + N × 2 (version, rrddata AVERAGE), + N × 3 more in psi mode (rrddata MAX, qemu list, lxc list).
 Guest counts never add requests. Independent requests run concurrently (at most 8 at a time).
 `/storage` (which storages are shared) is read by `enrich_guests`, which alone needs it.
@@ -19,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from proxlb.collect.crs import parse_auto_rebalance_off, parse_crs
 from proxlb.collect.fetch import MAX_CONCURRENT_REQUESTS, Answer, Request, fetch_all
 from proxlb.collect.ha import (
     maintenance_nodes_from_status,
@@ -35,7 +38,7 @@ from proxlb.collect.raw import as_object, parse_pve_version
 from proxlb.collect.resources import parse_cluster_status, parse_resources
 from proxlb.config.enums import BalanceMode
 from proxlb.config.model import ProxlbConfig
-from proxlb.domain import ClusterSnapshot, Guest, HaGroup, HaRule, Node, PressureSet, VmId
+from proxlb.domain import ClusterSnapshot, CrsOptions, Guest, HaGroup, HaRule, Node, PressureSet, VmId
 from proxlb.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -93,8 +96,11 @@ def collect_with_settings(
     ha_rules: tuple[HaRule, ...] = ()
     ha_groups: tuple[HaGroup, ...] = ()
     group_of: dict[VmId, str] = {}
+    crs = CrsOptions()
+    auto_off: frozenset[VmId] = frozenset()
     if any(g.ha_state is not None for g in guests):
         ha_rules, ha_groups, group_of = _ha_configuration(reader, nodes, settings, warnings)
+        crs, auto_off = _crs_options(reader, warnings)
 
     for warning in warnings:
         log.warning("%s", warning)
@@ -110,6 +116,8 @@ def collect_with_settings(
         cluster_name=status.name,
         quorate=status.quorate,
         warnings=tuple(warnings),
+        crs=crs,
+        ha_auto_rebalance_off=auto_off,
     )
 
 
@@ -209,6 +217,30 @@ def _ha_configuration(
     groups = parse_ha_groups(groups_answer.data, warnings)
     group_of = parse_ha_group_membership(_data(resources_answer, warnings))
     return rules_from_groups(groups, group_of), groups, group_of
+
+
+def _crs_options(reader: ApiReader, warnings: list[str]) -> tuple[CrsOptions, frozenset[VmId]]:
+    """`/cluster/options` crs; and, only while PVE's auto-rebalance is on, which HA resources opted
+    out of it (`auto-rebalance: 0` in `/cluster/ha/resources`). Failures degrade to PVE's defaults
+    (known=False) with a warning."""
+    try:
+        crs = parse_crs(reader.get("/cluster/options"), warnings)
+    except ApiError as error:
+        warnings.append(
+            f"{Answer(Request('/cluster/options'), error=error).failure()}; the CRS mode is unknown "
+            "(failover prediction assumes 'basic')"
+        )
+        return CrsOptions(), frozenset()
+    if not crs.auto_rebalance:
+        return crs, frozenset()
+    try:
+        return crs, parse_auto_rebalance_off(reader.get("/cluster/ha/resources"))
+    except ApiError as error:
+        warnings.append(
+            f"{Answer(Request('/cluster/ha/resources'), error=error).failure()}; every HA resource "
+            "is taken as left to PVE's auto-rebalance"
+        )
+        return crs, frozenset()
 
 
 def _ha_rules(reader: ApiReader, warnings: list[str]) -> tuple[HaRule, ...]:
