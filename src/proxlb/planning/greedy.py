@@ -26,6 +26,7 @@ from proxlb.domain.plan import MigrationReason
 from proxlb.domain.resources import GIB
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
+from proxlb.planning.headroom import guard_for, restore_headroom
 from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.psi import psi_relief
@@ -88,6 +89,7 @@ class _Scan:
         self.chosen: Chosen | None = None
         self.moving = draft.by_vmid
         self.blocked = draft.blocked
+        self.guard = guard_for(draft.problem, draft.state)  # failover headroom (prefer/require)
 
     def vcpu_ratio(self, dst: str, load: GuestLoad) -> float:
         cores = self.state.cap[dst][1]
@@ -127,6 +129,11 @@ class _Scan:
                         f"stays: best target {dst} rejected ({failure[0]}: {failure[1]})"
                     )
                     self.blocked[unit[0]] = (failure[0], f"guest {unit[0]} → {dst}: {failure[1]}")
+                    continue
+                veto = self.guard.veto(mv) if self.guard is not None else None
+                if veto is not None:
+                    self.best_seen[unit[0]] = f"stays: best target {dst} rejected (failover-headroom: {veto})"
+                    self.blocked[unit[0]] = ("failover-headroom", f"guest {unit[0]} → {dst}: {veto}")
                     continue
                 self.chosen = (key, mv, gain, cost)
             if best_gain <= margin + cost + EPSILON_PP:
@@ -249,6 +256,7 @@ def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | N
         draft.unmet = base + [u for u in kept if u not in base]
         before = draft.changes
         repair(draft)
+        restore_headroom(draft)  # mode require only
         if round_no > 0 and draft.changes == before:
             break
         if trigger.hot_nodes or trigger.hot_guests:

@@ -1,0 +1,118 @@
+"""Failover headroom: PVE HA recovery prediction and the planning modes report/prefer/require."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from proxlb.domain import CrsOptions, HaRule, VmId
+from proxlb.planning.cycle import plan_cycle, state_after
+from proxlb.planning.failover import ClusterView, predict
+from proxlb.planning.headroom import report_of
+from proxlb.planning.metrics import LoadState
+from proxlb.planning.policy import FailoverPolicy
+from tests.planning.builders import cluster, guest, node, problem
+
+
+def ha(vmid: int, on: str, mem: str, **kw: object) -> object:
+    return guest(vmid, on, mem=mem, ha_managed=True, ha_state="started", **kw)
+
+
+def lopsided() -> object:
+    """pve1 holds a big non-HA guest; the HA guests of pve2/pve3 would restart on pve1 by count."""
+    nodes = [node("pve1", mem="64G"), node("pve2", mem="64G"), node("pve3", mem="64G")]
+    guests = [
+        guest(100, "pve1", mem="40G"),
+        *(ha(200 + i, "pve2", "8G") for i in range(4)),
+        *(ha(300 + i, "pve3", "8G") for i in range(4)),
+    ]
+    return cluster(nodes, guests)
+
+
+def test_basic_scheduler_restarts_by_service_count_and_reports_survivor_memory() -> None:
+    snap = lopsided()
+    report = report_of(problem(snap), LoadState.of(problem(snap)))
+    assert report.scheduler == "basic"
+    pve2 = report.failure("pve2")
+    assert pve2 is not None
+    # basic: pve1 has 0 HA services, pve3 has 4 → pve1 takes guests until it has 4 as well
+    targets = [r.target for r in pve2.restarts]
+    assert targets == ["pve1", "pve1", "pve1", "pve1"]
+    assert pve2.not_fitting == (VmId(203),)  # 40 + 3 × 8 = 64 GiB still fits, the 4th does not
+    peak = pve2.peak
+    assert peak is not None and peak.node == "pve1" and round(peak.percent, 1) == 112.5
+    losing_pve1 = report.failure("pve1")
+    assert losing_pve1 is not None and losing_pve1.stay_down == (VmId(100),) and losing_pve1.fits
+
+
+def test_static_scheduler_prefers_the_node_with_room() -> None:
+    snap = replace(lopsided(), crs=CrsOptions(ha="static", known=True))
+    report = report_of(problem(snap), LoadState.of(problem(snap)))
+    pve2 = report.failure("pve2")
+    assert pve2 is not None and report.scheduler == "static"
+    # TOPSIS on configured memory and vCPUs: the emptier pve3 takes the first guest, then they alternate
+    assert [r.target for r in pve2.restarts] == ["pve3", "pve1", "pve3", "pve1"]
+    assert pve2.fits
+
+
+def test_strict_node_affinity_and_negative_resource_affinity_are_followed() -> None:
+    rules = (
+        HaRule("only-pve1", "node-affinity", (VmId(200),), nodes=(("pve1", 1),), strict=True),
+        HaRule("apart", "resource-affinity", (VmId(201), VmId(300)), affinity="negative"),
+    )
+    snap = replace(lopsided(), ha_rules=rules)
+    view = ClusterView(
+        snap,
+        {g.vmid: g.node for g in snap.guests},
+        {n.name: n.usage.mem_bytes for n in snap.nodes},
+        {n.name: n.capacity.mem_bytes for n in snap.nodes},
+        {g.vmid: g.usage.mem_bytes for g in snap.guests},
+    )
+    pve2 = predict(view).failure("pve2")
+    assert pve2 is not None
+    where = {r.vmid: r.target for r in pve2.restarts}
+    assert where[VmId(200)] == "pve1"
+    assert where[VmId(201)] == "pve1"  # 300 sits on pve3
+
+
+def test_failure_domain_fails_its_nodes_together() -> None:
+    snap = lopsided()
+    pb = problem(snap, failover=FailoverPolicy(mode="report", domains={"rack": ("pve2", "pve3")}))
+    rack = report_of(pb, LoadState.of(pb)).failure("domain rack")
+    assert rack is not None and rack.failed == ("pve2", "pve3")
+    assert len(rack.restarts) == 8 and all(r.target == "pve1" for r in rack.restarts)
+    assert not rack.fits
+
+
+def test_require_mode_plans_moves_until_every_single_failure_fits() -> None:
+    nodes = [node("pve1", mem="64G"), node("pve2", mem="64G"), node("pve3", mem="64G")]
+    guests = [
+        guest(100, "pve1", mem="24G"),
+        guest(101, "pve1", mem="16G"),
+        *(ha(200 + i, "pve2", "8G") for i in range(4)),
+        *(ha(300 + i, "pve3", "8G") for i in range(4)),
+    ]
+    snap = cluster(nodes, guests)
+    off = plan_cycle(problem(snap, balanciness=60))
+    assert not off.migrations  # balanced enough: nothing moves without headroom planning
+    pb = problem(snap, balanciness=60, failover=FailoverPolicy(mode="require"))
+    plan = plan_cycle(pb)
+    assert [(m.vmid, m.source) for m in plan.migrations] == [(101, "pve1")]  # the smallest move that does it
+    assert all("failover headroom" in m.detail for m in plan.migrations)
+    assert "failover headroom" in plan.decisions[VmId(101)]
+    assert report_of(pb, state_after(pb, plan.migrations)).all_fit
+
+
+def test_prefer_mode_never_takes_a_balancing_move_that_lowers_headroom() -> None:
+    nodes = [node("pve1", mem="64G"), node("pve2", mem="64G"), node("pve3", mem="64G")]
+    guests = [
+        *(ha(100 + i, "pve1", "8G") for i in range(6)),
+        *(guest(200 + i, "pve2", mem="4G") for i in range(2)),
+        guest(300, "pve3", mem="8G"),
+    ]
+    snap = cluster(nodes, guests)
+    pb_off = problem(snap)
+    pb = problem(snap, failover=FailoverPolicy(mode="prefer"))
+    base = report_of(pb, LoadState.of(pb)).overflow_bytes
+    plan = plan_cycle(pb)
+    assert report_of(pb, state_after(pb, plan.migrations)).overflow_bytes <= base
+    assert plan_cycle(pb_off).migrations  # the cluster does want balancing
