@@ -116,3 +116,27 @@ def test_prefer_mode_never_takes_a_balancing_move_that_lowers_headroom() -> None
     plan = plan_cycle(pb)
     assert report_of(pb, state_after(pb, plan.migrations)).overflow_bytes <= base
     assert plan_cycle(pb_off).migrations  # the cluster does want balancing
+
+
+def test_with_pve_auto_rebalance_on_ha_resources_are_left_to_pve_but_still_drained() -> None:
+    nodes = [node("pve1", mem="64G"), node("pve2", mem="64G"), node("pve3", mem="64G")]
+    guests = [
+        *(ha(100 + i, "pve1", "8G") for i in range(5)),
+        ha(150, "pve1", "8G"),
+        guest(160, "pve1", mem="8G"),
+        ha(170, "pve2", "4G"),
+    ]
+    crs = CrsOptions(ha="dynamic", auto_rebalance=True, known=True)
+    snap = replace(cluster(nodes, guests), crs=crs, ha_auto_rebalance_off=frozenset({VmId(150)}))
+    plan = plan_cycle(problem(snap))
+    moved = {m.vmid for m in plan.migrations}
+    assert moved and moved <= {VmId(150), VmId(160)}  # opted out of PVE's balancer, or not HA
+    assert "PVE's auto-rebalance balances" in plan.decisions[VmId(100)]
+    assert any("PVE auto-rebalance is on" in w for w in plan.warnings)
+    drained = plan_cycle(
+        problem(replace(snap, nodes=tuple(replace(n, ha_maintenance=n.name == "pve2") for n in snap.nodes)))
+    )
+    assert VmId(170) in {m.vmid for m in drained.migrations}  # a maintenance drain still moves it
+    everything = plan_cycle(problem(snap, failover=FailoverPolicy(leave_ha_to_pve=False)))
+    assert {m.vmid for m in everything.migrations} - {VmId(150), VmId(160)}
+    assert any("turn PVE's auto-rebalance off" in w for w in everything.warnings)

@@ -129,9 +129,9 @@ class FailoverHeadroomConfig(BaseModel):
 
     model_config = FORBID
 
-    mode: Annotated[HeadroomMode, BeforeValidator(_yaml_off), BeforeValidator(case_insensitive(HeadroomMode))] = (
-        HeadroomMode.OFF
-    )
+    mode: Annotated[
+        HeadroomMode, BeforeValidator(_yaml_off), BeforeValidator(case_insensitive(HeadroomMode))
+    ] = HeadroomMode.OFF
     failure_domains: Annotated[dict[str, NameList] | None, BeforeValidator(str_keys)] = None
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from proxlb.planning.headroom import report_of
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.pve_balancer import coexistence_note
 from proxlb.planning.sequence import sequence
 from proxlb.planning.stopped import stop_causes
 from proxlb.planning.trigger import Trigger, should_rebalance
@@ -77,6 +78,9 @@ def _greedy(
     problem: PlanningProblem, trigger: Trigger, previous: Mapping[VmId, str] | None
 ) -> tuple[Draft, str]:
     draft = Draft.start(problem, LoadState.of(problem))
+    note = coexistence_note(problem)
+    if note is not None:
+        draft.warnings.append(note)
     if trigger.psi_fallback:
         draft.warnings.append(
             "mode psi: some nodes report no pressure (PVE < 9), so this plan balances on 'used' "
@@ -193,13 +197,17 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
 
 
 def _headroom_first(
-    problem: PlanningProblem, candidates: list[tuple[str, list[Migration], list[UnmetRule]]], warnings: list[str]
+    problem: PlanningProblem,
+    candidates: list[tuple[str, list[Migration], list[UnmetRule]]],
+    warnings: list[str],
 ) -> list[tuple[str, list[Migration], list[UnmetRule]]]:
     """Failover headroom prefer/require: a candidate plan (CP-SAT) that leaves more HA memory without
     a restart node than another (greedy) does is dropped, so both planners honour the headroom."""
     if len(candidates) < 2 or not problem.policy.failover.plans:
         return candidates
-    short = {name: report_of(problem, state_after(problem, moves)).overflow_bytes for name, moves, _ in candidates}
+    short = {
+        name: report_of(problem, state_after(problem, moves)).overflow_bytes for name, moves, _ in candidates
+    }
     least = min(short.values())
     kept = [c for c in candidates if short[c[0]] == least]
     for name, _, _ in candidates:

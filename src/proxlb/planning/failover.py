@@ -234,7 +234,9 @@ def topsis_closeness(rows: Sequence[Sequence[float]], weights: Sequence[float]) 
     total = sum(weights)
     cols = len(weights)
     norms = [math.sqrt(sum(r[j] ** 2 for r in rows)) for j in range(cols)]
-    scaled = [[(r[j] / norms[j] if norms[j] > 0 else 0.0) * weights[j] / total for j in range(cols)] for r in rows]
+    scaled = [
+        [(r[j] / norms[j] if norms[j] > 0 else 0.0) * weights[j] / total for j in range(cols)] for r in rows
+    ]
     best = [min(s[j] for s in scaled) for j in range(cols)]
     worst = [max(s[j] for s in scaled) for j in range(cols)]
     out: list[float] = []
@@ -274,9 +276,7 @@ def predict_failure(view: ClusterView, failed: Sequence[str], scheduler: str, na
     """Replay PVE HA's recovery of the guests of `failed` on `view` (see the module docstring)."""
     snap = view.snapshot
     down = set(failed)
-    online = [
-        n.name for n in snap.nodes if n.online and not n.ha_maintenance and n.name not in down
-    ]
+    online = [n.name for n in snap.nodes if n.online and not n.ha_maintenance and n.name not in down]
     usage = _Usage(view, online, scheduler)
     aff = _Affinity(snap)
     where: dict[VmId, str | None] = {}

@@ -30,6 +30,7 @@ from proxlb.planning.headroom import guard_for, restore_headroom
 from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.psi import psi_relief
+from proxlb.planning.pve_balancer import OWNED_DECISION, pve_owned
 from proxlb.planning.repair import repair
 from proxlb.planning.replay import replay
 from proxlb.planning.trigger import Trigger, balance_wanted
@@ -43,9 +44,13 @@ Unit = tuple[tuple[VmId, ...], GuestLoad]
 
 
 def _in_cooldown(draft: Draft) -> dict[VmId, float]:
+    """Guests not to move for balance: in cooldown (→ until when), or left to PVE's auto-rebalance
+    (→ infinity; planning/pve_balancer.py)."""
     pb = draft.problem
     limit = pb.policy.cooldown_seconds
-    return {v: t + limit for v, t in pb.recently_moved.items() if limit > 0 and pb.now - t < limit}
+    out = {v: t + limit for v, t in pb.recently_moved.items() if limit > 0 and pb.now - t < limit}
+    out.update(dict.fromkeys(pve_owned(pb), float("inf")))
+    return out
 
 
 def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[Unit]]:
@@ -63,6 +68,10 @@ def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[
         if draft.unit_blocker(unit, reroute=True) is not None:
             continue
         cooling = [v for v in unit if v in cooldown]
+        if any(cooldown[v] == float("inf") for v in cooling):
+            for v in unit:
+                draft.decisions.setdefault(v, OWNED_DECISION)
+            continue
         if cooling:
             until = datetime.fromtimestamp(cooldown[cooling[0]], UTC).strftime("%Y-%m-%d %H:%M UTC")
             for v in unit:

@@ -52,7 +52,9 @@ def view_of(problem: PlanningProblem, state: LoadState, moved: dict[VmId, str] |
     )
 
 
-def report_of(problem: PlanningProblem, state: LoadState, moved: dict[VmId, str] | None = None) -> FailoverReport:
+def report_of(
+    problem: PlanningProblem, state: LoadState, moved: dict[VmId, str] | None = None
+) -> FailoverReport:
     """Failover prediction of `state` (plus `moved`) for every node and configured failure domain."""
     return predict(view_of(problem, state, moved), problem.policy.failover.domains)
 
@@ -68,7 +70,9 @@ def shortfall(report: FailoverReport) -> str:
         return "every failure fits"
     worst = max(bad, key=lambda f: (f.overflow_bytes, f.name))
     guests = ", ".join(str(v) for v in worst.not_fitting[:6])
-    return f"losing {worst.name} leaves {gib(worst.overflow_bytes)} of HA guests without room (guests {guests})"
+    return (
+        f"losing {worst.name} leaves {gib(worst.overflow_bytes)} of HA guests without room (guests {guests})"
+    )
 
 
 class HeadroomGuard:
@@ -156,9 +160,7 @@ def advice(report: FailoverReport) -> str:
     if not bad:
         return "every failure fits"
     worst = max(bad, key=lambda f: (f.overflow_bytes, f.name))
-    guests = sorted(
-        (r for r in worst.restarts if not r.fits), key=lambda r: (-r.mem_bytes, int(r.vmid))
-    )
+    guests = sorted((r for r in worst.restarts if not r.fits), key=lambda r: (-r.mem_bytes, int(r.vmid)))
     names = ", ".join(str(r.vmid) for r in guests[:8])
     return (
         f"{shortfall(report)}; free {gib(worst.overflow_bytes)} of memory on the survivors "
