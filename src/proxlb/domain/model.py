@@ -168,7 +168,7 @@ class ClusterSnapshot:
     warnings: tuple[str, ...] = ()
     # `/cluster/options` crs (read when some guest is HA managed) and the HA resources whose
     # `auto-rebalance` flag is 0 (opted out of PVE 9.2's balancer; read only while it is on)
-    crs: CrsOptions = CrsOptions()
+    crs: CrsOptions = field(default_factory=CrsOptions)
     ha_auto_rebalance_off: frozenset[VmId] = frozenset()
 
     def __post_init__(self) -> None:

@@ -147,7 +147,8 @@ def restore_headroom(draft: Draft) -> None:
         _, mv, after = best
         draft.apply(
             mv,
-            f"failover headroom: {shortfall(report)}; after this move {gib(after.overflow_bytes)} short in all",
+            f"failover headroom: {shortfall(report)}; "
+            f"after this move {gib(after.overflow_bytes)} short in all",
         )
         report = after
     if not report.all_fit:
