@@ -33,13 +33,28 @@ runpy.run_module("proxlb", run_name="__main__", alter_sys=True)
 """
 
 
+def upstream_env(**extra: str) -> dict[str, str]:
+    """The environment upstream runs in: ours, minus anything that could make `import proxlb` find
+    our package instead of upstream's (PYTHONPATH, PYTHONHOME, a virtualenv's activation)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(extra)
+    return env
+
+
 def upstream_available() -> bool:
+    """True when upstream ProxLB imports from its own virtualenv (and not from our checkout)."""
     if not UPSTREAM_PYTHON.exists():
         return False
     probe = subprocess.run(
-        [str(UPSTREAM_PYTHON), "-c", "import proxlb, proxmoxer"], capture_output=True, check=False, timeout=60
+        [str(UPSTREAM_PYTHON), "-c", "import proxlb, proxmoxer; print(proxlb.__file__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=upstream_env(),
     )
-    return probe.returncode == 0
+    venv = UPSTREAM_PYTHON.parent.parent.resolve()
+    return probe.returncode == 0 and Path(probe.stdout.strip()).resolve().is_relative_to(venv)
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,7 @@ def run_upstream(config: dict[str, Any], ca_file: str, *args: str, timeout: floa
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "proxlb.yaml"
         cfg.write_text(yaml.safe_dump(config))
-        env = dict(os.environ, REQUESTS_CA_BUNDLE=ca_file)
+        env = upstream_env(REQUESTS_CA_BUNDLE=ca_file)
         started = time.monotonic()
         proc = subprocess.run(
             [str(UPSTREAM_PYTHON), "-c", _LAUNCHER, "-c", str(cfg), *args],

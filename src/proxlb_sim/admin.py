@@ -99,6 +99,17 @@ class SimAdmin:
                 ],
             }
 
+    def migration_peaks(self) -> dict[str, Any]:
+        """The most migrations the cluster saw running at once: overall, per source, per target."""
+        e = self.cluster.engine
+        with self.cluster.lock:
+            self.cluster.sync()
+            return {
+                "total": e.peak_total,
+                "outgoing": dict(e.peak_outgoing),
+                "incoming": dict(e.peak_incoming),
+            }
+
     def handle(self, method: str, path: str, params: dict[str, Any]) -> Any:
         """HTTP entry: route an admin request; raises PveError for unknown ones."""
         route = (method, path.rstrip("/"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -84,6 +85,11 @@ class Engine:
         self.c = cluster
         self.t = start
         self.active: list[Migration] = []
+        # What an outside observer of the cluster would see: the most migrations running at once,
+        # overall and per source and target node (tests check the executor's limits against these).
+        self.peak_total = 0
+        self.peak_outgoing: dict[str, int] = {}
+        self.peak_incoming: dict[str, int] = {}
         self._events: list[tuple[float, int, Callable[[float], None]]] = []
         self._seq = itertools.count()
 
@@ -209,7 +215,15 @@ class Engine:
         m.total_disk, m.total_mem = m.disk_left, m.mem_left
         m.guest.lock = "migrate"
         self.active.append(m)
+        self._observe_peaks()
         self.c.bump()
+
+    def _observe_peaks(self) -> None:
+        self.peak_total = max(self.peak_total, len(self.active))
+        for node, count in Counter(a.source for a in self.active).items():
+            self.peak_outgoing[node] = max(self.peak_outgoing.get(node, 0), count)
+        for node, count in Counter(a.target for a in self.active).items():
+            self.peak_incoming[node] = max(self.peak_incoming.get(node, 0), count)
 
     def _enter_transfer(self, m: Migration) -> None:
         m.phase = "transfer"

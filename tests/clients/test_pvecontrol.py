@@ -203,15 +203,27 @@ def test_sanitycheck_ha_groups(pvecontrol: Pvecontrol) -> None:
     _sanity(pvecontrol, "ha_groups", {"HA Group checked": "OK"})
 
 
+class PvecontrolHaRulesBugError(Exception):
+    """pvecontrol 0.8's known crash on PVE >= 9.1 HA rules (KeyError: 'nodes')."""
+
+
 @pytest.mark.xfail(
     strict=True,
+    raises=PvecontrolHaRulesBugError,
     reason="pvecontrol 0.8 bug: on PVE >= 9.1 its ha_groups check reads HA rules and indexes "
     "rule['nodes'], which resource-affinity rules do not have (KeyError)",
 )
 def test_sanitycheck_ha_groups_with_a_resource_affinity_rule(tmp_path: Path) -> None:
     exe = client_executable("pvecontrol", "pvecontrol")
     with running_simulator(client_scenario(resource_affinity=True), time_scale=0.0) as sim:
-        Pvecontrol(exe, tmp_path, sim).run("sanitycheck", "ha_groups")
+        client = Pvecontrol(exe, tmp_path, sim)
+        try:
+            client.run("sanitycheck", "ha_groups")
+        except AssertionError as crash:
+            # Only the known bug is expected to fail; any other crash fails this test for real.
+            if "KeyError: 'nodes'" in str(crash):
+                raise PvecontrolHaRulesBugError(str(crash)[-300:]) from crash
+            raise
 
 
 def test_sanitycheck_ha_vms(pvecontrol: Pvecontrol) -> None:

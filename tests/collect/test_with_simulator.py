@@ -59,12 +59,13 @@ def test_mixed_scenario_collects_and_derives() -> None:
     assert 300 not in reasons  # stopped: movable offline (drains, rules), never excluded
 
 
-@pytest.mark.parametrize("name", sorted(bundled_scenarios()) or ["<none bundled yet>"])
+def test_the_simulator_bundles_the_documented_scenarios() -> None:
+    assert {"demo", "pve8"} <= set(bundled_scenarios())
+
+
+@pytest.mark.parametrize("name", sorted(bundled_scenarios()))
 def test_bundled_scenarios_collect_without_errors(name: str) -> None:
-    scenarios = bundled_scenarios()
-    if name not in scenarios:
-        pytest.skip("the simulator ships no scenarios yet")
-    api = api_for(scenarios[name])
+    api = api_for(bundled_scenarios()[name])
     snapshot = collect_snapshot(api, config(balance_types=["vm", "ct"]), now=1.0)
     online = sum(1 for n in snapshot.nodes if n.online)
     assert 4 + 2 * online <= len(api.calls) <= 7 + 2 * online
@@ -76,10 +77,7 @@ def test_bundled_scenarios_collect_without_errors(name: str) -> None:
 
 
 def _bundled(name: str) -> InProcessApi:
-    scenarios = bundled_scenarios()
-    if name not in scenarios:
-        pytest.skip(f"scenario {name} is not bundled")
-    return api_for(scenarios[name])
+    return api_for(bundled_scenarios()[name])
 
 
 def test_bundled_pve8_reads_groups_not_rules() -> None:

@@ -82,7 +82,13 @@ def test_explain_names_the_rules(demo_sim: SimInfo, configured: Callable[..., Pa
     ignored = next(g for g in doc["guests"].values() if g["ignore"] and g["ignore_reason"])
     proc = run_cli("-c", str(cfg), "explain", str(ignored["id"]))
     assert proc.returncode == 0, proc.stderr
-    assert "stays" in proc.stdout
+    # the rule that keeps it (an ignore tag, a passthrough device, ...) is named, not just "stays"
+    assert "stays" in proc.stdout and ignored["ignore_reason"] in proc.stdout, proc.stdout
+    guests = doc["guests"].values()
+    tagged = next(g for g in guests if any(t.startswith("plb_anti_affinity") for t in g["tags"]))
+    rule_tag = next(t for t in tagged["tags"] if t.startswith("plb_anti_affinity"))
+    rules = run_cli("-c", str(cfg), "explain", str(tagged["id"]))
+    assert rules.returncode == 0 and rule_tag in rules.stdout, rules.stdout
     missing = run_cli("-c", str(cfg), "explain", "999999")
     assert missing.returncode == 1 and "not in the cluster" in missing.stderr
 

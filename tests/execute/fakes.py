@@ -253,3 +253,32 @@ def mig(
         step=step,
         depends_on=tuple(VmId(d) for d in depends_on),
     )
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """The most migrations the fake cluster saw running at once: overall, per source, per target."""
+
+    total: int
+    outgoing: dict[str, int]
+    incoming: dict[str, int]
+
+
+def observed_peaks(fc: FakeCluster) -> Peaks:
+    """Concurrency as the cluster saw it, from its own task timeline (not the executor's counters).
+
+    A task runs over [start, end); one that never ended runs until the clock's current time.
+    """
+    moves = [t for t in fc.tasks.values() if t.kind in ("qmigrate", "vzmigrate", "hamigrate")]
+    instants = sorted({t.start for t in moves})
+    total, outgoing, incoming = 0, dict[str, int](), dict[str, int]()
+    for at in instants:
+        running = [t for t in moves if t.start <= at < (t.end if t.end is not None else fc.clock.t + 1)]
+        total = max(total, len(running))
+        for key, table in ((lambda t: t.node, outgoing), (lambda t: t.target, incoming)):
+            counts: dict[str, int] = {}
+            for t in running:
+                counts[key(t)] = counts.get(key(t), 0) + 1
+            for node, n in counts.items():
+                table[node] = max(table.get(node, 0), n)
+    return Peaks(total, outgoing, incoming)

@@ -6,7 +6,7 @@ from typing import Any
 from proxlb.domain import GuestKind, Plan
 from proxlb.execute.executor import execute_plan
 from proxlb.execute.model import ExecutionReport, ExecutionSettings, Outcome, exit_code
-from tests.execute.fakes import GIB, FakeClock, FakeCluster, G, N, mig
+from tests.execute.fakes import GIB, FakeClock, FakeCluster, G, N, mig, observed_peaks
 
 
 def cluster(nodes: dict[str, N], guests: dict[int, G], **kw: Any) -> tuple[FakeCluster, FakeClock]:
@@ -36,7 +36,7 @@ def test_sequential_by_default_in_plan_order() -> None:
     plan = Plan("fp", (mig(100, "pve1", "pve2"), mig(101, "pve1", "pve3"), mig(102, "pve1", "pve2")))
     report = run(fc, clock, plan)
     assert [w[1] for w in fc.writes] == [100, 101, 102]
-    assert report.max_concurrent == 1
+    assert observed_peaks(fc).total == 1
     assert all(o.outcome is Outcome.DONE for o in report.outcomes)
     assert [fc.guests[v].node for v in (100, 101, 102)] == ["pve2", "pve3", "pve2"]
     assert report.ok and exit_code(report) == 0
@@ -51,9 +51,9 @@ def test_parallel_respects_global_and_per_node_limits_and_streams() -> None:
     targets = ["pve2", "pve3", "pve4", "pve5"]
     plan = Plan("fp", tuple(mig(100 + i, "pve1", targets[i % 4]) for i in range(12)))
     report = run(fc, clock, plan, parallel=True, parallel_jobs=5, max_node_outflow=3, max_node_inflow=1)
-    assert report.max_concurrent == 3  # outflow of pve1 is the binding limit
-    assert report.max_node_outgoing == {"pve1": 3}
-    assert all(v == 1 for v in report.max_node_incoming.values())
+    assert observed_peaks(fc).total == 3  # outflow of pve1 is the binding limit
+    assert observed_peaks(fc).outgoing == {"pve1": 3}
+    assert all(v == 1 for v in observed_peaks(fc).incoming.values())
     assert report.count(Outcome.DONE) == 12
     # streaming: one GET /cluster/resources per scheduling round, far fewer than one per guest poll
     assert fc.reads.count("/cluster/resources") <= 12
@@ -65,7 +65,7 @@ def test_global_limit_binds_when_nodes_are_many() -> None:
     fc, clock = cluster(nodes, guests)
     plan = Plan("fp", tuple(mig(100 + i, f"pve{1 + i % 4}", f"pve{5 + i % 4}") for i in range(8)))
     report = run(fc, clock, plan, parallel=True, parallel_jobs=2, max_node_inflow=4)
-    assert report.max_concurrent == 2
+    assert observed_peaks(fc).total == 2
     assert report.count(Outcome.DONE) == 8
 
 
@@ -164,7 +164,7 @@ def test_never_two_migrations_of_one_guest_at_once() -> None:
     fc, clock = cluster(three_nodes(), {100: G("pve1")})
     plan = Plan("fp", (mig(100, "pve1", "pve2"), mig(100, "pve2", "pve3", step=1)))
     report = run(fc, clock, plan, parallel=True, parallel_jobs=5, max_node_inflow=3)
-    assert report.max_concurrent == 1
+    assert observed_peaks(fc).total == 1
     assert outcomes(report) == {100: Outcome.DONE}
     assert fc.guests[100].node == "pve3"
 
@@ -299,7 +299,7 @@ def test_evacuation_never_overfills_a_node() -> None:
     # 3 fit on each target (2 + 3*4 = 14 <= 16); the 4th each would overfill → skipped, not started
     assert report.count(Outcome.DONE) == 6 and report.count(Outcome.SKIPPED) == 2
     assert max(fc.max_mem_ratio[n] for n in ("pve2", "pve3")) <= 1.0
-    assert report.max_node_incoming == {"pve2": 2, "pve3": 2}
+    assert observed_peaks(fc).incoming == {"pve2": 2, "pve3": 2}
 
 
 def test_every_decision_and_outcome_logged_at_info_with_fields(caplog: Any) -> None:
@@ -349,7 +349,7 @@ def test_timed_out_task_keeps_its_node_slot_until_pve_releases_it() -> None:
     assert by[100].outcome is Outcome.TIMEOUT
     assert by[101].outcome is Outcome.DONE
     assert by[101].started_at is not None and by[101].started_at > 1_000_000 + 200  # waited for the slot
-    assert report.max_node_incoming == {"pve2": 1}
+    assert observed_peaks(fc).incoming == {"pve2": 1}
 
 
 def test_move_blocked_by_a_task_that_never_ends_is_skipped_in_bounded_time() -> None:
