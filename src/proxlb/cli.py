@@ -199,6 +199,26 @@ def _cmd_best_node(args: CliArgs, loaded: LoadedConfig) -> int:
     return EXIT_OK if answer.node else EXIT_FAILED
 
 
+def _cmd_failover(args: CliArgs, loaded: LoadedConfig) -> int:
+    """Per-failure table for the cluster now and after the plan (`balancing.failover_headroom`)."""
+    from proxlb.planning.cycle import state_after
+    from proxlb.planning.headroom import report_of
+    from proxlb.planning.metrics import LoadState
+    from proxlb.report.failover import failover_document, failover_text
+
+    report, problem = _one_dry_cycle(loaded)
+    assert report.plan is not None
+    now = report_of(problem, LoadState.of(problem))
+    after = report_of(problem, state_after(problem, report.plan.migrations))
+    mode = problem.policy.failover.mode
+    crs = problem.snapshot.crs.describe()
+    if args.json:
+        print(json.dumps(failover_document(now, after, mode, crs), indent=4))
+    else:
+        print(failover_text(now, after, mode, crs, len(report.plan.migrations)))
+    return EXIT_OK
+
+
 def _cmd_explain(args: CliArgs, loaded: LoadedConfig) -> int:
     report, problem = _one_dry_cycle(loaded, read_first=(VmId(args.vmid),))
     assert report.plan is not None
@@ -326,6 +346,8 @@ def dispatch(args: CliArgs) -> int:
             return _cmd_explain(args, loaded)
         if args.command == "snapshot":
             return _cmd_snapshot(args, loaded)
+        if args.command == "failover":
+            return _cmd_failover(args, loaded)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for problem in exc.problems:

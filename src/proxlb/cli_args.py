@@ -52,7 +52,7 @@ def _vmid(text: str) -> int:
 
 @dataclass(frozen=True)
 class CliArgs:
-    command: str  # run | plan | report | best-node | explain | config-check | snapshot | version
+    command: str  # run | plan | report | best-node | explain | failover | config-check | snapshot | version
     config: str
     dry_run: bool = False
     json: bool = False
@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p_explain, suppress=True)
     p_explain.add_argument("vmid", type=_vmid, help="the guest's VMID")
     p_explain.add_argument("-j", "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+
+    p_fail = sub.add_parser(
+        "failover", help="what losing each node would do: PVE HA restarts, survivor memory"
+    )
+    _common(p_fail, suppress=True)
+    p_fail.add_argument("-j", "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
     p_config = sub.add_parser("config", help="configuration tools")
     _common(p_config, suppress=True)

@@ -7,9 +7,12 @@ these tests compare that outcome with ProxLB's prediction (report mode) and chec
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from proxlb.collect.snapshot import collect_snapshot
 from proxlb.config.model import ProxlbConfig
@@ -23,6 +26,8 @@ from proxlb_sim.cluster import SimCluster
 from proxlb_sim.ha_recovery import fail_node
 from proxlb_sim.inprocess import InProcessApi
 from proxlb_sim.scenario import parse_scenario
+from proxlb_sim.testing import running_simulator
+from tests.e2e.conftest import run_cli, write_config
 
 G = 2**30
 
@@ -165,3 +170,19 @@ def test_require_mode_plan_survives_the_loss_of_any_single_node() -> None:
     for victim, (memory, down) in kill_each_node(raw, plan).items():
         assert down == [], victim
         assert max(memory.values()) <= 64 * G, (victim, memory)
+
+
+def test_failover_command_prints_the_table_now_and_after_the_plan(tmp_path: Path) -> None:
+    path = tmp_path / "headroom.yaml"
+    path.write_text(yaml.safe_dump(scenario("basic")))
+    with running_simulator(str(path), time_scale=0.0) as sim:
+        balancing = {"balanciness": 60, "balance_types": ["vm"], "failover_headroom": {"mode": "require"}}
+        cfg = write_config(tmp_path, sim, balancing=balancing)
+        text = run_cli("-c", str(cfg), "failover")
+        assert text.returncode == 0, text.stderr
+        assert "NOT every failure fits" in text.stdout and "every single failure fits" in text.stdout
+        doc = json.loads(run_cli("-c", str(cfg), "failover", "--json").stdout)
+    assert doc["mode"] == "require" and doc["scheduler"] == "basic"
+    assert not doc["now"]["all_fit"] and doc["after_plan"]["all_fit"]
+    pve2 = next(f for f in doc["now"]["failures"] if f["failure"] == "pve2")
+    assert pve2["restarted"] == 4 and pve2["not_fitting"] == [203] and pve2["peak_node"] == "pve1"
