@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from proxlb.domain import CrsOptions, HaRule, VmId
 from proxlb.planning.cycle import plan_cycle, state_after
+from proxlb.planning.explain import explain_guest
 from proxlb.planning.failover import ClusterView, predict
 from proxlb.planning.headroom import report_of
 from proxlb.planning.metrics import LoadState
@@ -140,3 +141,33 @@ def test_with_pve_auto_rebalance_on_ha_resources_are_left_to_pve_but_still_drain
     everything = plan_cycle(problem(snap, failover=FailoverPolicy(leave_ha_to_pve=False)))
     assert {m.vmid for m in everything.migrations} - {VmId(150), VmId(160)}
     assert any("turn PVE's auto-rebalance off" in w for w in everything.warnings)
+
+
+def test_explain_says_when_failover_headroom_moved_or_kept_a_guest() -> None:
+    nodes = [node("pve1", mem="64G"), node("pve2", mem="64G"), node("pve3", mem="64G")]
+    guests = [
+        guest(100, "pve1", mem="24G"),
+        guest(101, "pve1", mem="16G"),
+        *(ha(200 + i, "pve2", "8G") for i in range(4)),
+        *(ha(300 + i, "pve3", "8G") for i in range(4)),
+    ]
+    pb = problem(cluster(nodes, guests), balanciness=60, failover=FailoverPolicy(mode="require"))
+    plan = plan_cycle(pb)
+    moved = explain_guest(plan, pb, 101)
+    assert "failover headroom" in moved and "decision: moves pve1 → " in moved
+    ha_guest = explain_guest(plan, pb, 203)
+    assert "failover: if pve2 fails, PVE HA restarts it on pve1, where it does NOT fit" in ha_guest
+    # prefer: a balancing move that would cost headroom is named as the reason the guest stays
+    small = [node("pve1", mem="48G"), node("pve2", mem="48G")]
+    pair = [
+        *(ha(400 + i, "pve1", "8G") for i in range(4)),
+        guest(500, "pve1", mem="12G"),
+        guest(501, "pve2", mem="8G"),
+    ]
+    pb2 = problem(cluster(small, pair), failover=FailoverPolicy(mode="prefer"))
+    plan2 = plan_cycle(pb2)
+    assert plan2.migrations and all(m.vmid != 500 for m in plan2.migrations)
+    kept = explain_guest(plan2, pb2, 500)
+    assert "pve2: rejected by failover-headroom: it would lower the failover headroom" in kept, kept
+    without = plan_cycle(problem(cluster(small, pair)))
+    assert [m.vmid for m in without.migrations] == [500]  # what balancing alone would have done
