@@ -170,4 +170,4 @@ def test_explain_says_when_failover_headroom_moved_or_kept_a_guest() -> None:
     kept = explain_guest(plan2, pb2, 500)
     assert "pve2: rejected by failover-headroom: it would lower the failover headroom" in kept, kept
     without = plan_cycle(problem(cluster(small, pair)))
-    assert [m.vmid for m in without.migrations] == [500]  # what balancing alone would have done
+    assert 500 in [m.vmid for m in without.migrations]  # what balancing alone would have done
