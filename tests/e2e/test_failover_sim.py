@@ -8,6 +8,7 @@ these tests compare that outcome with ProxLB's prediction (report mode) and chec
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,16 @@ def test_failover_command_prints_the_table_now_and_after_the_plan(tmp_path: Path
         assert text.returncode == 0, text.stderr
         assert "NOT every failure fits" in text.stdout and "every single failure fits" in text.stdout
         doc = json.loads(run_cli("-c", str(cfg), "failover", "--json").stdout)
+        html, prom = tmp_path / "report.html", tmp_path / "proxlb.prom"
+        made = run_cli("-c", str(cfg), "report", "-o", str(html), "--metrics-file", str(prom))
+        assert made.returncode == 0, made.stderr
+    page = html.read_text()
+    assert '<table id="failover">' in page and "every single failure fits after the plan" in page
+    metrics = prom.read_text()
+    assert 'proxlb_failover_guests_without_room{failure="pve2",when="now"} 1.0' in metrics
+    assert 'proxlb_failover_guests_without_room{failure="pve2",when="planned"} 0.0' in metrics
+    short = re.search(r'proxlb_failover_headroom_bytes\{failure="pve2",when="now"\} (\S+)', metrics)
+    assert short is not None and float(short.group(1)) < 0  # short of memory now
     assert doc["mode"] == "require" and doc["scheduler"] == "basic"
     assert not doc["now"]["all_fit"] and doc["after_plan"]["all_fit"]
     pve2 = next(f for f in doc["now"]["failures"] if f["failure"] == "pve2")

@@ -18,9 +18,10 @@ only planning modes prefer/require pay it (the default 'off' costs nothing).
 from __future__ import annotations
 
 from collections import ChainMap
+from collections.abc import Sequence
 
 from proxlb.domain.model import VmId
-from proxlb.domain.plan import MigrationReason
+from proxlb.domain.plan import Migration, MigrationReason
 from proxlb.domain.resources import GIB
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
@@ -167,3 +168,16 @@ def advice(report: FailoverReport) -> str:
         f"{shortfall(report)}; free {gib(worst.overflow_bytes)} of memory on the survivors "
         f"(or add capacity), or make guests {names} non-HA"
     )
+
+
+def failover_now_and_after(
+    problem: PlanningProblem, moves: Sequence[Migration]
+) -> tuple[FailoverReport, FailoverReport] | None:
+    """(now, after the plan) when `failover_headroom` is not off and some guest is HA managed."""
+    if problem.policy.failover.mode == "off" or not any(g.ha_state for g in problem.snapshot.guests):
+        return None
+    state = LoadState.of(problem)
+    now = report_of(problem, state)
+    for m in moves:
+        state.move(m.vmid, m.target)
+    return now, report_of(problem, state)
