@@ -171,3 +171,18 @@ def test_explain_says_when_failover_headroom_moved_or_kept_a_guest() -> None:
     assert "pve2: rejected by failover-headroom: it would lower the failover headroom" in kept, kept
     without = plan_cycle(problem(cluster(small, pair)))
     assert 500 in [m.vmid for m in without.migrations]  # what balancing alone would have done
+
+
+def test_a_guest_pve_moved_within_the_cooldown_is_not_balanced_even_with_balance_all() -> None:
+    nodes = [node("pve1", mem="64G"), node("pve2", mem="64G")]
+    guests = [*(ha(100 + i, "pve1", "8G") for i in range(6)), ha(200, "pve2", "8G")]
+    crs = CrsOptions(ha="static", auto_rebalance=True, known=True)
+    now = 1_000_000.0
+    moved = {VmId(100 + i): now - 600 for i in range(6)}  # PVE's CRM moved them 10 minutes ago
+    snap = replace(cluster(nodes, guests), crs=crs, recent_migrations=moved)
+    balance_all = FailoverPolicy(leave_ha_to_pve=False)
+    plan = plan_cycle(problem(snap, now=now, cooldown_minutes=60, failover=balance_all))
+    assert not plan.migrations
+    assert plan.decisions[VmId(100)].startswith("stays: in cooldown until")
+    later = plan_cycle(problem(snap, now=now + 3600, cooldown_minutes=60, failover=balance_all))
+    assert later.migrations  # once the cooldown is over, ProxLB may balance them

@@ -61,3 +61,18 @@ def parse_auto_rebalance_off(data: object) -> frozenset[VmId]:
         if vmid is not None and flag is not None and not as_flag(flag):
             off.add(VmId(vmid))
     return frozenset(off)
+
+
+def parse_recent_migrations(data: object) -> dict[VmId, float]:
+    """`/cluster/tasks` → vmid → end (epoch) of its latest successful migration task (qmigrate or
+    vzmigrate), by anyone: PVE's CRM, an admin or ProxLB itself."""
+    out: dict[VmId, float] = {}
+    for entry in objects(data):
+        if entry.get("type") not in ("qmigrate", "vzmigrate") or entry.get("status") != "OK":
+            continue
+        vmid = as_int(entry.get("id"))
+        end = as_float(entry.get("endtime"))
+        if vmid is None or end is None:
+            continue
+        out[VmId(vmid)] = max(end, out.get(VmId(vmid), end))
+    return dict(sorted(out.items()))

@@ -170,6 +170,8 @@ class ClusterSnapshot:
     # `auto-rebalance` flag is 0 (opted out of PVE 9.2's balancer; read only while it is on)
     crs: CrsOptions = field(default_factory=CrsOptions)
     ha_auto_rebalance_off: frozenset[VmId] = frozenset()
+    # vmid → end of its latest migration task by anyone (read only while PVE's auto-rebalance is on)
+    recent_migrations: Mapping[VmId, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(sorted(self.nodes, key=lambda n: n.name)))

@@ -29,7 +29,7 @@ from proxlb.domain.resources import GIB, MIB
 from proxlb.planning.metrics import LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.problem import PlanningProblem, fixed_reason
-from proxlb.planning.pve_balancer import pve_owned
+from proxlb.planning.pve_balancer import moved_lately, pve_owned
 from proxlb.planning.trigger import balance_wanted, violations
 
 
@@ -235,7 +235,8 @@ def _in_cooldown(problem: PlanningProblem) -> frozenset[VmId]:
     limit = problem.policy.cooldown_seconds
     recent = problem.recently_moved.items()
     # HA resources left to PVE 9.2's auto-rebalance stay home for balance too (planning/pve_balancer.py)
-    return frozenset(v for v, t in recent if limit > 0 and problem.now - t < limit) | pve_owned(problem)
+    recently = frozenset(v for v, t in recent if limit > 0 and problem.now - t < limit)
+    return recently | frozenset(moved_lately(problem)) | pve_owned(problem)
 
 
 def _allowed(problem: PlanningProblem, state: LoadState, members: tuple[VmId, ...], node: str) -> bool:

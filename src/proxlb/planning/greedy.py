@@ -30,7 +30,7 @@ from proxlb.planning.headroom import guard_for, restore_headroom
 from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.psi import psi_relief
-from proxlb.planning.pve_balancer import OWNED_DECISION, pve_owned
+from proxlb.planning.pve_balancer import OWNED_DECISION, moved_lately, pve_owned
 from proxlb.planning.repair import repair
 from proxlb.planning.replay import replay
 from proxlb.planning.trigger import Trigger, balance_wanted
@@ -49,6 +49,8 @@ def _in_cooldown(draft: Draft) -> dict[VmId, float]:
     pb = draft.problem
     limit = pb.policy.cooldown_seconds
     out = {v: t + limit for v, t in pb.recently_moved.items() if limit > 0 and pb.now - t < limit}
+    for v, t in moved_lately(pb).items():  # moved by PVE's balancer (or anyone) lately
+        out[v] = max(out.get(v, 0.0), t + limit)
     out.update(dict.fromkeys(pve_owned(pb), float("inf")))
     return out
 

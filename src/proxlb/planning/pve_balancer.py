@@ -50,3 +50,12 @@ def coexistence_note(problem: PlanningProblem) -> str | None:
         "ProxLB balances HA resources too; turn PVE's auto-rebalance off (ha-auto-rebalance=0 in "
         "Datacenter → Options → Cluster Resource Scheduling) so the two balancers do not undo each other"
     )
+
+
+def moved_lately(problem: PlanningProblem) -> dict[VmId, float]:
+    """vmid → epoch of a migration by anyone (PVE's CRM included) within `cooldown_minutes`, read
+    while PVE's balancer is on: ProxLB never balances a guest PVE just moved (no tug of war)."""
+    limit = problem.policy.cooldown_seconds
+    if limit <= 0:
+        return {}
+    return {v: t for v, t in problem.snapshot.recent_migrations.items() if problem.now - t < limit}
