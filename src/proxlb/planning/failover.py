@@ -25,7 +25,7 @@ Invariants: deterministic (sorted nodes and sids); reads no clock; the placement
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from proxlb.domain.model import ClusterSnapshot, Guest, GuestKind, VmId
@@ -53,6 +53,12 @@ class Survivor:
     node: str
     used_bytes: int
     usable_bytes: int
+    before_bytes: int = 0  # in use before the failure
+
+    @property
+    def short_bytes(self) -> int:
+        """Memory the restarts put past usable capacity (an overload from before is not counted)."""
+        return max(0, self.used_bytes - max(self.usable_bytes, self.before_bytes))
 
     @property
     def percent(self) -> float:
@@ -84,7 +90,7 @@ class FailureOutcome:
     @property
     def overflow_bytes(self) -> int:
         """Memory past usable capacity on the survivors, plus guests with no node at all."""
-        over = sum(max(0, s.used_bytes - s.usable_bytes) for s in self.survivors)
+        over = sum(s.short_bytes for s in self.survivors)
         return over + sum(r.mem_bytes for r in self.restarts if r.target is None)
 
     @property
@@ -163,35 +169,67 @@ class _Affinity:
         return {n for n, p in ranked.items() if p == top}
 
 
-class _Usage:
-    """PVE's online node usage for one scheduler, updated as guests are recovered."""
+def demand(g: Guest, scheduler: str) -> tuple[float, float]:
+    """(cores, bytes) a guest loads a node with in PVE's static (configured) or dynamic (used) CRS."""
+    if scheduler == "dynamic":
+        return g.usage.cpu_milli / 1000.0, float(g.usage.mem_bytes)
+    return g.allocated.cpu_milli / 1000.0, float(g.allocated.mem_bytes)
 
-    def __init__(self, view: ClusterView, nodes: Sequence[str], scheduler: str) -> None:
+
+class _Base:
+    """Per-node usage of every online node and the guests of each node, computed once per prediction
+    (each failure then only subtracts its failed nodes and replays its own victims)."""
+
+    def __init__(self, view: ClusterView, scheduler: str) -> None:
         snap = view.snapshot
         self.scheduler = scheduler
-        self.nodes = list(nodes)
-        self.count = dict.fromkeys(nodes, 0)
-        self.cpu = dict.fromkeys(nodes, 0.0)
-        self.mem = dict.fromkeys(nodes, 0.0)
+        self.online = [n.name for n in snap.nodes if n.online and not n.ha_maintenance]
+        self.count = dict.fromkeys(self.online, 0)
+        self.cpu = dict.fromkeys(self.online, 0.0)
+        self.mem = dict.fromkeys(self.online, 0.0)
         self.maxcpu: dict[str, float] = {}
         self.maxmem: dict[str, float] = {}
-        for name in nodes:
-            node = snap.node(name)
-            self.maxcpu[name] = max(1.0, (node.capacity.cpu_milli if node else 1000) / 1000.0)
-            self.maxmem[name] = float(max(1, node.capacity.mem_bytes if node else 1))
+        for node in snap.nodes:
+            self.maxcpu[node.name] = max(1.0, node.capacity.cpu_milli / 1000.0)
+            self.maxmem[node.name] = float(max(1, node.capacity.mem_bytes))
+        self.on_node: dict[str, list[Guest]] = {}
         for g in snap.guests:
             where = view.placement.get(g.vmid, g.node)
+            self.on_node.setdefault(where, []).append(g)
             if where not in self.count:
                 continue
             if g.ha_state is not None and g.ha_state not in ("stopped", "request_start", "ignored"):
                 self.count[where] += 1
             if g.running:
-                self.add(g, where, count=False)
+                cpu, mem = demand(g, scheduler)
+                self.cpu[where] += cpu
+                self.mem[where] += mem
+        self.affinity = _affinity_of(snap)
+
+
+def _affinity_of(snapshot: ClusterSnapshot) -> _Affinity:
+    """The snapshot's HA rules as look-ups, built once per snapshot (a cache, like LoadState.of)."""
+    cached = snapshot.__dict__.get("_failover_affinity")
+    if not isinstance(cached, _Affinity):
+        cached = _Affinity(snapshot)
+        snapshot.__dict__["_failover_affinity"] = cached
+    return cached
+
+
+class _Usage:
+    """PVE's online node usage for one scheduler, updated as guests are recovered."""
+
+    def __init__(self, base: _Base, nodes: Sequence[str]) -> None:
+        self.scheduler = base.scheduler
+        self.nodes = list(nodes)
+        self.count = {n: base.count[n] for n in nodes}
+        self.cpu = {n: base.cpu[n] for n in nodes}
+        self.mem = {n: base.mem[n] for n in nodes}
+        self.maxcpu = base.maxcpu
+        self.maxmem = base.maxmem
 
     def demand(self, g: Guest) -> tuple[float, float]:
-        if self.scheduler == "dynamic":
-            return g.usage.cpu_milli / 1000.0, float(g.usage.mem_bytes)
-        return g.allocated.cpu_milli / 1000.0, float(g.allocated.mem_bytes)
+        return demand(g, self.scheduler)
 
     def add(self, g: Guest, node: str, count: bool = True) -> None:
         cpu, mem = self.demand(g)
@@ -248,19 +286,19 @@ def topsis_closeness(rows: Sequence[Sequence[float]], weights: Sequence[float]) 
 
 
 def _select(
-    g: Guest, usage: _Usage, aff: _Affinity, where: Mapping[VmId, str | None], online: Sequence[str]
+    g: Guest, usage: _Usage, aff: _Affinity, where: Callable[[VmId], str | None], online: Sequence[str]
 ) -> str | None:
     """PVE's `select_service_node(…, 'best-score')` for a guest being recovered."""
     pri = aff.preferred(g.vmid, online)
     if not pri:
         return None
     for partner in aff.apart.get(g.vmid, ()):
-        node = where.get(partner)
+        node = where(partner)
         if node is not None:
             pri.discard(node)
     together: dict[str, int] = {}
     for partner in aff.together.get(g.vmid, ()):
-        node = where.get(partner)
+        node = where(partner)
         if node is not None and node in pri:
             together[node] = together.get(node, 0) + 1
     if together:
@@ -274,20 +312,25 @@ def _select(
 
 def predict_failure(view: ClusterView, failed: Sequence[str], scheduler: str, name: str) -> FailureOutcome:
     """Replay PVE HA's recovery of the guests of `failed` on `view` (see the module docstring)."""
-    snap = view.snapshot
+    return _failure(view, _Base(view, scheduler), failed, name)
+
+
+def _failure(view: ClusterView, base: _Base, failed: Sequence[str], name: str) -> FailureOutcome:
     down = set(failed)
-    online = [n.name for n in snap.nodes if n.online and not n.ha_maintenance and n.name not in down]
-    usage = _Usage(view, online, scheduler)
-    aff = _Affinity(snap)
-    where: dict[VmId, str | None] = {}
-    for g in snap.guests:
-        node = view.placement.get(g.vmid, g.node)
-        where[g.vmid] = node if node in usage.count and g.running else None
+    online = [n for n in base.online if n not in down]
+    usage = _Usage(base, online)
+    alive = set(online)
+    recovered_to: dict[VmId, str] = {}
+
+    def where(vmid: VmId) -> str | None:
+        if vmid in recovered_to:
+            return recovered_to[vmid]
+        g = view.snapshot.guest(vmid)
+        node = view.placement.get(vmid, g.node) if g is not None else None
+        return node if g is not None and g.running and node in alive else None
+
     mem = {n: int(view.mem_used.get(n, 0)) for n in online}
-    victims = sorted(
-        (g for g in snap.guests if view.placement.get(g.vmid, g.node) in down),
-        key=sid_of,
-    )
+    victims = sorted((g for n in sorted(down) for g in base.on_node.get(n, ())), key=sid_of)
     restarts: list[Restart] = []
     stay_down: list[VmId] = []
     for g in victims:
@@ -296,15 +339,17 @@ def predict_failure(view: ClusterView, failed: Sequence[str], scheduler: str, na
                 stay_down.append(g.vmid)
             continue
         need = int(view.guest_mem.get(g.vmid, 0))
-        target = _select(g, usage, aff, where, online)
+        target = _select(g, usage, base.affinity, where, online)
         if target is None:
             restarts.append(Restart(g.vmid, None, need, False))
             continue
         usage.add(g, target)
-        where[g.vmid] = target
+        recovered_to[g.vmid] = target
         mem[target] += need
         restarts.append(Restart(g.vmid, target, need, mem[target] <= view.mem_usable.get(target, 0)))
-    survivors = tuple(Survivor(n, mem[n], int(view.mem_usable.get(n, 0))) for n in online)
+    survivors = tuple(
+        Survivor(n, mem[n], int(view.mem_usable.get(n, 0)), int(view.mem_used.get(n, 0))) for n in online
+    )
     return FailureOutcome(name, tuple(sorted(down)), tuple(restarts), tuple(stay_down), survivors)
 
 
@@ -314,10 +359,11 @@ def predict(
     """Every single-node failure of an online node, then every failure domain (sorted by name)."""
     snap = view.snapshot
     mode = scheduler or snap.crs.effective_scheduler
-    failures = [predict_failure(view, (n.name,), mode, n.name) for n in snap.nodes if n.online]
+    base = _Base(view, mode)
+    failures = [_failure(view, base, (n.name,), n.name) for n in snap.nodes if n.online]
     known = set(snap.node_names)
     for dname in sorted(domains or {}):
         members = tuple(sorted(n for n in (domains or {})[dname] if n in known))
         if members:
-            failures.append(predict_failure(view, members, mode, f"domain {dname}"))
+            failures.append(_failure(view, base, members, f"domain {dname}"))
     return FailoverReport(mode, tuple(failures))

@@ -2,9 +2,10 @@
 (mode `require`) add moves that restore it. Pure.
 
 - `report_of(problem, state)`: the failover prediction (planning/failover.py) of a what-if state.
-- `HeadroomGuard.veto(move)`: in modes prefer/require, a balancing move is refused when, after it,
-  the memory PVE HA could not place over all failures (overflow) would be larger than before it:
-  balance never buys itself with failover headroom ("failover-headroom" in decisions/explain).
+- `HeadroomGuard.veto(move)`: a balancing move is refused when it costs failover headroom
+  ("failover-headroom" in decisions/explain): in mode prefer when it makes a failure that fits
+  stop fitting; in mode require when, after it, the memory PVE HA could not place, summed over
+  all failures, would be larger than before it.
 - `restore_headroom(draft)`: mode require, while some failure does not fit: the one move (any
   movable unit off a failed node or off an overfilled survivor, to one of the nodes with the most
   free memory) that lowers the overflow most, then the fewest GiB; reason `rule`, detail
@@ -18,7 +19,7 @@ only planning modes prefer/require pay it (the default 'off' costs nothing).
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, MigrationReason
@@ -29,8 +30,8 @@ from proxlb.planning.failover import ClusterView, FailoverReport, predict
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.problem import PlanningProblem
 
-TARGETS = 4  # nodes with the most free memory tried per headroom move
-UNITS_PER_SOURCE = 24  # largest-memory units tried per source node
+TARGETS = 3  # nodes with the most free memory tried per headroom move
+UNITS_PER_SOURCE = 12  # largest-memory units tried per source node
 
 
 def view_of(problem: PlanningProblem, state: LoadState, moved: dict[VmId, str] | None = None) -> ClusterView:
@@ -49,8 +50,24 @@ def view_of(problem: PlanningProblem, state: LoadState, moved: dict[VmId, str] |
         placement=placement,
         mem_used=mem,
         mem_usable=state.mem_limit,
-        guest_mem={v: load.used_mem for v, load in state.gload.items()},
+        guest_mem=_GuestMem(state),
     )
+
+
+class _GuestMem(Mapping[VmId, int]):
+    """vmid → memory a restart brings, read from the state on demand (no per-candidate copy)."""
+
+    def __init__(self, state: LoadState) -> None:
+        self._loads = state.gload
+
+    def __getitem__(self, vmid: VmId) -> int:
+        return self._loads[vmid].used_mem
+
+    def __iter__(self) -> Iterator[VmId]:
+        return iter(self._loads)
+
+    def __len__(self) -> int:
+        return len(self._loads)
 
 
 def report_of(
@@ -77,16 +94,26 @@ def shortfall(report: FailoverReport) -> str:
 
 
 class HeadroomGuard:
-    """Vetoes balancing moves that would lower the failover headroom of the current state."""
+    """Vetoes balancing moves that cost failover headroom (see the module docstring).
+
+    prefer: a move may not turn a failure that fits into one that does not (the number of failures
+    without room may not grow); require: the memory without room, summed over all failures, may
+    not grow at all.
+    """
 
     def __init__(self, problem: PlanningProblem, state: LoadState) -> None:
         self.problem = problem
         self.state = state
-        self.base = report_of(problem, state).overflow_bytes
+        self.strict = problem.policy.failover.mode == "require"
+        base = report_of(problem, state)
+        self.base_short = base.overflow_bytes
+        self.base_bad = sum(not f.fits for f in base.failures)
 
     def veto(self, mv: Move) -> str | None:
         after = report_of(self.problem, self.state, dict.fromkeys(mv.unit, mv.dst))
-        if after.overflow_bytes <= self.base:
+        if self.strict and after.overflow_bytes <= self.base_short:
+            return None
+        if not self.strict and sum(not f.fits for f in after.failures) <= self.base_bad:
             return None
         return f"it would lower the failover headroom: {shortfall(after)}"
 
@@ -104,7 +131,7 @@ def _candidates(draft: Draft, report: FailoverReport) -> list[tuple[tuple[VmId, 
     for f in report.failures:
         if not f.fits:
             sources.update(f.failed)
-            sources.update(s.node for s in f.survivors if s.used_bytes > s.usable_bytes)
+            sources.update(s.node for s in f.survivors if s.short_bytes > 0)
     seen: set[VmId] = set()
     out: list[tuple[tuple[VmId, ...], str]] = []
     for src in sorted(sources):
