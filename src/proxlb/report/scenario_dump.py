@@ -3,12 +3,25 @@
 The scenario keeps Proxmox's own shapes (`resources:` is `/cluster/resources` verbatim), so a
 dump of a production cluster can be served by `proxlb-sim` to rehearse a configuration.
 Secrets never enter it: the simulator's default credentials apply.
+
+Invariant: the scenario's cluster name is never the real one (`rehearsal_name`), so a rehearsal
+against `proxlb-sim` that shares a `state_dir` with production keeps its own rows (cooldowns,
+history) and production's plan is not changed by what was rehearsed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+REHEARSAL_PREFIX = "rehearsal-"
+
+
+def rehearsal_name(cluster_name: str) -> str:
+    """The simulated cluster's name for a dump of `cluster_name` ('' = a standalone node): never
+    equal to a production cluster's name, and stable, so rehearsals of one cluster share rows."""
+    name = cluster_name or "standalone"
+    return name if name.startswith(REHEARSAL_PREFIX) else REHEARSAL_PREFIX + name
 
 
 def scenario_document(
@@ -41,7 +54,7 @@ def scenario_document(
     doc: dict[str, Any] = {
         "resources": clean(resources),
         "versions": dict(sorted(versions.items())),
-        "sim": {"cluster_name": cluster_name or "pve-sim"},
+        "sim": {"cluster_name": rehearsal_name(cluster_name)},
     }
     if pools:
         doc["pools"] = [{"poolid": p} for p in pools]

@@ -1,0 +1,64 @@
+"""`proxlb snapshot [-o FILE]`: save the cluster as a proxlb-sim scenario, to rehearse offline.
+
+The cluster is read through `collect` (the same request plan and parsers as a cycle); the raw
+answers it saw are dumped verbatim. Only `/cluster/ha/resources`, which a cycle reads only when
+it needs HA groups, is asked for on top when some guest is HA-managed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from proxlb.cli.args import SnapshotArgs
+from proxlb.cli.context import load_for_command
+from proxlb.collect.recording import RecordingReader
+from proxlb.collect.snapshot import collect_snapshot
+from proxlb.errors import ApiError
+from proxlb.report.scenario_dump import scenario_document
+from proxlb.service.daemon import default_connect
+
+log = logging.getLogger("proxlb")
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def run(args: SnapshotArgs) -> int:
+    loaded = load_for_command(args.common)
+    reader = RecordingReader(default_connect(loaded.config, threading.Event()))
+    snapshot = collect_snapshot(reader, loaded.config, time.time())
+    resources = _listed(reader.answer("/cluster/resources"))
+    ha_resources = reader.answer("/cluster/ha/resources")
+    if ha_resources is None and any(g.ha_state is not None for g in snapshot.guests):
+        try:
+            ha_resources = reader.get("/cluster/ha/resources")
+        except ApiError as exc:
+            log.warning("snapshot: /cluster/ha/resources unavailable (%s); left out", exc)
+    versions = {
+        n.name: ".".join(str(part) for part in n.pve_version) for n in snapshot.nodes if n.pve_version
+    }
+    doc = scenario_document(
+        resources,
+        snapshot.cluster_name or "",
+        versions,
+        ha_resources=_listed(ha_resources),
+        ha_rules=_listed(reader.answer("/cluster/ha/rules")),
+        ha_groups=_listed(reader.answer("/cluster/ha/groups")),
+        ha_maintenance_nodes=[n.name for n in snapshot.nodes if n.ha_maintenance],
+        ha_master=snapshot.ha_master,
+    )
+    text = yaml.safe_dump(doc, sort_keys=False)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}: {len(resources)} resources", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
