@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxlb_sim import autorebalance
 from proxlb_sim.auth import AuthStore
 from proxlb_sim.clock import VirtualClock
 from proxlb_sim.engine import Engine
@@ -94,6 +95,8 @@ class SimCluster:
             self.faults.add(spec, self, start)
         self.backups: list[BackupArchive] = []  # vzdump archives left by the seeded history
         seed_history(self)
+        # PVE 9.2's HA auto-rebalance, when the scenario's options.crs turns it on
+        self.auto_rebalance = autorebalance.attach(self)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, seed: int = 0, time_scale: float = 1.0) -> SimCluster:

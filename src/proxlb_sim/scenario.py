@@ -214,6 +214,7 @@ class FaultSpec(BaseModel):
         "latency",
         "errors",
         "refuse_connections",
+        "node_failure",  # power loss: fenced, then PVE HA recovers its HA guests (ha_recovery.py)
     ]
     node: str | None = None
     vmid: int | None = None

@@ -25,6 +25,7 @@ from proxlb.domain.plan import UnmetRule
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import Mode
 from proxlb.planning.problem import PlanningProblem, fixed_reason
+from proxlb.planning.pve_balancer import moved_lately, pve_owned
 from proxlb.planning.score import UNMET_PP2, move_cost
 from proxlb.planning.trigger import balance_wanted, violations, wanted_repairs
 
@@ -80,7 +81,10 @@ class Prepared:
 
 def _cooling(problem: PlanningProblem) -> frozenset[VmId]:
     limit = problem.policy.cooldown_seconds
-    return frozenset(v for v, t in problem.recently_moved.items() if limit > 0 and problem.now - t < limit)
+    recent = problem.recently_moved.items()
+    recently = frozenset(v for v, t in recent if limit > 0 and problem.now - t < limit)
+    # HA resources left to PVE 9.2's auto-rebalance stay home for balance too (planning/pve_balancer.py)
+    return recently | frozenset(moved_lately(problem)) | pve_owned(problem)
 
 
 def _allowed(problem: PlanningProblem, state: LoadState, members: tuple[VmId, ...], node: str) -> bool:

@@ -16,9 +16,11 @@ from proxlb.planning.curve import best_prefix
 from proxlb.planning.draft import Draft
 from proxlb.planning.greedy import plan_greedy
 from proxlb.planning.guard import enforce_never_worse
+from proxlb.planning.headroom import report_of
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.pve_balancer import coexistence_note
 from proxlb.planning.score import objective
 from proxlb.planning.sequence import sequence
 from proxlb.planning.stopped import stop_causes
@@ -78,6 +80,9 @@ def _greedy(
     problem: PlanningProblem, trigger: Trigger, previous: Mapping[VmId, str] | None
 ) -> tuple[Draft, str]:
     draft = Draft.start(problem, LoadState.of(problem))
+    note = coexistence_note(problem)
+    if note is not None:
+        draft.warnings.append(note)
     if trigger.psi_fallback:
         draft.warnings.append(
             "mode psi: some nodes report no pressure (PVE < 9), so this plan balances on 'used' "
@@ -207,6 +212,7 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
                 candidates.append((planner, list(draft.moves), unmet))
     if not candidates:
         candidates.append((planner, list(draft.moves), unmet))
+    candidates = _headroom_first(problem, candidates, draft.warnings)
     errors: tuple[str, ...] = ()
     for name, all_moves, notes in candidates:
         moves, left = best_prefix(problem, all_moves, problem.policy.max_migrations)
@@ -223,6 +229,38 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
             return plan
         draft.warnings.append(f"{name} plan failed validation: {errors[0]}")
     raise PlanningError("plan failed validation: " + "; ".join(errors[:10]))
+
+
+def _headroom_first(
+    problem: PlanningProblem,
+    candidates: list[tuple[str, list[Migration], list[UnmetRule]]],
+    warnings: list[str],
+) -> list[tuple[str, list[Migration], list[UnmetRule]]]:
+    """Failover headroom prefer/require: a candidate plan (CP-SAT) that leaves more HA memory without
+    a restart node than another (greedy) does is dropped, so both planners honour the headroom."""
+    if len(candidates) < 2 or not problem.policy.failover.plans:
+        return candidates
+    short = {
+        name: report_of(problem, state_after(problem, moves)).overflow_bytes for name, moves, _ in candidates
+    }
+    least = min(short.values())
+    kept = [c for c in candidates if short[c[0]] == least]
+    for name, _, _ in candidates:
+        if short[name] > least:
+            warnings.append(f"{name} plan dropped: it leaves less failover headroom than the other planner's")
+    return kept
+
+
+def _headroom_stats(problem: PlanningProblem, before: LoadState, after: LoadState) -> dict[str, float]:
+    """Failover figures for the plan's stats (modes report/prefer/require, HA guests present)."""
+    if problem.policy.failover.mode == "off" or not any(g.ha_state for g in problem.snapshot.guests):
+        return {}
+    now, then = report_of(problem, before), report_of(problem, after)
+    return {
+        "failover_short_gib_before": round(now.overflow_bytes / 2**30, 3),
+        "failover_short_gib_after": round(then.overflow_bytes / 2**30, 3),
+        "failover_all_fit_after": float(then.all_fit),
+    }
 
 
 def _assemble(
@@ -261,6 +299,7 @@ def _assemble(
         planner=planner,
         stats={
             **stats,
+            **_headroom_stats(problem, before, after),
             "objective_before": round(before.objective(), 3),
             "objective_after": round(after.objective(), 3),
             "migrations": float(len(ordered)),
