@@ -39,14 +39,10 @@ SOLVER = SolverPolicy(enable=True, mode=SolverMode.ACTIVE, fallback_to_greedy=Fa
 # Where CP-SAT's plan differs from what the feature promises (found by running every scenario with
 # every planner; strict: each entry fails today and must be removed when CP-SAT is fixed).
 CPSAT_GAPS = {
-    "test_soft_pin_violation_repaired_only_with_enforce_pinning": "CP-SAT ignores enforce_pinning",
-    "test_split_affinity_group_is_joined": "CP-SAT joins the group on another node than greedy",
     "test_overprovisioning_false_blocks_moves_onto_committed_nodes": (
         "CP-SAT lacks the 'never more over-assigned than the source' rule of the overprovisioning check"
     ),
-    "test_unsatisfiable_anti_affinity_is_reported": "CP-SAT's unmet rules replace greedy's repair reports",
     "test_keep_apart_wins_over_keep_together_and_is_reported": "CP-SAT drops the conflict report",
-    "test_pin_repair_prefers_the_highest_ha_priority_node": "CP-SAT ignores HA node priorities",
 }
 
 

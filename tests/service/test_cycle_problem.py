@@ -37,7 +37,7 @@ def test_the_report_carries_the_problem_the_plan_was_made_from() -> None:
     once = run_once(_deps(1, state), apply=False)  # the next cycle, on other metric noise
     assert dry.plan is not None and once.plan is not None and once.problem is not None
     remembered = {m.vmid: m.target for m in dry.plan.migrations}
-    assert dict(once.problem.previous_moves) == remembered
+    assert remembered and set(remembered) <= set(once.problem.previous_moves)
     assert once.problem.now == once.started_at
     # the report's problem reproduces the report's plan, move for move and reason for reason
     again = plan_cycle(once.problem)

@@ -13,6 +13,7 @@ from proxlb.domain.constraints import (
     RuleSource,
     SourceKind,
 )
+from proxlb.domain.crs import CrsOptions
 from proxlb.domain.decision import Cause, CauseKind, Decision, Quantity, Rejection, Stop, Verdict
 from proxlb.domain.model import (
     ClusterSnapshot,
@@ -37,6 +38,7 @@ __all__ = [
     "CauseKind",
     "ClusterSnapshot",
     "ConstraintSet",
+    "CrsOptions",
     "Decision",
     "Drain",
     "Exclude",

@@ -20,13 +20,15 @@ from proxlb.errors import PlanningError
 from proxlb.planning.curve import best_prefix
 from proxlb.planning.draft import Draft
 from proxlb.planning.guard import enforce_never_worse
+from proxlb.planning.headroom import report_of
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.planners import PLANNERS, Proposal
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.score import objective
 from proxlb.planning.sequence import sequence
 from proxlb.planning.stopped import stop_causes
-from proxlb.planning.trigger import Trigger, should_rebalance
+from proxlb.planning.trigger import Trigger, should_rebalance, violations, wanted_repairs
 from proxlb.planning.validate import validate
 
 GUEST_RULES = ("drain", "pin", "anti-affinity", "affinity")  # unmet kinds a single guest's repair reports
@@ -89,48 +91,115 @@ def _fill_decisions(
 
 def _solver_stats(
     problem: PlanningProblem, greedy: Sequence[Migration], solver: Proposal, stats: dict[str, float]
-) -> None:
-    """CP-SAT beside greedy: both plans' size and spread, and how many moves they share."""
+) -> tuple[float, float]:
+    """CP-SAT beside greedy: both plans' size, spread and shared objective J (planning/score.py).
+    Returns (greedy's J, CP-SAT's J; infinity without a CP-SAT plan)."""
     stats.update(solver.stats)
     greedy_after = state_after(problem, greedy)
+    greedy_j = objective(problem, greedy_after, [(m.vmid, m.source, m.target) for m in greedy])
     stats["greedy_migrations"] = float(len(greedy))
     stats["greedy_spread_after"] = round(greedy_after.spread(), 3)
+    stats["greedy_gib_to_copy"] = round(sum(m.bytes_to_copy for m in greedy) / 2**30, 3)
+    stats["greedy_objective_pp2"] = round(greedy_j, 3)
+    cp_j = float("inf")
     if solver.moves is not None:
         cp_after = state_after(problem, solver.moves)
+        cp_j = objective(problem, cp_after, [(m.vmid, m.source, m.target) for m in solver.moves])
+        stats["cpsat_objective_pp2"] = round(cp_j, 3)
         stats["cpsat_migrations"] = float(len(solver.moves))
         stats["cpsat_spread_after"] = round(cp_after.spread(), 3)
         stats["cpsat_gib_to_copy"] = round(sum(m.bytes_to_copy for m in solver.moves) / 2**30, 3)
         same = {(m.vmid, m.target) for m in greedy} & {(m.vmid, m.target) for m in solver.moves}
         stats["planners_agree_moves"] = float(len(same))
+    return greedy_j, cp_j
+
+
+def _still_unmet(
+    problem: PlanningProblem, moves: list[Migration], greedy: list[UnmetRule]
+) -> list[UnmetRule]:
+    """The rules a solver plan leaves broken: greedy's record when greedy left the same rule
+    broken, else the violation itself; drains and notes about the solver are kept."""
+    left = wanted_repairs(problem, violations(problem, state_after(problem, moves).placement))
+    names = {v.rule for v in left}
+    out = [u for u in greedy if u.rule in names or u.kind in ("drain", "solver")]
+    known = {u.rule for u in out}
+    out.extend(UnmetRule(v.rule, v.detail, v.kind, v.vmids) for v in left if v.rule not in known)
+    return out
 
 
 def _candidates(
     problem: PlanningProblem, trigger: Trigger, greedy: Proposal, draft: Draft, stats: dict[str, float]
 ) -> list[tuple[str, list[Migration], list[UnmetRule]]]:
-    """The plans to try in order: CP-SAT's (when active), then greedy's (when allowed as fallback)."""
+    """The plans to try in order. CP-SAT (when `solver.enable`) starts from the greedy plan; in
+    active mode its plan goes first when its objective J is not higher than greedy's (why the
+    winner won goes to the planner notes), then greedy's when `fallback_to_greedy` allows."""
     unmet = list(greedy.unmet)
     greedy_moves = list(greedy.moves or ())
     solver_cfg = problem.policy.solver
+    only_greedy = [(greedy.planner, greedy_moves, unmet)]
     if not (solver_cfg.enable and (trigger.triggered or greedy_moves)):
-        return [(greedy.planner, greedy_moves, unmet)]
-    solver = PLANNERS["cpsat"].plan(problem, trigger)
-    _solver_stats(problem, greedy_moves, solver, stats)
+        return only_greedy
+    solver = PLANNERS["cpsat"].plan(problem, trigger, greedy_moves)  # warm start: the greedy plan
+    greedy_j, cp_j = _solver_stats(problem, greedy_moves, solver, stats)
     if solver_cfg.mode is not SolverMode.ACTIVE:
-        return [(greedy.planner, greedy_moves, unmet)]
-    if solver.moves is None:
-        if solver_cfg.fallback_to_greedy:
-            draft.warnings.append(f"CP-SAT found no plan ({solver.status}); using the greedy plan")
-            return [(greedy.planner, greedy_moves, unmet)]
-        why = f"CP-SAT found no plan ({solver.status}); fallback_to_greedy is off"
-        moves: list[Migration] = []
-        solver_unmet = [UnmetRule("solver", why, "solver")]
+        return only_greedy
+    objective_note = "(balance + move costs + broken rules, pp²)"
+    if solver.moves is not None and cp_j > greedy_j + 1e-6:
+        draft.warnings.append(
+            f"greedy plan kept: objective {greedy_j:.1f} < CP-SAT's {cp_j:.1f} {objective_note}"
+        )
+        return only_greedy
+    if solver.moves is not None:
+        gap = solver.stats.get("cpsat_gap")
+        draft.warnings.append(
+            f"CP-SAT plan chosen: objective {cp_j:.1f} ≤ greedy's {greedy_j:.1f} {objective_note}"
+            + (f"; optimality gap ≤ {100 * gap:.1f} %" if gap is not None else "")
+        )
+        moves = list(solver.moves)
+        notes = _still_unmet(problem, moves, unmet) + list(solver.unmet)
+    elif solver_cfg.fallback_to_greedy:
+        draft.warnings.append(f"CP-SAT found no plan ({solver.status}); using the greedy plan")
+        return only_greedy
     else:
-        moves, solver_unmet = list(solver.moves), list(solver.unmet)
-    keep = [u for u in unmet if u.kind in ("drain", "solver")]
-    out = [("cpsat", moves, keep + solver_unmet)]
+        why = f"CP-SAT found no plan ({solver.status}); fallback_to_greedy is off"
+        moves = []
+        notes = [*_still_unmet(problem, moves, unmet), UnmetRule("solver", why, "solver")]
+    out = [("cpsat", moves, notes)]
     if solver_cfg.fallback_to_greedy:
         out.append((greedy.planner, greedy_moves, unmet))
     return out
+
+
+def _headroom_first(
+    problem: PlanningProblem,
+    candidates: list[tuple[str, list[Migration], list[UnmetRule]]],
+    warnings: list[str],
+) -> list[tuple[str, list[Migration], list[UnmetRule]]]:
+    """Failover headroom prefer/require: a candidate plan (CP-SAT) that leaves more HA memory without
+    a restart node than another (greedy) does is dropped, so both planners honour the headroom."""
+    if len(candidates) < 2 or not problem.policy.failover.plans:
+        return candidates
+    short = {
+        name: report_of(problem, state_after(problem, moves)).overflow_bytes for name, moves, _ in candidates
+    }
+    least = min(short.values())
+    kept = [c for c in candidates if short[c[0]] == least]
+    for name, _, _ in candidates:
+        if short[name] > least:
+            warnings.append(f"{name} plan dropped: it leaves less failover headroom than the other planner's")
+    return kept
+
+
+def _headroom_stats(problem: PlanningProblem, before: LoadState, after: LoadState) -> dict[str, float]:
+    """Failover figures for the plan's stats (modes report/prefer/require, HA guests present)."""
+    if problem.policy.failover.mode == "off" or not any(g.ha_state for g in problem.snapshot.guests):
+        return {}
+    now, then = report_of(problem, before), report_of(problem, after)
+    return {
+        "failover_short_gib_before": round(now.overflow_bytes / 2**30, 3),
+        "failover_short_gib_after": round(then.overflow_bytes / 2**30, 3),
+        "failover_all_fit_after": float(then.all_fit),
+    }
 
 
 def plan_cycle(problem: PlanningProblem) -> Plan:
@@ -141,7 +210,7 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
     draft = greedy.draft
     assert draft is not None  # the greedy planner always hands its draft over
     stats: dict[str, float] = {}
-    candidates = _candidates(problem, trigger, greedy, draft, stats)
+    candidates = _headroom_first(problem, _candidates(problem, trigger, greedy, draft, stats), draft.warnings)
     errors: tuple[str, ...] = ()
     for name, all_moves, notes in candidates:
         moves, left = best_prefix(problem, all_moves, problem.policy.max_migrations)
@@ -193,6 +262,7 @@ def _assemble(
         planner=planner,
         stats={
             **stats,
+            **_headroom_stats(problem, before, after),
             "objective_before": round(before.objective(), 3),
             "objective_after": round(after.objective(), 3),
             "migrations": float(len(ordered)),

@@ -20,14 +20,20 @@ from collections.abc import Collection, Mapping
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import MigrationReason
 from proxlb.planning.problem import PlanningProblem, fixed_reason
+from proxlb.planning.pve_balancer import moved_lately, pve_owned
 
 __all__ = ["cooldown_until", "fixed_reason", "move_reason", "static_allowed"]
 
 
 def cooldown_until(problem: PlanningProblem) -> dict[VmId, float]:
-    """vmid → epoch seconds its cooldown ends, for guests moved within `cooldown_minutes`."""
+    """Guests not to move for balance → until when: moved within `cooldown_minutes` (by ProxLB, or by
+    anyone lately: PVE's balancer), or left to PVE's auto-rebalance (→ infinity; pve_balancer.py)."""
     limit = problem.policy.cooldown_seconds
-    return {v: t + limit for v, t in problem.recently_moved.items() if limit > 0 and problem.now - t < limit}
+    out = {v: t + limit for v, t in problem.recently_moved.items() if limit > 0 and problem.now - t < limit}
+    for v, t in moved_lately(problem).items():  # moved by PVE's balancer (or anyone) lately
+        out[v] = max(out.get(v, 0.0), t + limit)
+    out.update(dict.fromkeys(pve_owned(problem), float("inf")))
+    return out
 
 
 def static_allowed(

@@ -21,16 +21,18 @@ from bisect import bisect_left, insort
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from proxlb.domain.decision import Cause, CauseKind, Quantity, Stop, held
+from proxlb.domain.decision import Cause, CauseKind, Quantity, Rejection, Stop, held
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import MigrationReason
 from proxlb.domain.resources import GIB
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
 from proxlb.planning.eligibility import cooldown_until
+from proxlb.planning.headroom import guard_for, restore_headroom
 from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.psi import psi_relief
+from proxlb.planning.pve_balancer import OWNED
 from proxlb.planning.repair import repair
 from proxlb.planning.replay import replay
 from proxlb.planning.trigger import Trigger, balance_wanted
@@ -44,6 +46,7 @@ Unit = tuple[tuple[VmId, ...], GuestLoad]
 
 
 def _in_cooldown(draft: Draft) -> dict[VmId, float]:
+    """Guests not to move for balance → until when (planning/eligibility.py, shared with CP-SAT)."""
     return cooldown_until(draft.problem)
 
 
@@ -62,6 +65,10 @@ def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[
         if draft.unit_blocker(unit, reroute=True) is not None:
             continue
         cooling = [v for v in unit if v in cooldown]
+        if any(cooldown[v] == float("inf") for v in cooling):
+            for v in unit:
+                draft.decisions.setdefault(v, held(v, node, OWNED))
+            continue
         if cooling:
             end = cooldown[cooling[0]]
             until = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -95,6 +102,7 @@ class _Scan:
         self.chosen: Chosen | None = None
         self.moving = draft.by_vmid
         self.blocked = draft.blocked
+        self.guard = guard_for(draft.problem, draft.state)  # failover headroom (prefer/require)
 
     def vcpu_ratio(self, dst: str, load: GuestLoad) -> float:
         cores = self.state.cap[dst][1]
@@ -131,6 +139,11 @@ class _Scan:
                 failure = first_failure(state, mv)
                 if failure is not None:
                     self.best_seen[unit[0]] = self.blocked[unit[0]] = failure.cause(dst)
+                    continue
+                veto = self.guard.veto(mv) if self.guard is not None else None
+                if veto is not None:
+                    vetoed = Rejection("failover-headroom", veto).cause(dst)
+                    self.best_seen[unit[0]] = self.blocked[unit[0]] = vetoed
                     continue
                 self.chosen = (key, mv, gain, cost)
             if best_gain <= margin + cost + EPSILON_PP:
@@ -257,6 +270,7 @@ def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | N
         draft.unmet = base + [u for u in kept if u not in base]
         before = draft.changes
         repair(draft)
+        restore_headroom(draft)  # mode require only
         if round_no > 0 and draft.changes == before:
             break
         if trigger.hot_nodes or trigger.hot_guests:

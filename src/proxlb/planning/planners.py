@@ -1,15 +1,16 @@
 """Planners as registered strategies: the `Planner` protocol, the two planners, one registry. Pure.
 
-A planner takes the cycle's one `PlanningProblem` and its one `Trigger` (computed once by
-`plan_cycle`) and returns a `Proposal`: moves, the rules it could not meet, why it stopped, and
-its own stats. It never sequences or validates: `plan_cycle` does that for every planner alike.
+A planner takes the cycle's one `PlanningProblem`, its one `Trigger` (computed once by
+`plan_cycle`) and an optional hint (another planner's moves, a warm start) and returns a
+`Proposal`: moves, the rules it could not meet, why it stopped, and its own stats. It never
+sequences or validates: `plan_cycle` does that for every planner alike.
 
 - `greedy` (always runs): repairs, then greedy balancing; with last cycle's plan remembered it
   also replays that plan and keeps whichever agrees better (plan stability). Its draft carries
   the per-guest decision records every plan reports.
 - `cpsat` (runs when `solver.enable` is set, the configuration's selector): the OR-Tools model in
-  planning/cpsat.py; `solver.mode` decides whether its moves replace greedy's (active) or are only
-  compared (shadow).
+  planning/cpsat.py, started from the greedy plan; `solver.mode` decides whether its moves may
+  replace greedy's (active: when its objective is not higher) or are only compared (shadow).
 
 `PLANNERS` maps a name to an instance; nothing registers itself at import time. A new planner is
 a class with `name` and `plan(problem, trigger)`, a `_: Planner = MyPlanner()` line beside it (so
@@ -18,7 +19,7 @@ mypy checks the protocol), and an entry in `PLANNERS`; the scenario tests then r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
@@ -30,6 +31,7 @@ from proxlb.planning.draft import Draft
 from proxlb.planning.greedy import plan_greedy
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.pve_balancer import coexistence_note
 from proxlb.planning.trigger import Trigger
 
 
@@ -52,13 +54,18 @@ class Planner(Protocol):
     @property
     def name(self) -> str: ...
 
-    def plan(self, problem: PlanningProblem, trigger: Trigger) -> Proposal: ...
+    def plan(
+        self, problem: PlanningProblem, trigger: Trigger, hint: Sequence[Migration] = ()
+    ) -> Proposal: ...
 
 
 def _greedy_draft(
     problem: PlanningProblem, trigger: Trigger, previous: Mapping[VmId, str] | None
 ) -> tuple[Draft, Stop]:
     draft = Draft.start(problem, LoadState.of(problem))
+    note = coexistence_note(problem)
+    if note is not None:
+        draft.warnings.append(note)
     if trigger.psi_fallback:
         draft.warnings.append(
             "mode psi: some nodes report no pressure (PVE < 9), so this plan balances on 'used' "
@@ -80,7 +87,7 @@ class GreedyPlanner:
 
     name = "greedy"
 
-    def plan(self, problem: PlanningProblem, trigger: Trigger) -> Proposal:
+    def plan(self, problem: PlanningProblem, trigger: Trigger, hint: Sequence[Migration] = ()) -> Proposal:
         fresh, stop = _greedy_draft(problem, trigger, None)
         chosen, chosen_stop = fresh, stop
         snap = problem.snapshot
@@ -115,10 +122,10 @@ class CpsatPlanner:
 
     name = "cpsat"
 
-    def plan(self, problem: PlanningProblem, trigger: Trigger) -> Proposal:
+    def plan(self, problem: PlanningProblem, trigger: Trigger, hint: Sequence[Migration] = ()) -> Proposal:
         from proxlb.planning.cpsat import solve_cpsat
 
-        result = solve_cpsat(problem, trigger)
+        result = solve_cpsat(problem, list(hint), trigger)
         return Proposal(
             self.name, result.moves, result.unmet, trigger.stop, result.status, dict(result.stats)
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Plan
 from proxlb.domain.resources import GIB
-from proxlb.planning.explain import candidates, unit_of, unmet_of
+from proxlb.planning.explain import FailoverView, candidates, failover_of, unit_of, unmet_of
 from proxlb.planning.problem import PlanningProblem, fixed_reason
 from proxlb.report.sentences import decision_sentence, rejection_text
 
@@ -34,6 +34,18 @@ def _rules(problem: PlanningProblem, vmid: VmId) -> list[str]:
         others = ", ".join(str(m) for m in sorted(arule.members) if m != vmid)
         out.append(f"{'strict' if arule.strict else 'soft'} affinity {arule.source} with {others}")
     return out
+
+
+def _failover_lines(view: FailoverView | None) -> list[str]:
+    if view is None:
+        return []
+    node = view.node
+    if not view.restarted:
+        return [f"  failover: if {node} fails, this guest stays down (not an HA resource PVE restarts)"]
+    if view.target is None:
+        return [f"  failover: if {node} fails, PVE HA finds no node for it"]
+    room = "fits" if view.fits else "does NOT fit (no memory left)"
+    return [f"  failover: if {node} fails, PVE HA restarts it on {view.target}, where it {room}"]
 
 
 def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
@@ -75,6 +87,7 @@ def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
                 lines.append(
                     f"    {c.node}: allowed, load {c.load or 0.0:.1f} %, balance gain {c.gain:.1f} pp"
                 )
+    lines.extend(_failover_lines(failover_of(problem, guest)))
     decision = plan.decisions.get(vid)
     lines.append(f"  decision: {decision_sentence(decision) if decision else 'not planned'}")
     for un in unmet_of(plan, vid):

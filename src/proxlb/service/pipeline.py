@@ -47,6 +47,7 @@ from proxlb.execute.model import (
     exit_code,
 )
 from proxlb.execute.progress import ExecutionObserver
+from proxlb.exit_codes import ExitCode
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.report.sentences import move_inputs_line, plan_lines
 from proxlb.rules.derive import derive_constraints
@@ -132,7 +133,7 @@ class RunReport:
     problem: PlanningProblem | None = None
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return exit_code(self.execution)
 
     def summary(self) -> dict[str, Any]:
@@ -212,6 +213,7 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
     enriched: set[VmId] = set()
     rounds = 0
     stages = stages or _Stages()
+    previous: Mapping[VmId, str] = inputs.previous
     asked = sorted(v for v in deps.read_first if snapshot.guest(v) is not None)
     if asked:
         snapshot = enrich_guests(deps.client, snapshot, asked)
@@ -227,7 +229,7 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
             inputs.recent,
             inputs.started,
             inputs.last_move_at,
-            inputs.previous,
+            previous,
             recently_left=inputs.departed,
         )
         plan = plan_cycle(problem)
@@ -246,6 +248,10 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
         if not changed:
             return Planned(snapshot, constraints, problem, plan, rounds)
         log.info("re-planning: guests %s turned out pinned or costlier to move", ", ".join(map(str, changed)))
+        # re-plan around this plan: its moves are replayed while still valid and still paying
+        # (planning/replay.py), so only the part the new facts affect changes and the next round
+        # rarely brings new movers to read (one re-plan instead of up to three)
+        previous = {**previous, **{m.vmid: m.target for m in plan.migrations}}
 
 
 def _log_plan(planned: Planned) -> None:

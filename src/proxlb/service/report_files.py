@@ -16,6 +16,7 @@ from pathlib import Path
 from proxlb.config.model import ProxlbConfig
 from proxlb.planning import policy_from_config
 from proxlb.planning.curve import CurvePoint, gain_curve
+from proxlb.planning.headroom import failover_now_and_after
 from proxlb.report.html import ReportInput, render_html
 from proxlb.service.pipeline import RunReport
 
@@ -42,6 +43,8 @@ def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
     """What the HTML page shows for this cycle (None for a standby cycle: nothing was planned)."""
     if report.snapshot is None or report.constraints is None or report.plan is None:
         return None
+    if report.problem is None:
+        return None
     bal = config.balancing
     policy = policy_from_config(config)
     return ReportInput(
@@ -57,6 +60,8 @@ def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
         generated_at=report.finished_at,
         max_migrations=bal.max_migrations,
         warnings=tuple(dict.fromkeys((*report.warnings, *report.plan.warnings))),
+        failover=failover_now_and_after(report.problem, report.plan.migrations),
+        failover_mode=policy.failover.mode,
     )
 
 
