@@ -241,7 +241,7 @@ class StateStore:
                 o.detail,
             )
             for o in outcomes
-            if not o.detail.startswith("dry run")
+            if not o.dry_run
         ]
         with self._conn:
             self._conn.execute("BEGIN")
