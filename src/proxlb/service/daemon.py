@@ -26,9 +26,10 @@ from typing import Any
 from proxlb.api.settings import settings_from_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan
 from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
-from proxlb.execute.progress import ExecutionObserver
+from proxlb.execute.progress import ExecutionObserver, MigrationEvent, notify
 from proxlb.service.instance_lock import InstanceLock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
@@ -274,6 +275,8 @@ class Daemon:
                 config, client = self._reload(config, client)
             self.cycles += 1
             wait = float(config.service.schedule.seconds)
+            metrics = self.metrics or CycleMetrics()
+            metrics.before_cycle(client)
             deps = PipelineDeps(
                 config,
                 client,
@@ -281,11 +284,12 @@ class Daemon:
                 self.clock,
                 self.signals.stop,
                 dry_run=self.dry_run,
-                on_plan=self.on_plan,
-                observer=self.observer_for(client) if self.observer_for else None,
+                on_plan=_with_metrics_plan(self.on_plan, metrics),
+                observer=_with_metrics_events(
+                    self.observer_for(client) if self.observer_for else None,
+                    None if self.dry_run else metrics,
+                ),
             )
-            metrics = self.metrics or CycleMetrics()
-            metrics.before_cycle(client)
             started = self.clock.now()
             try:
                 report = self.run_cycle(deps, self.apply)
@@ -329,6 +333,33 @@ class Daemon:
             config, client = self._wait(wait, config, client)
         log.info("stopped on request")
         return EXIT_OK
+
+
+def _with_metrics_plan(hook: PlanHook | None, metrics: CycleMetrics) -> PlanHook:
+    """The plan hook that also counts the plan's migrations the moment it is final."""
+
+    def on_plan(snapshot: ClusterSnapshot, constraints: ConstraintSet, plan: Plan) -> None:
+        metrics.plan_ready(plan)
+        if hook is not None:
+            hook(snapshot, constraints, plan)
+
+    return on_plan
+
+
+def _with_metrics_events(
+    observer: ExecutionObserver | None, metrics: CycleMetrics | None
+) -> ExecutionObserver | None:
+    """The execution observer that also counts each migration's outcome when it ends (not in a dry
+    run); each observer is called on its own, so a failing display never hides an event from metrics."""
+    if metrics is None:
+        return observer
+    count = metrics.migration_event
+
+    def observe(event: MigrationEvent) -> None:
+        notify(count, event)
+        notify(observer, event)
+
+    return observe
 
 
 def run_daemon(config_path: Path, **options: Any) -> int:
