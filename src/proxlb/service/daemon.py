@@ -34,6 +34,7 @@ from proxlb.service.instance_lock import InstanceLock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
+from proxlb.service.ownership import ownership_fix
 from proxlb.service.pipeline import PipelineClient, PipelineDeps, PlanHook, RunReport, run_once
 from proxlb.service.report_files import keep_last_report
 from proxlb.service.state import StateError, StateStore
@@ -102,9 +103,13 @@ def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
         lock = InstanceLock.acquire(config.service.state_dir)
     except OSError as exc:
         if not one_shot:
+            fix = (
+                f"fix the ownership: {ownership_fix(Path(config.service.state_dir))}"
+                if isinstance(exc, PermissionError)
+                else "create it writable for the proxlb user, or set service.state_dir"
+            )
             raise StateError(
-                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc}"
-                " (create it writable for the proxlb user, or set service.state_dir)"
+                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc} ({fix})"
             ) from None
         where = config.service.state_dir
         log.warning("could not lock %s (%s); not guarding against a second instance", where, exc)
