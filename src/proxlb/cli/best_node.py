@@ -36,7 +36,7 @@ def run(args: BestNodeArgs) -> int:
         }
         print(json.dumps(doc, indent=4))
     elif answer.node is None:
-        print(f"no node can take this guest: {answer.reason}", file=sys.stderr)
+        print(answer.reason, file=sys.stderr)  # it says "no node can take this guest (why)"
     else:
         print(answer.node)
     return 0 if answer.node else 1

@@ -81,6 +81,11 @@ def _secrets(config: ProxlbConfig) -> tuple[str, ...]:
         return ()
 
 
+def _headline(exc: ConfigError) -> str:
+    """The error's first line: its problems are logged one per line right after (said once)."""
+    return str(exc).splitlines()[0] if exc.problems else str(exc)
+
+
 def _connection_key(config: ProxlbConfig) -> tuple[object, ...]:
     return settings_from_config(config.proxmox_api).connection_key()
 
@@ -156,7 +161,7 @@ class Daemon:
         try:
             loaded = self.load(self.config_path)
         except ConfigError as exc:
-            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", exc)
+            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
             if self.metrics is not None:
@@ -205,7 +210,7 @@ class Daemon:
         try:
             loaded = self.initial or self.load(self.config_path)
         except ConfigError as exc:
-            log.error("configuration invalid: %s", exc)
+            log.error("configuration invalid: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
             return EXIT_INVALID_CONFIG

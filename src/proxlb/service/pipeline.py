@@ -182,7 +182,10 @@ def _plan(
         changed = [v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)]
         if not changed:
             return snapshot, constraints, plan, rounds
-        log.info("re-planning: guests %s turned out pinned or costlier to move", ", ".join(map(str, changed)))
+        log.debug(
+            "plan revised: the configuration of guest(s) %s (local disks, devices, pinning) changed moves",
+            ", ".join(map(str, changed)),
+        )
 
 
 def _log_move_inputs(snapshot: ClusterSnapshot, m: Migration) -> None:
@@ -261,7 +264,10 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     deps.state.record_planned_moves({m.vmid: m.target for m in plan.migrations}, started)
     for stage in ("collect", "derive", "plan"):
         stages.log(stage)
-    log.info(
+    # the CLI's plan hook prints the plan (and later the outcome): the log then repeats it at DEBUG only
+    said = logging.DEBUG if deps.on_plan is not None else logging.INFO
+    log.log(
+        said,
         "plan: %d migration(s); imbalance %.1f → %.1f%s",
         len(plan.migrations),
         plan.imbalance_before,
@@ -273,7 +279,8 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     if plan.stopped_by:
         log.info("plan stopped above balanciness, held back by: %s", stopped_sentence(plan.stopped_by))
     for m in plan.migrations:
-        log.info(
+        log.log(
+            said,
             "planned: %s %d (%s) %s → %s [%s] %s",
             m.kind.value,
             m.vmid,
@@ -311,7 +318,7 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         stages.log("execute")
         recorder.flush(execution.outcomes, execution.finished_at)
         counts = ", ".join(f"{n} {state}" for state, n in execution.totals.items() if n)
-        log.info("execution: %s in %.0f s", counts or "nothing", execution.seconds)
+        log.log(said, "execution: %s in %.0f s", counts or "nothing", execution.seconds)
     report = RunReport(
         started_at=started,
         finished_at=deps.clock.now(),
