@@ -48,6 +48,10 @@ class FaultState:
         elif spec.kind == "ha_maintenance" and spec.node is not None:
             node = spec.node
             _window(cluster, spec, relative_to, lambda on: cluster.set_ha_maintenance(node, on))
+        elif spec.kind == "node_failure" and spec.node is not None:
+            from proxlb_sim.ha_recovery import schedule_failure
+
+            schedule_failure(cluster, spec.node, relative_to + spec.at)
         elif spec.kind == "migration_fail" and spec.vmid is not None:
             self.fail_migrations[spec.vmid] = spec.times
         elif spec.kind == "migration_hang" and spec.vmid is not None:

@@ -1,5 +1,6 @@
 """Optional scenario sections for the read endpoints beyond placement: subscription, replication jobs,
-backup jobs, storage content extras, task history and access groups. Pure data models (pydantic).
+backup jobs, storage content extras, task history, access groups, guest snapshots and the QEMU guest
+agent. Pure data models (pydantic).
 
 Every section has a default that matches a freshly installed cluster: no subscription key, no
 replication job, no backup job (so every guest is "not backed up"), no ISO or template files, and a
@@ -29,6 +30,26 @@ class SubscriptionSpec(BaseModel):
     level: Literal["c", "b", "s", "p"] = "c"
     nextduedate: str = Field(default="2027-06-30", pattern=r"^\d{4}-\d{2}-\d{2}$")
     regdate: str = Field(default="2025-06-30 00:00:00", pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+class SnapshotSpec(BaseModel):
+    """One entry of a guest's snapshot list (`GET .../{vmid}/snapshot`, without `current`)."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]{1,39}$")
+    snaptime: int = Field(default=0, ge=0)
+    description: str = ""
+    vmstate: int = Field(default=0, ge=0, le=1)
+    parent: str | None = None
+
+
+class AgentSection(BaseModel):
+    """QEMU guest agent: a running VM with `agent` enabled in its config answers, unless listed in
+    `not_running` (agent configured but not answering inside the guest)."""
+
+    model_config = ConfigDict(extra="forbid")
+    not_running: list[int] = []
+    os: dict[int, str] = {}  # vmid -> pretty OS name (default: from the config's ostype)
 
 
 class ReplicationJob(BaseModel):
@@ -145,6 +166,25 @@ def check_sections(s: Scenario, known: set[str], kinds: Mapping[int, str]) -> li
             problems.append(f"backup.jobs[{i}]: unknown pool {bjob.pool!r}")
         if not (bjob.all or bjob.vmid or bjob.pool):
             problems.append(f"backup.jobs[{i}]: select guests with all: 1, vmid: '100,101' or pool")
+    for vmid, snaps in s.snapshots.items():
+        if vmid not in kinds:
+            problems.append(f"snapshots: vmid {vmid} is not in resources")
+        names = [x.name for x in snaps]
+        problems.extend(
+            f"snapshots.{vmid}: snapshot {n!r} appears twice"
+            for n in sorted(set(names))
+            if names.count(n) > 1
+        )
+        problems.extend(
+            f"snapshots.{vmid}: {x.name!r} has unknown parent {x.parent!r}"
+            for x in snaps
+            if x.parent is not None and x.parent not in names
+        )
+    problems.extend(
+        f"agent.not_running: {v} is not a VM in resources"
+        for v in s.agent.not_running
+        if kinds.get(v) != "qemu"
+    )
     users = {u.userid for u in s.auth.users} | {"root@pam"}
     for group in s.auth.groups:
         problems.extend(

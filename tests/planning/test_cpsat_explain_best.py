@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from proxlb.domain import GIB, MigrationReason
 from proxlb.planning import SolverMode, SolverPolicy, plan_cycle, validate
 from proxlb.planning.best_node import GuestRequest, best_node
@@ -62,11 +64,17 @@ def test_cpsat_does_not_move_for_tiny_gains() -> None:
     assert plan_cycle(pb).migrations == ()
 
 
-def test_too_large_problem_falls_back_to_greedy() -> None:
-    pb = problem(cluster(NODES3, HEAVY), solver=solver(SolverMode.ACTIVE, max_units=3))
+def test_a_problem_above_the_exact_size_is_searched_by_neighbourhoods_not_skipped(monkeypatch: Any) -> None:
+    # #16: there is no unit limit any more (it was 600: "CP-SAT found no plan (skipped …)"); above
+    # what one exact model can finish, large-neighbourhood search improves the greedy plan
+    monkeypatch.setattr("proxlb.planning.cpsat.EXACT_VARIABLES", 3)
+    pb = problem(cluster(NODES3, HEAVY), solver=solver(SolverMode.ACTIVE))
     plan = plan_cycle(pb)
-    assert plan.planner == "greedy" and plan.migrations
-    assert any("CP-SAT found no plan" in w for w in plan.warnings)
+    assert plan.planner == "cpsat" and plan.migrations and validate(plan, pb) == ()
+    assert not any("found no plan" in w for w in plan.warnings)
+    assert plan.stats["cpsat_exact"] == 0.0 and plan.stats["lns_rounds"] >= 1
+    assert plan.stats["cpsat_objective_pp2"] <= plan.stats["greedy_objective_pp2"]
+    assert 0.0 <= plan.stats["cpsat_gap"] <= 1.0
 
 
 def test_explain_names_rules_checks_and_decision() -> None:

@@ -20,6 +20,17 @@ from proxlb.report.upstream_json import build_json
 from proxlb.service.pipeline import RunReport
 
 
+def json_text(doc: dict[str, Any], terminal: bool) -> str:
+    """The `-j` document: indented like upstream (4 spaces) on a terminal; piped, each top-level
+    key on one line between a line `{` and a line `}` — the same JSON, still cut out the way
+    upstream's consumers do (from the line `{` to the last `}`), but written by the C encoder
+    (indentation forces Python's slow one: 15 % of a 32 × 4 000 dry run)."""
+    if terminal or not doc:
+        return json.dumps(doc, indent=4)
+    lines = [f"    {json.dumps(str(k))}: {json.dumps(v)}" for k, v in doc.items()]
+    return "{\n" + ",\n".join(lines) + "\n}"
+
+
 def reserve(config: ProxlbConfig, report: RunReport) -> dict[str, Resources]:
     return _reserve_for(config, report.snapshot)
 
@@ -142,7 +153,7 @@ class Printer:
                 reserve(self.config, report),
                 _execution_json(report),
             )
-            sys.stdout.write(json.dumps(doc, indent=4) + "\n")
+            sys.stdout.write(json_text(doc, sys.stdout.isatty()) + "\n")
             sys.stdout.flush()
         else:
             self.console.print(

@@ -31,6 +31,27 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _guest_details(reader: Any, resources: list[Any]) -> dict[str, dict[int, Any]]:
+    """Each reachable guest's config and snapshot list, for `scenario_document` (#18): the
+    rehearsal then answers the admin's tools (agent, tags, disks, snapshots) like the cluster."""
+    configs: dict[int, Any] = {}
+    snaps: dict[int, Any] = {}
+    for r in resources:
+        if not isinstance(r, dict) or r.get("type") not in ("qemu", "lxc") or r.get("status") == "unknown":
+            continue
+        base = f"/nodes/{r['node']}/{r['type']}/{r['vmid']}"
+        for path, into in ((f"{base}/config", configs), (f"{base}/snapshot", snaps)):
+            try:  # a config the cycle already read (a mover's) is not asked for twice
+                answer = reader.answer(path)
+                answer = reader.get(path) if answer is None else answer
+            except ApiError as exc:
+                log.warning("snapshot: %s unavailable (%s); left out", path, exc)
+                continue
+            if isinstance(answer, dict if into is configs else list):
+                into[int(r["vmid"])] = answer
+    return {"guest_configs": configs, "snapshots": snaps}
+
+
 def run(args: SnapshotArgs) -> int:
     loaded = load_for_command(args.common)
     reader = RecordingReader(default_connect(loaded.config, threading.Event()))
@@ -54,6 +75,7 @@ def run(args: SnapshotArgs) -> int:
         ha_groups=_listed(reader.answer("/cluster/ha/groups")),
         ha_maintenance_nodes=[n.name for n in snapshot.nodes if n.ha_maintenance],
         ha_master=snapshot.ha_master,
+        **_guest_details(reader, resources),
     )
     text = yaml.safe_dump(doc, sort_keys=False)
     if args.output:

@@ -13,6 +13,7 @@ from proxlb.domain.constraints import (
     RuleSource,
     SourceKind,
 )
+from proxlb.domain.crs import CrsOptions
 from proxlb.domain.model import (
     ClusterSnapshot,
     Guest,
@@ -34,6 +35,7 @@ __all__ = [
     "AntiAffinity",
     "ClusterSnapshot",
     "ConstraintSet",
+    "CrsOptions",
     "Drain",
     "Exclude",
     "Guest",

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from proxlb.domain import GuestKind, VmId
+from proxlb.exit_codes import ExitCode
 
 
 class Clock(Protocol):
@@ -176,8 +177,9 @@ class ExecutionReport:
         return max(0.0, self.finished_at - self.started_at)
 
 
-def exit_code(report: ExecutionReport | None) -> int:
-    """0 when every migration succeeded or was deliberately skipped; 3 when any failed or timed out."""
+def exit_code(report: ExecutionReport | None) -> ExitCode:
+    """OK when every migration succeeded or was deliberately skipped; MIGRATION_FAILED (3) when any
+    failed or timed out."""
     if report is None or report.ok:
-        return 0
-    return 3
+        return ExitCode.OK
+    return ExitCode.MIGRATION_FAILED

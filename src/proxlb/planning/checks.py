@@ -183,14 +183,14 @@ def _no_return(state: LoadState, mv: Move) -> str | None:
 
 def _anti_affinity(strict: bool) -> Callable[[LoadState, Move], str | None]:
     def run(state: LoadState, mv: Move) -> str | None:
-        moving = set(mv.unit)
         for vmid in mv.unit:
             for rule in state.problem.index.anti.get(vmid, ()):
                 if rule.strict != strict:
                     continue
-                for other in sorted(rule.members):
-                    if other not in moving and state.placement.get(other) == mv.dst:
-                        return f"anti-affinity {rule.group}: guest {other} already runs on {mv.dst}"
+                there = state.members_on(rule, mv.dst)  # O(members on that node), not O(rule)
+                others = [o for o in there if o not in mv.unit]
+                if others:
+                    return f"anti-affinity {rule.group}: guest {min(others)} already runs on {mv.dst}"
         return None
 
     return run
@@ -212,13 +212,24 @@ CHECKS: tuple[Check, ...] = (
     Check("no-return", False, _no_return),
 )
 HARD_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if c.hard)
+SOFT_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if not c.hard)
+
+
+def soft_failure(state: LoadState, mv: Move) -> tuple[str, str] | None:
+    """The first soft check that rejects a move already known to pass every hard check (what
+    `first_failure(soft=True)` would answer then, without running the hard checks again)."""
+    for check in SOFT_CHECKS:
+        why = check.run(state, mv)
+        if why is not None:
+            return (check.name, why)
+    return None
 
 
 def first_failure(state: LoadState, mv: Move, soft: bool = True) -> tuple[str, str] | None:
     """(check name, sentence) of the first check that rejects the move, or None when all pass."""
     if mv.dst == mv.src:
         return ("same-node", f"already on {mv.dst}")
-    for check in CHECKS if soft else HARD_CHECKS:
+    for check in CHECKS if soft else HARD_CHECKS:  # hard ones come first in CHECKS
         why = check.run(state, mv)
         if why is not None:
             return (check.name, why)

@@ -16,12 +16,15 @@ from proxlb.planning.curve import best_prefix
 from proxlb.planning.draft import Draft
 from proxlb.planning.greedy import plan_greedy
 from proxlb.planning.guard import enforce_never_worse
+from proxlb.planning.headroom import report_of
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.pve_balancer import coexistence_note
+from proxlb.planning.score import objective
 from proxlb.planning.sequence import sequence
 from proxlb.planning.stopped import stop_causes
-from proxlb.planning.trigger import Trigger, should_rebalance
+from proxlb.planning.trigger import Trigger, should_rebalance, violations, wanted_repairs
 from proxlb.planning.validate import validate
 
 
@@ -51,6 +54,7 @@ def _fill_decisions(
     dropped: frozenset[VmId] = frozenset(),
 ) -> dict[VmId, str]:
     final = {m.vmid: m for m in moves}
+    moved = draft.moved
     unmet_for = _unmet_by_guest(draft)
     decisions: dict[VmId, str] = {}
     for g in problem.snapshot.guests:
@@ -65,7 +69,7 @@ def _fill_decisions(
             decisions[g.vmid] = draft.decisions[g.vmid]
         elif g.vmid in dropped:
             decisions[g.vmid] = "stays: its move would have raised the spread or the highest node load"
-        elif g.vmid in draft.moved:
+        elif g.vmid in moved:
             decisions[g.vmid] = "stays: its planned move could not be ordered safely (see unmet)"
         else:
             decisions[g.vmid] = f"stays: {stop}"
@@ -76,6 +80,9 @@ def _greedy(
     problem: PlanningProblem, trigger: Trigger, previous: Mapping[VmId, str] | None
 ) -> tuple[Draft, str]:
     draft = Draft.start(problem, LoadState.of(problem))
+    note = coexistence_note(problem)
+    if note is not None:
+        draft.warnings.append(note)
     if trigger.psi_fallback:
         draft.warnings.append(
             "mode psi: some nodes report no pressure (PVE < 9), so this plan balances on 'used' "
@@ -125,16 +132,24 @@ def _solver_moves(
     unmet: list[UnmetRule],
     warnings: list[str],
 ) -> list[Migration] | None:
-    """Run CP-SAT; fill comparison stats; return its moves when it should replace the greedy plan."""
+    """Run CP-SAT from the greedy plan; fill comparison stats; return its moves when it should
+    replace the greedy plan: in active mode, when its shared objective J (planning/score.py) is not
+    higher than greedy's. Why the winner won goes to `warnings` (planner notes)."""
     from proxlb.planning.cpsat import solve_cpsat
 
-    result = solve_cpsat(problem)
+    result = solve_cpsat(problem, greedy)
     stats.update(result.stats)
     greedy_after = state_after(problem, greedy)
+    greedy_j = objective(problem, greedy_after, [(m.vmid, m.source, m.target) for m in greedy])
     stats["greedy_migrations"] = float(len(greedy))
     stats["greedy_spread_after"] = round(greedy_after.spread(), 3)
+    stats["greedy_gib_to_copy"] = round(sum(m.bytes_to_copy for m in greedy) / 2**30, 3)
+    stats["greedy_objective_pp2"] = round(greedy_j, 3)
+    cp_j = float("inf")
     if result.moves is not None:
         cp_after = state_after(problem, result.moves)
+        cp_j = objective(problem, cp_after, [(m.vmid, m.source, m.target) for m in result.moves])
+        stats["cpsat_objective_pp2"] = round(cp_j, 3)
         stats["cpsat_migrations"] = float(len(result.moves))
         stats["cpsat_spread_after"] = round(cp_after.spread(), 3)
         stats["cpsat_gib_to_copy"] = round(sum(m.bytes_to_copy for m in result.moves) / 2**30, 3)
@@ -142,6 +157,19 @@ def _solver_moves(
         stats["planners_agree_moves"] = float(len(same))
     if problem.policy.solver.mode is not SolverMode.ACTIVE:
         return None
+    if result.moves is not None and cp_j > greedy_j + 1e-6:
+        warnings.append(
+            f"greedy plan kept: objective {greedy_j:.1f} < CP-SAT's {cp_j:.1f} "
+            "(balance + move costs + broken rules, pp²)"
+        )
+        return None
+    if result.moves is not None:
+        gap = result.stats.get("cpsat_gap")
+        warnings.append(
+            f"CP-SAT plan chosen: objective {cp_j:.1f} ≤ greedy's {greedy_j:.1f} "
+            f"(balance + move costs + broken rules, pp²)"
+            + (f"; optimality gap ≤ {100 * gap:.1f} %" if gap is not None else "")
+        )
     if result.moves is None:
         if problem.policy.solver.fallback_to_greedy:
             warnings.append(f"CP-SAT found no plan ({result.status}); using the greedy plan")
@@ -152,6 +180,19 @@ def _solver_moves(
         return []
     unmet.extend(result.unmet)
     return list(result.moves)
+
+
+def _still_unmet(
+    problem: PlanningProblem, moves: list[Migration], greedy: list[UnmetRule]
+) -> list[UnmetRule]:
+    """The rules a solver plan leaves broken: greedy's sentence when greedy left the same rule
+    broken, else the violation itself; drains and notes about the solver are kept."""
+    left = wanted_repairs(problem, violations(problem, state_after(problem, moves).placement))
+    names = {v.rule for v in left}
+    out = [u for u in greedy if u.rule in names or u.rule.startswith("drain") or u.rule == "solver"]
+    known = {u.rule for u in out}
+    out.extend(UnmetRule(v.rule, v.detail) for v in left if v.rule not in known)
+    return out
 
 
 def plan_cycle(problem: PlanningProblem) -> Plan:
@@ -166,12 +207,12 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
         solver_unmet: list[UnmetRule] = []
         moves = _solver_moves(problem, list(draft.moves), stats, solver_unmet, draft.warnings)
         if moves is not None:
-            keep = [u for u in unmet if u.rule.startswith("drain") or u.rule == "solver"]
-            candidates.append(("cpsat", moves, keep + solver_unmet))
+            candidates.append(("cpsat", moves, _still_unmet(problem, moves, unmet) + solver_unmet))
             if problem.policy.solver.fallback_to_greedy:
                 candidates.append((planner, list(draft.moves), unmet))
     if not candidates:
         candidates.append((planner, list(draft.moves), unmet))
+    candidates = _headroom_first(problem, candidates, draft.warnings)
     errors: tuple[str, ...] = ()
     for name, all_moves, notes in candidates:
         moves, left = best_prefix(problem, all_moves, problem.policy.max_migrations)
@@ -188,6 +229,38 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
             return plan
         draft.warnings.append(f"{name} plan failed validation: {errors[0]}")
     raise PlanningError("plan failed validation: " + "; ".join(errors[:10]))
+
+
+def _headroom_first(
+    problem: PlanningProblem,
+    candidates: list[tuple[str, list[Migration], list[UnmetRule]]],
+    warnings: list[str],
+) -> list[tuple[str, list[Migration], list[UnmetRule]]]:
+    """Failover headroom prefer/require: a candidate plan (CP-SAT) that leaves more HA memory without
+    a restart node than another (greedy) does is dropped, so both planners honour the headroom."""
+    if len(candidates) < 2 or not problem.policy.failover.plans:
+        return candidates
+    short = {
+        name: report_of(problem, state_after(problem, moves)).overflow_bytes for name, moves, _ in candidates
+    }
+    least = min(short.values())
+    kept = [c for c in candidates if short[c[0]] == least]
+    for name, _, _ in candidates:
+        if short[name] > least:
+            warnings.append(f"{name} plan dropped: it leaves less failover headroom than the other planner's")
+    return kept
+
+
+def _headroom_stats(problem: PlanningProblem, before: LoadState, after: LoadState) -> dict[str, float]:
+    """Failover figures for the plan's stats (modes report/prefer/require, HA guests present)."""
+    if problem.policy.failover.mode == "off" or not any(g.ha_state for g in problem.snapshot.guests):
+        return {}
+    now, then = report_of(problem, before), report_of(problem, after)
+    return {
+        "failover_short_gib_before": round(now.overflow_bytes / 2**30, 3),
+        "failover_short_gib_after": round(then.overflow_bytes / 2**30, 3),
+        "failover_all_fit_after": float(then.all_fit),
+    }
 
 
 def _assemble(
@@ -226,6 +299,7 @@ def _assemble(
         planner=planner,
         stats={
             **stats,
+            **_headroom_stats(problem, before, after),
             "objective_before": round(before.objective(), 3),
             "objective_after": round(after.objective(), 3),
             "migrations": float(len(ordered)),

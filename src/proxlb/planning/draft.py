@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, MigrationReason, UnmetRule
 from proxlb.domain.resources import GIB
-from proxlb.planning.checks import Move, first_failure
+from proxlb.planning.checks import Move, first_failure, soft_failure
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.problem import PlanningProblem, fixed_reason
 
@@ -51,7 +51,7 @@ class Draft:
 
     def budget_left(self) -> bool:
         limit = self.problem.policy.max_migrations
-        return limit is None or len(self.moved) < limit
+        return limit is None or len(self.by_vmid) < limit
 
     def sub_unit(self, vmid: VmId) -> tuple[VmId, ...]:
         """The guest plus its affinity partners currently on the same node (they move together)."""
@@ -146,7 +146,7 @@ class Draft:
             if hard is not None:
                 rejected.append(f"{dst}: {hard[1]}")
                 continue
-            soft = first_failure(state, mv, soft=True)
+            soft = soft_failure(state, mv)
             after = sum(
                 w * 100.0 * (state.load[dst][i] + mv.load.metric[i]) / state.cap[dst][i]
                 for i, w in state.active

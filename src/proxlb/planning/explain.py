@@ -11,6 +11,8 @@ from proxlb.domain.model import VmId
 from proxlb.domain.plan import MigrationReason, Plan
 from proxlb.domain.resources import GIB
 from proxlb.planning.checks import Move, all_verdicts
+from proxlb.planning.failover import recovered
+from proxlb.planning.headroom import guard_for, report_of
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.problem import PlanningProblem, fixed_reason
 
@@ -34,6 +36,21 @@ def _rules(problem: PlanningProblem, vmid: VmId) -> list[str]:
         others = ", ".join(str(m) for m in sorted(arule.members) if m != vmid)
         out.append(f"{'strict' if arule.strict else 'soft'} affinity {arule.source} with {others}")
     return out
+
+
+def _failover_lines(problem: PlanningProblem, vmid: VmId, node: str) -> list[str]:
+    """With `failover_headroom` on: where PVE HA would restart this guest if its node failed now."""
+    guest = problem.snapshot.guest(vmid)
+    if problem.policy.failover.mode == "off" or guest is None:
+        return []
+    if not recovered(guest):
+        return [f"  failover: if {node} fails, this guest stays down (not an HA resource PVE restarts)"]
+    outcome = report_of(problem, LoadState.of(problem)).failure(node)
+    restart = next((r for r in outcome.restarts if r.vmid == vmid), None) if outcome else None
+    if restart is None or restart.target is None:
+        return [f"  failover: if {node} fails, PVE HA finds no node for it"]
+    room = "fits" if restart.fits else "does NOT fit (no memory left)"
+    return [f"  failover: if {node} fails, PVE HA restarts it on {restart.target}, where it {room}"]
 
 
 def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
@@ -68,6 +85,7 @@ def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
         if len(unit) > 1:
             lines.append(f"  moves together with: {', '.join(str(v) for v in unit if v != vid)}")
         reason = MigrationReason.DRAIN if guest.node in problem.index.drained else MigrationReason.BALANCE
+        guard = guard_for(problem, state) if reason is MigrationReason.BALANCE else None
         lines.append("  candidate nodes (before the plan):")
         for node in problem.snapshot.node_names:
             if node == guest.node:
@@ -78,6 +96,9 @@ def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
                 )
                 continue
             verdicts = all_verdicts(state, Move.of(state, unit, node, reason))
+            veto = guard.veto(Move.of(state, unit, node, reason)) if guard and not verdicts else None
+            if veto is not None:
+                verdicts = [("failover-headroom", veto)]
             if verdicts:
                 lines.append(f"    {node}: rejected by {verdicts[0][0]}: {verdicts[0][1]}")
             else:
@@ -85,6 +106,7 @@ def explain_guest(plan: Plan, problem: PlanningProblem, vmid: int) -> str:
                 lines.append(
                     f"    {node}: allowed, load {state.score(node):.1f} %, balance gain {gain:.1f} pp"
                 )
+    lines.extend(_failover_lines(problem, guest.vmid, guest.node))
     lines.append(f"  decision: {plan.decisions.get(vid, 'not planned')}")
     for un in plan.unmet:
         if str(vid) in un.why or str(vid) in un.rule:

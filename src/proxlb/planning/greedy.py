@@ -26,9 +26,11 @@ from proxlb.domain.plan import MigrationReason
 from proxlb.domain.resources import GIB
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
+from proxlb.planning.headroom import guard_for, restore_headroom
 from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.psi import psi_relief
+from proxlb.planning.pve_balancer import OWNED_DECISION, moved_lately, pve_owned
 from proxlb.planning.repair import repair
 from proxlb.planning.replay import replay
 from proxlb.planning.trigger import Trigger, balance_wanted
@@ -42,9 +44,15 @@ Unit = tuple[tuple[VmId, ...], GuestLoad]
 
 
 def _in_cooldown(draft: Draft) -> dict[VmId, float]:
+    """Guests not to move for balance: in cooldown (→ until when), or left to PVE's auto-rebalance
+    (→ infinity; planning/pve_balancer.py)."""
     pb = draft.problem
     limit = pb.policy.cooldown_seconds
-    return {v: t + limit for v, t in pb.recently_moved.items() if limit > 0 and pb.now - t < limit}
+    out = {v: t + limit for v, t in pb.recently_moved.items() if limit > 0 and pb.now - t < limit}
+    for v, t in moved_lately(pb).items():  # moved by PVE's balancer (or anyone) lately
+        out[v] = max(out.get(v, 0.0), t + limit)
+    out.update(dict.fromkeys(pve_owned(pb), float("inf")))
+    return out
 
 
 def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[Unit]]:
@@ -62,6 +70,10 @@ def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[
         if draft.unit_blocker(unit, reroute=True) is not None:
             continue
         cooling = [v for v in unit if v in cooldown]
+        if any(cooldown[v] == float("inf") for v in cooling):
+            for v in unit:
+                draft.decisions.setdefault(v, OWNED_DECISION)
+            continue
         if cooling:
             until = datetime.fromtimestamp(cooldown[cooling[0]], UTC).strftime("%Y-%m-%d %H:%M UTC")
             for v in unit:
@@ -88,6 +100,7 @@ class _Scan:
         self.chosen: Chosen | None = None
         self.moving = draft.by_vmid
         self.blocked = draft.blocked
+        self.guard = guard_for(draft.problem, draft.state)  # failover headroom (prefer/require)
 
     def vcpu_ratio(self, dst: str, load: GuestLoad) -> float:
         cores = self.state.cap[dst][1]
@@ -127,6 +140,11 @@ class _Scan:
                         f"stays: best target {dst} rejected ({failure[0]}: {failure[1]})"
                     )
                     self.blocked[unit[0]] = (failure[0], f"guest {unit[0]} → {dst}: {failure[1]}")
+                    continue
+                veto = self.guard.veto(mv) if self.guard is not None else None
+                if veto is not None:
+                    self.best_seen[unit[0]] = f"stays: best target {dst} rejected (failover-headroom: {veto})"
+                    self.blocked[unit[0]] = ("failover-headroom", f"guest {unit[0]} → {dst}: {veto}")
                     continue
                 self.chosen = (key, mv, gain, cost)
             if best_gain <= margin + cost + EPSILON_PP:
@@ -249,6 +267,7 @@ def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | N
         draft.unmet = base + [u for u in kept if u not in base]
         before = draft.changes
         repair(draft)
+        restore_headroom(draft)  # mode require only
         if round_no > 0 and draft.changes == before:
             break
         if trigger.hot_nodes or trigger.hot_guests:

@@ -4,14 +4,23 @@ Order: drains, strict pins, anti-affinity, affinity (joins), then the soft pins 
 asks to enforce. Each repair moves a unit (a guest with its co-located affinity partners) to the
 best target that passes every hard check; soft rules are relaxed only when nothing else fits, and
 that is reported. Whatever cannot be repaired becomes an UnmetRule with the reasons per node.
+
+Cost: the violations are listed once per repair round; before each repair only the rule being
+repaired is re-checked (O(its members)), and a group join tries each destination by moving the
+members on the draft's own state and rolling back (LoadState.trial), never by copying the state —
+so a round is O(guests + Σ repaired rule sizes × nodes), not O(repairs × guests).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from proxlb.domain.constraints import Affinity, AntiAffinity
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import MigrationReason, UnmetRule
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
+from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.trigger import Violation, violations, wanted_repairs
 
 
@@ -130,32 +139,35 @@ def _affinity(draft: Draft, v: Violation) -> None:
     for dest in sorted(by_node, key=dest_key):
         if dest not in state.in_balance:
             continue
-        trial = draft.state.clone()
+        trial = state.trial()  # moves below are rolled back exactly; no copy of the whole state
         ok = True
         moving: list[Move] = []
-        for node, members in sorted(by_node.items()):
-            if node == dest:
-                continue
-            for vmid in members:
-                if trial.placement[vmid] == dest:
+        try:
+            for node, members in sorted(by_node.items()):
+                if node == dest:
                     continue
-                unit = tuple(
-                    m for m in draft.problem.index.members_of(vmid) if trial.placement.get(m) == node
-                )
-                mv = Move.of(trial, unit, dest, MigrationReason.RULE)
-                failure = draft.unit_blocker(unit, reroute=True)
-                if failure is None:
-                    found = first_failure(trial, mv, soft=False)
-                    failure = found[1] if found else None
-                if failure is not None:
-                    reasons.append(f"{dest}: {failure}")
-                    ok = False
+                for vmid in members:
+                    if state.placement[vmid] == dest:
+                        continue
+                    unit = tuple(
+                        m for m in draft.problem.index.members_of(vmid) if state.placement.get(m) == node
+                    )
+                    mv = Move.of(state, unit, dest, MigrationReason.RULE)
+                    failure = draft.unit_blocker(unit, reroute=True)
+                    if failure is None:
+                        found = first_failure(state, mv, soft=False)
+                        failure = found[1] if found else None
+                    if failure is not None:
+                        reasons.append(f"{dest}: {failure}")
+                        ok = False
+                        break
+                    for m in unit:
+                        trial.move(m, dest)
+                    moving.append(mv)
+                if not ok:
                     break
-                for m in unit:
-                    trial.move(m, dest)
-                moving.append(mv)
-            if not ok:
-                break
+        finally:
+            trial.rollback()
         limit = draft.problem.policy.max_migrations
         added = {v for mv in moving for v in mv.unit if v not in draft.by_vmid}
         if ok and limit is not None and len(draft.by_vmid) + len(added) > limit:
@@ -168,14 +180,43 @@ def _affinity(draft: Draft, v: Violation) -> None:
     draft.unmet.append(UnmetRule(v.rule, f"the group cannot be joined: {_why_none(reasons)}"))
 
 
+_RuleTable = dict[tuple[str, str], list[Affinity | AntiAffinity]]
+
+
+def _rule_table(problem: PlanningProblem) -> _RuleTable:
+    """(kind, rule name as in Violation.rule) → the rules of that name (built once per problem)."""
+    table = problem.__dict__.get("_repair_rule_table")
+    if table is None:
+        table = {}
+        for a in problem.constraints.anti_affinities:
+            table.setdefault(("anti-affinity", f"anti-affinity {a.source}"), []).append(a)
+        for b in problem.constraints.affinities:
+            table.setdefault(("affinity", f"affinity {b.source}"), []).append(b)
+        problem.__dict__["_repair_rule_table"] = table  # a cache, like functools.cached_property
+    return table
+
+
+def _still_broken(table: _RuleTable, placement: Mapping[VmId, str], v: Violation) -> bool:
+    """Does a rule named like `v` still break on `placement`? O(members of those rules) —
+    the same verdict as re-listing every violation and looking for v's kind and name."""
+    for rule in table.get((v.kind, v.rule), ()):
+        nodes = [placement[m] for m in rule.members if m in placement]
+        if v.kind == "affinity":
+            if len(set(nodes)) > 1:
+                return True
+        elif len(set(nodes)) < len(nodes):
+            return True
+    return False
+
+
 def repair(draft: Draft) -> None:
     """Run phase A on the draft (mutates it)."""
     order = {"drain": 0, "pin": 1, "anti-affinity": 2, "affinity": 3}
     todo = wanted_repairs(draft.problem, violations(draft.problem, draft.state.placement))
     todo = tuple(sorted(todo, key=lambda v: (not v.strict, order[v.kind])))
     handlers = {"drain": _drain, "pin": _pin, "anti-affinity": _anti, "affinity": _affinity}
+    table = _rule_table(draft.problem)
     for v in todo:
-        # a violation may already be fixed by an earlier repair; re-check on the current state
-        current = violations(draft.problem, draft.state.placement)
-        if v.kind in ("drain", "pin") or any(x.kind == v.kind and x.rule == v.rule for x in current):
+        # a violation may already be fixed by an earlier repair: re-check only its own rule
+        if v.kind in ("drain", "pin") or _still_broken(table, draft.state.placement, v):
             handlers[v.kind](draft, v)

@@ -10,7 +10,9 @@ Invariants:
 - SIGTERM/SIGINT: no new migration starts; in-flight ones are followed up to `service.stop_timeout`.
 - A failing cycle (API down, odd data, a bug) is logged with context and retried with exponential
   backoff (capped by the schedule); only a bad config or an unusable state dir ends the daemon.
-  A one-shot cycle that fails on an unexpected (non-ProxLB) exception returns EXIT_INTERNAL (70).
+  A one-shot cycle that fails on an unexpected (non-ProxLB) exception returns `ExitCode.INTERNAL` (70).
+- The start-up permission check of a one-shot run is asked again only for errors that say
+  `retryable` (no answer, HTTP 5xx); a certificate, a name or a port that cannot work ends it at once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan
 from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
 from proxlb.execute.progress import ExecutionObserver, MigrationEvent, notify
+from proxlb.exit_codes import ExitCode
 from proxlb.service.instance_lock import InstanceLock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
@@ -41,11 +44,6 @@ from proxlb.service.state import StateError, StateStore
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_CYCLE_FAILED = 1  # one-shot cycle failed (API unreachable, planning error …)
-EXIT_INVALID_CONFIG = 1  # the configuration file does not validate
-EXIT_CONFIG = 2  # setup problem: missing API privileges or unusable state directory
-EXIT_INTERNAL = 70  # an unexpected error (a bug): EX_SOFTWARE; systemd restarts it with backoff
 FIRST_BACKOFF_SECONDS = 30.0
 # a one-shot run whose first request meets a PVE that is not ready (5xx, no answer) retries this long
 STARTUP_RETRY_SECONDS = 60.0
@@ -213,7 +211,7 @@ class Daemon:
             log.error("configuration invalid: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
-            return EXIT_INVALID_CONFIG
+            return ExitCode.FAILED
         config = loaded.config
         self._apply_logging(config)
         for warning in loaded.warnings:
@@ -223,7 +221,7 @@ class Daemon:
             state = self.open_state(config, one_shot)
         except StateError as exc:
             log.error("%s", exc)
-            return EXIT_CONFIG
+            return ExitCode.SETUP
         own_metrics = self.metrics is None
         try:
             if self.metrics is None:
@@ -231,7 +229,7 @@ class Daemon:
             return self._loop(config, state, one_shot)
         except ConfigError as exc:  # service.metrics.listen cannot be bound
             log.error("%s", exc)
-            return EXIT_CONFIG
+            return ExitCode.SETUP
         finally:
             state.close()
             if own_metrics and self.metrics is not None:
@@ -241,15 +239,16 @@ class Daemon:
     def _first_contact(self, client: PipelineClient, one_shot: bool) -> None:
         """The permission check; in a one-shot run a PVE that is not ready yet (HTTP 5xx, no
         answer) is asked again with backoff (2, 4, 8 … s) for up to `STARTUP_RETRY_SECONDS`, so a
-        short burst of 503s does not end the run. Rejected credentials are never retried."""
+        short burst of 503s does not end the run. What cannot get better by asking again (rejected
+        credentials, an untrusted certificate, a name that does not resolve, a port nobody listens
+        on) is never retried: `ApiError.retryable` says which is which."""
         waited, delay = 0.0, 2.0
         while True:
             try:
                 client.check_permissions()
                 return
             except ApiError as exc:
-                transient = not isinstance(exc, AuthError) and (exc.status == 0 or exc.status >= 500)
-                if not one_shot or not transient or waited >= STARTUP_RETRY_SECONDS:
+                if not one_shot or not exc.retryable or waited >= STARTUP_RETRY_SECONDS:
                     raise
                 delay = min(delay, STARTUP_RETRY_SECONDS - waited)
                 log.warning("Proxmox API not ready (%s); asking again in %.0f s", exc, delay)
@@ -266,11 +265,11 @@ class Daemon:
             log.error("%s", exc)
             for problem in exc.problems:
                 log.error("  %s", problem)
-            return EXIT_CONFIG
+            return ExitCode.SETUP
         except ApiError as exc:
             if one_shot:  # the cycle would fail the same way: say it once, and do not promise a retry
                 log.error("%s", exc)
-                return EXIT_CYCLE_FAILED
+                return ExitCode.FAILED
             if isinstance(exc, AuthError):
                 log.error("%s", exc)
             else:
@@ -279,7 +278,7 @@ class Daemon:
         if delay and not one_shot:
             log.info("start delayed by %.0f s (service.delay)", delay)
             config, client = self._wait(delay, config, client)
-        last_exit = EXIT_OK
+        last_exit = ExitCode.OK
         while not self.signals.stop.is_set():
             if self.signals.reload.is_set():
                 config, client = self._reload(config, client)
@@ -305,7 +304,7 @@ class Daemon:
                 report = self.run_cycle(deps, self.apply)
             except StateError as exc:
                 log.error("%s", exc)
-                return EXIT_CONFIG
+                return ExitCode.SETUP
             except Exception as exc:  # the daemon must survive any single cycle
                 self.failures += 1
                 wait = min(wait, FIRST_BACKOFF_SECONDS * 2 ** (self.failures - 1))
@@ -321,7 +320,7 @@ class Daemon:
                         wait,
                         exc_info=not isinstance(exc, ProxlbError),
                     )
-                last_exit = EXIT_CYCLE_FAILED if isinstance(exc, ProxlbError) else EXIT_INTERNAL
+                last_exit = ExitCode.FAILED if isinstance(exc, ProxlbError) else ExitCode.INTERNAL
                 metrics.cycle_failed(self.clock.now() - started)
             else:
                 self.failures = 0
@@ -342,7 +341,7 @@ class Daemon:
             log.info("next cycle in %.0f s", wait)
             config, client = self._wait(wait, config, client)
         log.info("stopped on request")
-        return EXIT_OK
+        return ExitCode.OK
 
 
 def _with_metrics_plan(hook: PlanHook | None, metrics: CycleMetrics) -> PlanHook:

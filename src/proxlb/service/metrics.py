@@ -34,7 +34,9 @@ from proxlb.domain.plan import MigrationReason
 from proxlb.errors import ConfigError
 from proxlb.execute.model import Outcome
 from proxlb.execute.progress import MigrationEvent, MigrationPhase
-from proxlb.planning.policy import RESOURCES
+from proxlb.planning import PlanningProblem
+from proxlb.planning.headroom import failover_now_and_after
+from proxlb.planning.policy import RESOURCES, policy_from_config
 from proxlb.service.pipeline import RunReport
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,19 @@ class CycleMetrics:
         )
         self.plan_bytes = Gauge(
             "proxlb_plan_copy_bytes", "Bytes the last plan copies (memory + local disks)", registry=r
+        )
+        self.failover_headroom = Gauge(
+            "proxlb_failover_headroom_bytes",
+            "Smallest free memory on any survivor once PVE HA restarted a failure's HA guests "
+            "(negative: short by that much); when = now | planned",
+            ["failure", "when"],
+            registry=r,
+        )
+        self.failover_not_fitting = Gauge(
+            "proxlb_failover_guests_without_room",
+            "HA guests PVE would restart after a failure but that find no memory; when = now | planned",
+            ["failure", "when"],
+            registry=r,
         )
         self.counters = {
             kind: Counter(
@@ -214,6 +229,21 @@ class CycleMetrics:
     def reloaded(self, ok: bool) -> None:
         self.reloads.labels("ok" if ok else "rejected").inc()
 
+    def _failover(self, config: ProxlbConfig, report: RunReport) -> None:
+        """Headroom per failure, now and planned (only with `failover_headroom` not off)."""
+        self.failover_headroom.clear()
+        self.failover_not_fitting.clear()
+        if report.snapshot is None or report.constraints is None or report.plan is None:
+            return
+        problem = PlanningProblem(report.snapshot, report.constraints, policy_from_config(config))
+        pair = failover_now_and_after(problem, report.plan.migrations)
+        if pair is None:
+            return
+        for when, rep in zip(("now", "planned"), pair, strict=True):
+            for f in rep.failures:
+                self.failover_headroom.labels(f.name, when).set(float(f.headroom_bytes))
+                self.failover_not_fitting.labels(f.name, when).set(float(len(f.not_fitting)))
+
     def cycle_done(self, config: ProxlbConfig, report: RunReport) -> None:
         self.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
         if report.standby is not None:
@@ -249,6 +279,7 @@ class CycleMetrics:
             self.plan_migrations.labels(m.reason.value).inc()
         self.plan_ready(plan)  # counts nothing when the daemon already did, before executing
         self.plan_bytes.set(plan.bytes_to_copy)
+        self._failover(config, report)
         if report.execution is None or report.execution.dry_run:
             return
         copy = {m.vmid: m.bytes_to_copy for m in plan.migrations}

@@ -30,6 +30,7 @@ from proxlb.execute.executor import execute_plan
 from proxlb.execute.jobs import MigrationApi
 from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
 from proxlb.execute.progress import ExecutionObserver
+from proxlb.exit_codes import ExitCode
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.planning.stopped import stopped_sentence
 from proxlb.rules.derive import derive_constraints
@@ -112,7 +113,7 @@ class RunReport:
     warnings: tuple[str, ...] = ()
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return exit_code(self.execution)
 
     def summary(self) -> dict[str, Any]:
@@ -186,6 +187,10 @@ def _plan(
             "plan revised: the configuration of guest(s) %s (local disks, devices, pinning) changed moves",
             ", ".join(map(str, changed)),
         )
+        # re-plan around this plan: its moves are replayed while still valid and still paying
+        # (planning/replay.py), so only the part the new facts affect changes and the next round
+        # rarely brings new movers to read (one re-plan instead of up to three)
+        previous = {**(previous or {}), **{m.vmid: m.target for m in plan.migrations}}
 
 
 def _log_move_inputs(snapshot: ClusterSnapshot, m: Migration) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from proxlb.config.model import ProxlbConfig
 from proxlb.planning import PlanningProblem, policy_from_config
 from proxlb.planning.curve import CurvePoint, gain_curve
+from proxlb.planning.headroom import failover_now_and_after
 from proxlb.report.html import ReportInput, render_html
 from proxlb.service.ownership import adopt_directory_owner
 from proxlb.service.pipeline import RunReport
@@ -59,6 +60,10 @@ def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
         generated_at=report.finished_at,
         max_migrations=bal.max_migrations,
         warnings=tuple(dict.fromkeys((*report.warnings, *report.plan.warnings))),
+        failover=failover_now_and_after(
+            PlanningProblem(report.snapshot, report.constraints, policy), report.plan.migrations
+        ),
+        failover_mode=policy.failover.mode,
     )
 
 
