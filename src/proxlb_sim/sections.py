@@ -10,13 +10,12 @@ few days of routine task history.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-if TYPE_CHECKING:
-    from proxlb_sim.scenario import Scenario
+from proxlb_sim.roles import ROLES
 
 _TIME = re.compile(r"^(?:(?P<days>[a-z]{3}(?:[.,][a-z]{3})*)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -144,7 +143,39 @@ class GroupSpec(BaseModel):
     members: list[str] = []
 
 
-def check_sections(s: Scenario, known: set[str], kinds: Mapping[int, str]) -> list[str]:
+class Sectioned(Protocol):
+    """The parts of a `Scenario` `check_sections` reads (typed here so this module needs no import of
+    scenario.py, which imports it)."""
+
+    @property
+    def replication(self) -> list[ReplicationJob]: ...
+
+    @property
+    def backup(self) -> BackupSection: ...
+
+    @property
+    def snapshots(self) -> dict[int, list[SnapshotSpec]]: ...
+
+    @property
+    def agent(self) -> AgentSection: ...
+
+    @property
+    def storages(self) -> Sequence[Any]: ...
+
+    @property
+    def pools(self) -> Sequence[Any]: ...
+
+    @property
+    def pools_in_resources(self) -> Sequence[Any]: ...
+
+    @property
+    def guests(self) -> Sequence[Any]: ...
+
+    @property
+    def auth(self) -> Any: ...
+
+
+def check_sections(s: Sectioned, known: set[str], kinds: Mapping[int, str]) -> list[str]:
     """Replication, backup and access sections name things that exist."""
     problems: list[str] = []
     for i, job in enumerate(s.replication):
@@ -190,8 +221,6 @@ def check_sections(s: Scenario, known: set[str], kinds: Mapping[int, str]) -> li
         problems.extend(
             f"auth.groups.{group.groupid}: unknown user {m!r}" for m in group.members if m not in users
         )
-    from proxlb_sim.access import ROLES  # a table of PVE's built-in roles; no cycle at import time
-
     for i, acl in enumerate(s.auth.acl):
         if (acl.privs is None) == (acl.roleid is None):
             problems.append(f"auth.acl[{i}]: give either privs or roleid")
