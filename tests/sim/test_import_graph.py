@@ -56,3 +56,9 @@ def test_the_simulator_has_no_import_cycle() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_shipped_module_imports_the_test_helpers() -> None:
+    """The Debian package drops `proxlb_sim/testing.py` (debian/rules): nothing else may need it."""
+    users = sorted(name for name, deps in _graph().items() if "testing" in deps and name != "testing")
+    assert users == []
