@@ -1,6 +1,6 @@
 """Optional scenario sections for the read endpoints beyond placement: subscription, replication jobs,
-backup jobs, storage content extras, task history, access groups, guest snapshots and the QEMU guest
-agent. Pure data models (pydantic).
+backup jobs, storage content extras, task history, users/tokens/groups/ACLs (`auth:`), guest
+snapshots and the QEMU guest agent. Pure data models (pydantic), plus their cross-checks.
 
 Every section has a default that matches a freshly installed cluster: no subscription key, no
 replication job, no backup job (so every guest is "not backed up"), no ISO or template files, and a
@@ -141,6 +141,46 @@ class GroupSpec(BaseModel):
     groupid: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     comment: str | None = None
     members: list[str] = []
+
+
+class TokenSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9._-]*$")
+    secret: str
+    privsep: int = 0
+    expire: int = 0
+
+
+class UserSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    userid: str = Field(pattern=r"^[^\s:/@!]+@[A-Za-z0-9._-]+$")
+    password: str | None = None
+    enable: int = 1
+    expire: int = 0
+    firstname: str | None = None
+    lastname: str | None = None
+    email: str | None = None
+    comment: str | None = None
+    tokens: list[TokenSpec] = []
+
+
+class AclEntry(BaseModel):
+    """`ugid` is a user (`name@realm`), a token (`name@realm!id`) or a group; give `privs` or a
+    built-in `roleid` (PVEAuditor, PVEVMAdmin, Administrator, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = "/"
+    ugid: str
+    privs: list[str] | None = None
+    roleid: str | None = None
+    propagate: int = 1
+
+
+class AuthSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    users: list[UserSpec] = []
+    groups: list[GroupSpec] = []
+    acl: list[AclEntry] = []
 
 
 class Sectioned(Protocol):
