@@ -6,6 +6,10 @@ production cluster can be served by `proxlb-sim` to rehearse a configuration, an
 tools read the same guest configs, agent settings, tags, storages and snapshots there.
 Secrets never enter it: the simulator's default credentials apply, and config keys that can hold a
 secret (`cipassword`, `sshkeys`) are dropped.
+
+Invariant: the scenario's cluster name is never the real one (`rehearsal_name`), so a rehearsal
+against `proxlb-sim` that shares a `state_dir` with production keeps its own rows (cooldowns,
+history) and production's plan is not changed by what was rehearsed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ from typing import Any
 SCENARIO_FORMAT = 2  # the `format` proxlb-sim reads (formats 1..2); bump together with proxlb_sim
 _SECRET_KEYS = frozenset({"cipassword", "sshkeys", "digest", "pending"})
 _SNAPSHOT_KEYS = ("name", "snaptime", "description", "vmstate", "parent")
+REHEARSAL_PREFIX = "rehearsal-"
+
+
+def rehearsal_name(cluster_name: str) -> str:
+    """The simulated cluster's name for a dump of `cluster_name` ('' = a standalone node): never
+    equal to a production cluster's name, and stable, so rehearsals of one cluster share rows."""
+    name = cluster_name or "standalone"
+    return name if name.startswith(REHEARSAL_PREFIX) else REHEARSAL_PREFIX + name
 
 
 def scenario_document(
@@ -51,7 +63,7 @@ def scenario_document(
         "format": SCENARIO_FORMAT,
         "resources": clean(resources),
         "versions": dict(sorted(versions.items())),
-        "sim": {"cluster_name": cluster_name or "pve-sim"},
+        "sim": {"cluster_name": rehearsal_name(cluster_name)},
     }
     if pools:
         doc["pools"] = [{"poolid": p} for p in pools]

@@ -103,6 +103,13 @@ class CycleMetrics:
         self.reloads = Counter(
             "proxlb_config_reloads", "Configuration reloads (SIGHUP) by result", ["result"], registry=r
         )
+        self.cluster_info = Gauge(
+            "proxlb_cluster_info",
+            "1 for the cluster this instance manages (PVE cluster name, and the identity its state is "
+            "kept under); join on `instance` to tell clusters apart",
+            ["cluster", "identity"],
+            registry=r,
+        )
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -166,6 +173,10 @@ class CycleMetrics:
             self.cycles.labels("standby").inc()
             return
         self.leader.set(1)
+        if report.snapshot is not None:
+            self.cluster_info.clear()
+            snapshot = report.snapshot
+            self.cluster_info.labels(snapshot.cluster_name, snapshot.identity).set(1)
         self.cycles.labels("ok" if report.exit_code == 0 else "failed").inc()
         if report.exit_code == 0:
             self.last_success.set(report.finished_at)

@@ -1,13 +1,15 @@
 """Files a cycle leaves behind: the HTML report (and its gain curve). The I/O edge of report/html.
 
 `write_html` writes atomically (temporary file + rename), so a browser or a web server never sees a
-half-written page; the daemon keeps the last cycle's page as `<state_dir>/last-report.html`.
+half-written page; the daemon keeps the last cycle's page as `<state_dir>/last-report-<cluster>.html`
+(one file per cluster identity, so two clusters sharing a state_dir never overwrite each other).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -19,7 +21,14 @@ from proxlb.service.pipeline import RunReport
 
 log = logging.getLogger(__name__)
 
-LAST_REPORT = "last-report.html"
+LAST_REPORT_PREFIX = "last-report-"
+
+
+def last_report_name(identity: str) -> str:
+    """`cluster:prod` → `last-report-cluster-prod.html`;
+    `nodes:pve1,pve2` → `last-report-nodes-pve1-pve2.html`."""
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", identity).strip("-.") or "cluster"
+    return f"{LAST_REPORT_PREFIX}{slug[:120]}.html"
 
 
 def curve_of(config: ProxlbConfig, report: RunReport) -> tuple[CurvePoint, ...]:
@@ -78,9 +87,9 @@ def write_html(path: Path, config: ProxlbConfig, report: RunReport) -> bool:
 def keep_last_report(config: ProxlbConfig, report: RunReport, state_location: str) -> None:
     """Daemon: keep the last cycle's page beside the state database (`state_location`, the store's
     file); nothing for a state kept in memory. A failure is logged, not fatal."""
-    if state_location == ":memory:":
+    if state_location == ":memory:" or report.snapshot is None:
         return
-    path = Path(state_location).parent / LAST_REPORT
+    path = Path(state_location).parent / last_report_name(report.snapshot.identity)
     try:
         if write_html(path, config, report):
             log.debug("report written to %s", path)

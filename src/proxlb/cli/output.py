@@ -1,6 +1,6 @@
-"""What the CLI prints for each cycle (part of the CLI edge, with `proxlb.cli`).
+"""What the CLI prints for each cycle (part of the CLI edge, with `proxlb.cli.run`).
 
-The plan as soon as it is final, the live progress while it is applied (`proxlb.cli_progress`),
+The plan as soon as it is final, the live progress while it is applied (`proxlb.cli.progress`),
 then the outcome; with --json one JSON document on stdout at the end; with --quiet nothing.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from proxlb.cli_progress import LiveProgress
+from proxlb.cli.progress import LiveProgress
 from proxlb.config.model import ProxlbConfig
 from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan, Resources
 from proxlb.report.text import ExecutionRow, render_cycle, render_outcome, render_plan
@@ -90,6 +90,12 @@ class Printer:
         self.console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
         self.plan_shown = False
         self.progress: LiveProgress | None = None
+
+    def note(self, text: str) -> None:
+        """A one-line result about a file written (`wrote …`), on stderr so stdout stays the tables or
+        the JSON document; nothing with --quiet."""
+        if not self.quiet:
+            print(text, file=sys.stderr)
 
     @property
     def interactive(self) -> bool:
