@@ -359,6 +359,11 @@ class StateStore:
             self._conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
             self._conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
 
+    def size_bytes(self) -> int:
+        """Bytes the database occupies (pages in use and free), WAL excluded."""
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        return int(pages) * int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+
     # -- cpu smoothing -------------------------------------------------------------------------
     def cpu_history(self, since: float | None = None) -> dict[VmId, float]:
         """Last smoothed CPU (milli-cores) per guest, optionally only samples newer than `since`."""
