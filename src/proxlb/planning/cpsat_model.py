@@ -176,9 +176,14 @@ def _balance(
             continue
         total_terms: list[Any] = []
         const = 0
+        fixed_loads: list[int] = []
+        ranges: list[tuple[int, int]] = []
         for n in pb.nodes:
+            if pb.state.cap[n][i] <= 0:
+                continue
             if n not in by_node:
-                const += pb.pct_units(n, i, tot.raw[n][i])
+                fixed_loads.append(pb.pct_units(n, i, tot.raw[n][i]))
+                const += fixed_loads[-1]
                 continue
             us = by_node[n]
             residual = tot.raw[n][i] - sum(pb.units[u].raw[i] for u in us if placement[u] == n)
@@ -192,8 +197,22 @@ def _balance(
             model.add_multiplication_equality(sq, [p, p])
             objective.append(weight * big_n * sq)
             total_terms.append(p)
+            ranges.append((lo, hi))
         if not total_terms:
             continue
+        # the spread term of J: N · w · (max − min)², max and min over every balanced node
+        top = max([h for _, h in ranges] + fixed_loads)
+        bottom = min([lo for lo, _ in ranges] + fixed_loads)
+        high = model.new_int_var(max([lo for lo, _ in ranges] + fixed_loads), top, f"hi{i}")
+        low = model.new_int_var(bottom, min([h for _, h in ranges] + fixed_loads), f"lo{i}")
+        for p in total_terms:
+            model.add(high >= p)
+            model.add(low <= p)
+        d = model.new_int_var(0, top - bottom, f"d{i}")
+        model.add(d == high - low)
+        d2 = model.new_int_var(0, (top - bottom) ** 2, f"d2{i}")
+        model.add_multiplication_equality(d2, [d, d])
+        objective.append(weight * big_n * big_n * d2)
         s_hi = const + sum(PP * 1000 for _ in total_terms)
         s = model.new_int_var(-s_hi, s_hi, f"s{i}")
         model.add(s == const + sum(total_terms))

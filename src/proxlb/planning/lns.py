@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from proxlb.planning.cpsat_model import Placement, Totals, solve_sub
 from proxlb.planning.cpsat_prep import Prepared
 from proxlb.planning.metrics import LoadState
+from proxlb.planning.score import balance_term
 
 STALE = 9
 MAX_FREE_UNITS = 400
@@ -61,7 +62,7 @@ class Search:
     def value(self) -> float:
         """J of the incumbent in model units (balance + costs + anti-affinity penalties)."""
         pb = self.pb
-        balance = self.state.objective() * pb.scale if pb.wanted else 0.0
+        balance = balance_term(self.state) * pb.scale if pb.wanted else 0.0
         anti = sum(e * pb.anti[r][1] for r, e in enumerate(self.anti_extra))
         return balance + self.cost + anti
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -143,9 +143,14 @@ def _plan(
 
     previous: last cycle's planned moves of this cluster (preferred while still about as good);
     last_move_at: when its latest balancing migration finished (the PSI window).
+    With `solver.enable` these rounds plan greedily; once their facts settle, CP-SAT plans from
+    them (it starts from the greedy plan), and its own new movers get one more round: the solver
+    runs at most twice per cycle, not once per round.
     """
     config = deps.config
     policy = policy_from_config(config)
+    solver_plans = 2 if policy.solver.enable else 0
+    current = replace(policy, solver=replace(policy.solver, enable=False)) if solver_plans else policy
     enriched: set[VmId] = set()
     rounds = 0
     stages = stages or _Stages()
@@ -160,7 +165,7 @@ def _plan(
         problem = PlanningProblem(
             snapshot,
             constraints,
-            policy,
+            current,
             recent,
             now,
             last_move_at,
@@ -169,24 +174,29 @@ def _plan(
         )
         plan = plan_cycle(problem)
         stages.add("plan", mark)
+        if current is policy and solver_plans:
+            solver_plans -= 1
         movers = {m.vmid for m in plan.migrations} - enriched
-        if not movers or rounds >= MAX_ENRICH_ROUNDS:
-            return snapshot, constraints, plan, rounds
-        rounds += 1
-        mark = time.perf_counter()
-        snapshot = enrich_guests(deps.client, snapshot, sorted(movers))
-        stages.add("collect", mark)
-        enriched |= movers
-        excluded_after = derive_constraints(snapshot, config, maintenance).excluded()
-        before = constraints.excluded()
-        changed = [v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)]
+        changed: list[VmId] = []
+        last = current is policy and solver_plans == 0 and policy.solver.enable
+        solving = policy.solver.enable and current is policy
+        if movers and not last and (rounds < MAX_ENRICH_ROUNDS or solving):
+            rounds += 1
+            mark = time.perf_counter()
+            snapshot = enrich_guests(deps.client, snapshot, sorted(movers))
+            stages.add("collect", mark)
+            enriched |= movers
+            excluded_after = derive_constraints(snapshot, config, maintenance).excluded()
+            before = constraints.excluded()
+            changed = [
+                v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)
+            ]
         if not changed:
+            if current is not policy:  # the greedy rounds settled: CP-SAT plans from their facts
+                current = policy
+                continue
             return snapshot, constraints, plan, rounds
         log.info("re-planning: guests %s turned out pinned or costlier to move", ", ".join(map(str, changed)))
-        # re-plan around this plan: its moves are replayed while still valid and still paying
-        # (planning/replay.py), so only the part the new facts affect changes and the next round
-        # rarely brings new movers to read (one re-plan instead of up to three)
-        previous = {**(previous or {}), **{m.vmid: m.target for m in plan.migrations}}
 
 
 def _log_move_inputs(snapshot: ClusterSnapshot, m: Migration) -> None:
