@@ -8,7 +8,8 @@ spread, bound, gap, time) and the quality rows against an exact optimum on small
 (benchmarks/exact.py). Then: evacuating each node of a generated cluster in process on the simulator's virtual
 clock, beside the lower bound of the simulator's migration model (the evacuation ratio, see
 benchmarks/evacuation.py). Then plan stability: Jaccard similarity of 5 consecutive dry-run plans
-per scenario on noisy simulated clusters (benchmarks/stability.py). Prints Markdown.
+per scenario on noisy simulated clusters (benchmarks/stability.py). Then the cost of failover
+headroom prefer/require (benchmarks/failover.py). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 import yaml
 
 from benchmarks.evacuation import print_evacuations
+from benchmarks.failover import print_failover_cost
+from benchmarks.sim_bench import measure
 from benchmarks.stability import print_table as print_stability
 from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
 from proxlb.collect.snapshot import collect_snapshot
@@ -34,7 +37,6 @@ from proxlb.config.load import evaluate_mapping
 from proxlb.config.model import ProxlbConfig
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
-from proxlb_sim.bench import measure
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.generate import GenerateOptions, generate_scenario
 from proxlb_sim.inprocess import InProcessApi
@@ -42,7 +44,7 @@ from proxlb_sim.scenario import Scenario, parse_scenario
 from proxlb_sim.testing import SimInfo, running_simulator
 
 SIZES = ((5, 40), (8, 200), (16, 1000), (32, 4000), (64, 8000), (128, 16000))
-SECTIONS = ("ours", "cpsat", "quality", "evacuation", "stability", "simulator")
+SECTIONS = ("ours", "cpsat", "quality", "evacuation", "failover", "stability", "simulator")
 UPSTREAM_MAX_GUESTS = 1000  # upstream makes ~3 calls per guest; beyond this it takes minutes
 GIB = 1024**3
 
@@ -287,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         quality(args.solver_timeout)
     if "evacuation" in sections:
         print_evacuations()
+    if "failover" in sections:
+        print_failover_cost()
     if "stability" in sections:
         print("\n## Plan stability (5 consecutive dry runs, 2 virtual minutes apart, simulator noise on)\n")
         print_stability()

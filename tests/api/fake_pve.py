@@ -1,6 +1,8 @@
 """A minimal HTTPS stand-in for pveproxy (self-signed, threaded) so the real proxmoxer path is tested.
 
 Routes are a dict: (method, path) -> (status, reason, json body). Every request is logged.
+A body that is a `Raw` callable writes the whole answer itself (hostile answers: bytes that are
+not JSON, gzip bombs, one byte every few seconds).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import datetime
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +24,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 Route = tuple[int, str, Any]
+
+
+class Raw:
+    """A route body that answers by itself: `write(handler)` sends status, headers and body."""
+
+    def __init__(self, write: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        self.write = write
+
+
+def raw_body(body: bytes, content_type: str = "application/json") -> Raw:
+    """A 200 answer with exactly these bytes as the body."""
+
+    def write(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200, "OK")
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return Raw(write)
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
@@ -82,6 +104,9 @@ def serve(tmp: Path, routes: dict[tuple[str, str], Route]) -> Iterator[tuple[Fak
             path = url.path.removeprefix("/api2/json")
             fake.log.append((method, path, params, dict(self.headers)))
             status, reason, body = fake.routes.get((method, path), (501, "Method not implemented", None))
+            if isinstance(body, Raw):
+                body.write(self)
+                return
             error: dict[str, Any] = {"data": None, "message": reason}
             if status == 400:
                 error["errors"] = {"target": "target is local node."}

@@ -15,6 +15,7 @@ from proxlb.cli.args import (
     BestNodeArgs,
     ConfigCheckArgs,
     ExplainArgs,
+    FailoverArgs,
     ReportArgs,
     RunArgs,
     SnapshotArgs,
@@ -54,6 +55,8 @@ def test_every_subcommand_parses_to_its_own_type() -> None:
     checked = parse_args(["config", "check", "-c", "f.yaml", "--lenient"])
     assert checked == ConfigCheckArgs("f.yaml", json=False, lenient=True)
     assert isinstance(parse_args(["snapshot", "-o", "s.yaml"]), SnapshotArgs)
+    failover = parse_args(["failover", "-j", "-c", "f.yaml"])
+    assert isinstance(failover, FailoverArgs) and failover.common.json and failover.common.config == "f.yaml"
     best = parse_args(["best-node", "--memory", "1G", "--type", "ct", "--after-plan"])
     assert isinstance(best, BestNodeArgs) and best.guest_type == "ct" and best.after_plan
 

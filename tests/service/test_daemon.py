@@ -11,7 +11,8 @@ import yaml
 
 from proxlb.errors import ApiError, ConfigError
 from proxlb.execute.model import Outcome
-from proxlb.service.daemon import EXIT_CONFIG, EXIT_INVALID_CONFIG, Daemon, DaemonSignals
+from proxlb.exit_codes import ExitCode
+from proxlb.service.daemon import Daemon, DaemonSignals
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 from proxlb.service.state import StateStore
 from tests.execute.fakes import FakeClock
@@ -136,7 +137,7 @@ def test_standby_rechecks_soon(tmp_path: Path) -> None:
 def test_bad_initial_config_exits_with_config_code(tmp_path: Path) -> None:
     daemon = make(tmp_path, lambda d, a: report(0), FakeClock())
     daemon.config_path.write_text("balancing: {enable: maybe}\n")
-    assert daemon.run() == EXIT_INVALID_CONFIG
+    assert daemon.run() == ExitCode.FAILED
 
 
 def test_missing_privileges_stop_at_start_with_setup_code(tmp_path: Path) -> None:
@@ -148,7 +149,7 @@ def test_missing_privileges_stop_at_start_with_setup_code(tmp_path: Path) -> Non
             raise ConfigError("API user root@pam lacks privileges: VM.Migrate", ("missing VM.Migrate",))
 
     daemon.connect = lambda config, stop: NoPerms()
-    assert daemon.run() == EXIT_CONFIG and cycles == []
+    assert daemon.run() == ExitCode.SETUP and cycles == []
 
 
 def test_real_signals_set_the_events() -> None:

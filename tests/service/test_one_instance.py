@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from proxlb.service.daemon import EXIT_CONFIG, Daemon, DaemonSignals
+from proxlb.exit_codes import ExitCode
+from proxlb.service.daemon import Daemon, DaemonSignals
 from proxlb.service.leader import standby_reason
 from proxlb.service.pipeline import run_once
 from tests.service.simhelp import SimClock, client_for, config, sim, writes
@@ -62,7 +63,7 @@ def test_two_instances_on_one_state_dir_never_start_more_migrations_than_one_pla
     )
     with caplog.at_level(logging.ERROR):
         assert first.run() == 0
-    assert second == [EXIT_CONFIG]
+    assert second == [ExitCode.SETUP]
     assert any("another ProxLB instance (pid" in r.getMessage() for r in caplog.records)
     planned = first.reports[0].plan
     assert planned is not None

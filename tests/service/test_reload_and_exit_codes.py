@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from proxlb.service.daemon import EXIT_INTERNAL, Daemon, DaemonSignals
+from proxlb.exit_codes import ExitCode
+from proxlb.service.daemon import Daemon, DaemonSignals
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 from proxlb_sim.testing import SimInfo, proxlb_config_for, running_simulator
 from tests.execute.fakes import FakeClock
@@ -133,7 +134,7 @@ def test_one_shot_internal_error_returns_70_and_a_proxlb_error_returns_1(tmp_pat
         def buggy(deps: PipelineDeps, apply: bool) -> RunReport:
             raise KeyError("a bug")
 
-        assert Daemon(path, run_cycle=buggy, configure_log=False).run() == EXIT_INTERNAL == 70
+        assert Daemon(path, run_cycle=buggy, configure_log=False).run() == ExitCode.INTERNAL == 70
 
         from proxlb.errors import PlanningError
 

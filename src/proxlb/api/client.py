@@ -5,8 +5,11 @@ task helpers serve the executor. Invariants:
 - Idempotent reads fail over to the next configured host and are retried with exponential backoff.
 - A write is re-sent only when it provably never left this process (connection refused); a
   migrate POST whose fate is unknown is resolved by looking at PVE's task list and guest state first.
-- Every failure is an `ApiError(message, status, path)` carrying PVE's status and message; no
-  password, token secret or ticket ever appears in a message or a log line.
+- Every failure is an `ApiError(message, status, path, retryable)` carrying PVE's status and
+  message; no password, token secret or ticket ever appears in a message or a log line.
+- Rounds over the hosts stop early when asking again cannot help: every host failed TLS
+  verification or name resolution, or — before any host ever answered — refused the connection
+  (a wrong host or port). The error then says `retryable=False`, and a one-shot run ends at once.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import urllib3
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import AuthenticationError, ResourceException
 
+from proxlb.api.answer import StrictJsonSerializer, UnreadableAnswerError
 from proxlb.api.diagnose import (
     RequestLogger,
     UnreachableError,
@@ -75,6 +79,8 @@ class ProxmoxerTransport:
     """proxmoxer's HTTPS backend bound to one endpoint; logs in (password auth) on creation."""
 
     def __init__(self, endpoint: Endpoint, settings: ApiSettings) -> None:
+        if ":" in endpoint.host and not endpoint.is_ipv6:  # config check warned; never reaches a socket
+            raise UnreachableError("not a valid IPv6 address nor a host name", sent=False, permanent=True)
         verify: bool | str = (settings.ca_file or True) if settings.verify_tls else False
         kwargs: dict[str, Any] = {
             "host": endpoint.netloc,
@@ -95,6 +101,8 @@ class ProxmoxerTransport:
             self._api = ProxmoxAPI(**kwargs)
         except requests.exceptions.RequestException as exc:
             raise classify_failure(exc, settings) from None
+        except ValueError:  # a host the HTTP stack cannot parse: unusable, not a crash
+            raise UnreachableError("unusable address", sent=False, permanent=True) from None
         except AuthenticationError as exc:
             code = re.search(r"code: (\d+)", str(exc))
             status = int(code.group(1)) if code else 401
@@ -110,6 +118,9 @@ class ProxmoxerTransport:
                 (time.perf_counter() - started) * 1000,
                 endpoint,
             )
+        store = getattr(self._api, "_store", None)
+        if isinstance(store, dict):  # every resource built from here on copies the store
+            store["serializer"] = StrictJsonSerializer()
         session = getattr(self._api, "_store", {}).get("session")
         if session is not None:
             session.hooks.setdefault("response", []).append(RequestLogger(endpoint, self._secrets))
@@ -132,6 +143,8 @@ class ProxmoxerTransport:
             raise ApiError(redact(message, self._secrets), status, path) from None
         except requests.exceptions.RequestException as exc:
             raise classify_failure(exc, self._settings) from None
+        except UnreadableAnswerError as exc:  # another host may answer properly; a POST's fate is unknown
+            raise UnreachableError(f"unreadable answer: {exc}", sent=True) from None
 
 
 class ProxmoxClient:
@@ -151,6 +164,7 @@ class ProxmoxClient:
         self._lock = threading.Lock()
         self.request_count = 0
         self.write_count = 0
+        self._answered = False  # some host has answered (with data or an HTTP error) at least once
         # (method, HTTP status; 0 = no answer) per request, e.g. for metrics; set by the caller
         self.observer: Callable[[str, int], None] | None = None
 
@@ -180,6 +194,7 @@ class ProxmoxClient:
         idempotent = method == "GET"
         attempts = self.settings.retries if idempotent else 1
         problems: list[tuple[Endpoint, str]] = []
+        retryable = True
         for attempt in range(attempts):
             permanent = 0
             for offset in range(len(endpoints)):
@@ -189,7 +204,8 @@ class ProxmoxClient:
                     result = self._attempt(endpoint, method, path, params)
                 except UnreachableError as exc:
                     problems.append((endpoint, str(exc)))
-                    permanent += exc.permanent
+                    # refused before anyone ever answered: a wrong host/port, not a restart
+                    permanent += exc.permanent or (exc.refused and not self._answered)
                     self._transports.pop(endpoint, None)
                     if exc.sent and not idempotent:
                         raise UncertainWriteError(
@@ -198,6 +214,7 @@ class ProxmoxClient:
                     log.debug("Proxmox API host %s: %s (%s %s)", endpoint, exc, method, path)
                     continue
                 except ApiError as exc:
+                    self._answered = self._answered or exc.status > 0
                     if idempotent and exc.status in _RETRY_STATUSES:
                         problems.append((endpoint, pve_answer(exc.status, str(exc))))
                         continue
@@ -206,15 +223,18 @@ class ProxmoxClient:
                     failed = "; ".join(f"{e}: {why}" for e, why in problems[-len(endpoints) :])
                     log.warning("Proxmox API failover: now using %s (%s)", endpoint, failed)
                     self._current = index
+                self._answered = True
                 return result
             if permanent == len(endpoints):
-                break  # retrying cannot fix a certificate or a host name
+                retryable = False
+                break  # retrying cannot fix a certificate, a host name or a port nobody listens on
             if attempt + 1 < attempts:
                 delay = self.settings.backoff_seconds * (2**attempt)
                 log.debug("no Proxmox API host answered %s %s; next round in %.0f s", method, path, delay)
                 if self._stop.wait(delay):
                     break
-        raise ApiError(unreachable_summary(method, path, problems, self.settings), 0, path)
+        summary = unreachable_summary(method, path, problems, self.settings)
+        raise ApiError(summary, 0, path, retryable=retryable)
 
     def _attempt(self, endpoint: Endpoint, method: str, path: str, params: Params) -> Any:
         if self.observer is None:

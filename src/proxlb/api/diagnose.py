@@ -155,12 +155,14 @@ class UnreachableError(Exception):
     """The host did not answer. `sent` is False when the request provably never reached it.
 
     `permanent`: retrying cannot help (TLS verification, a name that does not resolve).
+    `refused`: nothing listens there (yet): a wrong host or port, or pveproxy restarting.
     """
 
-    def __init__(self, message: str, sent: bool, permanent: bool = False) -> None:
+    def __init__(self, message: str, sent: bool, permanent: bool = False, refused: bool = False) -> None:
         super().__init__(message)
         self.sent = sent
         self.permanent = permanent
+        self.refused = refused
 
 
 _DNS = ("Name or service not known", "Temporary failure in name resolution", "nodename nor servname")
@@ -179,7 +181,7 @@ def classify_failure(exc: requests.exceptions.RequestException, settings: ApiSet
     if any(marker in text for marker in _DNS):
         return UnreachableError("host name does not resolve", sent=False, permanent=True)
     if "NewConnectionError" in repr(exc) or "Connection refused" in text:
-        return UnreachableError("connection refused", sent=False)
+        return UnreachableError("connection refused", sent=False, refused=True)
     return UnreachableError(f"connection lost ({type(exc).__name__})", sent=True)
 
 

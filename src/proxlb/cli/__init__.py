@@ -1,7 +1,7 @@
 """Command line entry point (`proxlb = "proxlb.cli:main"`): parse, look the command up, choose the
 exit code.
 
-One module per command (`run`, `report`, `best_node`, `explain`, `config_check`, `snapshot`,
+One module per command (`run`, `report`, `best_node`, `explain`, `failover`, `config_check`, `snapshot`,
 `version`), each with its own frozen args type from `proxlb.cli.args`; `COMMANDS` maps the type to
 the command. With `output` (per-cycle tables / JSON) and `progress` (live progress) this package
 holds the only code that prints; `main` alone exits. Exit codes (docs/cli.md): 0 success;
@@ -18,12 +18,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from proxlb.cli import best_node, config_check, explain, report, run, snapshot, version
+from proxlb.cli import best_node, config_check, explain, failover, report, run, snapshot, version
 from proxlb.cli.args import (
     BestNodeArgs,
     CommandArgs,
     ConfigCheckArgs,
     ExplainArgs,
+    FailoverArgs,
     ReportArgs,
     RunArgs,
     SnapshotArgs,
@@ -33,13 +34,16 @@ from proxlb.cli.args import (
 from proxlb.cli.context import InvalidConfigurationError
 from proxlb.config.render import mask_secret_like
 from proxlb.errors import ApiError, ConfigError, ProxlbError
+from proxlb.exit_codes import ExitCode
 
 log = logging.getLogger("proxlb")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70  # an unexpected error (a bug); the systemd unit restarts on it, not on 1 or 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = (
+    ExitCode.OK,
+    ExitCode.FAILED,
+    ExitCode.SETUP,
+    ExitCode.INTERNAL,  # an unexpected error (a bug); the systemd unit restarts on it, not on 1 or 2
+)
 
 # args type → the command that runs it (returns the exit code)
 COMMANDS: dict[type[Any], Callable[[Any], int]] = {
@@ -47,6 +51,7 @@ COMMANDS: dict[type[Any], Callable[[Any], int]] = {
     ReportArgs: report.run,
     BestNodeArgs: best_node.run,
     ExplainArgs: explain.run,
+    FailoverArgs: failover.run,
     ConfigCheckArgs: config_check.run,
     SnapshotArgs: snapshot.run,
     VersionArgs: version.run,

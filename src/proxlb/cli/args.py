@@ -6,8 +6,8 @@ and the report options `--html FILE`, `--metrics-file FILE`, `--max-migrations N
 `--curve`).
 
 Invariant: `parse_args` returns exactly one frozen args value per command (`RunArgs`, `ReportArgs`,
-`BestNodeArgs`, `ExplainArgs`, `ConfigCheckArgs`, `SnapshotArgs`, `VersionArgs`); each carries only
-the options its command reads. Only argparse's public API is used.
+`BestNodeArgs`, `ExplainArgs`, `FailoverArgs`, `ConfigCheckArgs`, `SnapshotArgs`, `VersionArgs`);
+each carries only the options its command reads. Only argparse's public API is used.
 """
 
 from __future__ import annotations
@@ -105,6 +105,13 @@ class ExplainArgs:
 
 
 @dataclass(frozen=True)
+class FailoverArgs:
+    """`proxlb failover`: the per-failure table, now and after the plan."""
+
+    common: Common
+
+
+@dataclass(frozen=True)
 class ConfigCheckArgs:
     config: str
     json: bool = False
@@ -122,7 +129,16 @@ class VersionArgs:
     pass
 
 
-CommandArgs = RunArgs | ReportArgs | BestNodeArgs | ExplainArgs | ConfigCheckArgs | SnapshotArgs | VersionArgs
+CommandArgs = (
+    RunArgs
+    | ReportArgs
+    | BestNodeArgs
+    | ExplainArgs
+    | FailoverArgs
+    | ConfigCheckArgs
+    | SnapshotArgs
+    | VersionArgs
+)
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -261,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_explain.add_argument("vmid", type=_vmid, help="the guest's VMID")
     _json(p_explain)
 
+    p_fail = sub.add_parser(
+        "failover", help="what losing each node would do: PVE HA restarts, survivor memory"
+    )
+    _common(p_fail, suppress=True)
+    _json(p_fail)
+
     p_config = sub.add_parser("config", help="configuration tools")
     _common(p_config, suppress=True)
     p_config.add_argument(
@@ -321,6 +343,8 @@ def _from_namespace(ns: argparse.Namespace) -> CommandArgs:
         return ReportArgs(common, output=str(ns.output), metrics_file=ns.metrics_file)
     if command == "explain":
         return ExplainArgs(common, vmid=int(ns.vmid))
+    if command == "failover":
+        return FailoverArgs(common)
     if command == "config":
         return ConfigCheckArgs(common.config, json=common.json, lenient=bool(ns.lenient))
     if command == "snapshot":

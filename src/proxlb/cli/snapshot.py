@@ -1,8 +1,9 @@
 """`proxlb snapshot [-o FILE]`: save the cluster as a proxlb-sim scenario, to rehearse offline.
 
 The cluster is read through `collect` (the same request plan and parsers as a cycle); the raw
-answers it saw are dumped verbatim. Only `/cluster/ha/resources`, which a cycle reads only when
-it needs HA groups, is asked for on top when some guest is HA-managed.
+answers it saw are dumped verbatim. Asked for on top: `/cluster/ha/resources` (a cycle reads it only
+when it needs HA groups) when some guest is HA-managed, and each guest's config (when collect did not
+read it) and snapshot list, which the rehearsal serves to the admin's own tools (#18).
 """
 
 from __future__ import annotations
@@ -31,6 +32,28 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _guest_details(reader: RecordingReader, resources: list[Any]) -> dict[str, dict[int, Any]]:
+    """Each reachable guest's config (the one collect read, else asked now) and snapshot list, so the
+    rehearsal answers the admin's tools like the cluster (#18)."""
+    configs: dict[int, Any] = {}
+    snaps: dict[int, Any] = {}
+    for r in resources:
+        if not isinstance(r, dict) or r.get("type") not in ("qemu", "lxc") or r.get("status") == "unknown":
+            continue
+        base = f"/nodes/{r['node']}/{r['type']}/{r['vmid']}"
+        for path, into in ((f"{base}/config", configs), (f"{base}/snapshot", snaps)):
+            answer = reader.answer(path)
+            if answer is None:
+                try:
+                    answer = reader.get(path)
+                except ApiError as exc:
+                    log.warning("snapshot: %s unavailable (%s); left out", path, exc)
+                    continue
+            if isinstance(answer, dict if into is configs else list):
+                into[int(r["vmid"])] = answer
+    return {"guest_configs": configs, "snapshots": snaps}
+
+
 def run(args: SnapshotArgs) -> int:
     loaded = load_for_command(args.common)
     reader = RecordingReader(default_connect(loaded.config, threading.Event()))
@@ -54,6 +77,7 @@ def run(args: SnapshotArgs) -> int:
         ha_groups=_listed(reader.answer("/cluster/ha/groups")),
         ha_maintenance_nodes=[n.name for n in snapshot.nodes if n.ha_maintenance],
         ha_master=snapshot.ha_master,
+        **_guest_details(reader, resources),
     )
     text = yaml.safe_dump(doc, sort_keys=False)
     if args.output:

@@ -47,16 +47,31 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def parse_node_rrd(data: object, maxcpu_cores: float) -> NodeRrd:
-    """Node `rrddata?cf=AVERAGE` rows → mean cpu cores (row cpu × row maxcpu) and mean PSI."""
+def parse_node_rrd(
+    data: object, maxcpu_cores: float, warnings: list[str] | None = None, node: str = "?"
+) -> NodeRrd:
+    """Node `rrddata?cf=AVERAGE` rows → mean cpu cores (row cpu × row maxcpu) and mean PSI.
+
+    A row whose cpu is not a fraction 0-1 (RRD's -1 for "unknown", 1e308, Infinity) is skipped;
+    one warning per node says how many were.
+    """
     rows = list(objects(data))
     cores: list[float] = []
+    skipped: list[str] = []
     for row in rows:
         cpu = as_float(row.get("cpu"))
-        if cpu is None:
+        if cpu is None or not 0.0 <= cpu <= 1.0:
+            raw = row.get("cpu")
+            if raw is not None:
+                skipped.append(str(raw)[:40])
             continue
         row_max = as_float(row.get("maxcpu"))
         cores.append(max(cpu, 0.0) * (row_max if row_max and row_max > 0 else maxcpu_cores))
+    if skipped and warnings is not None:
+        warnings.append(
+            f"/nodes/{node}/rrddata: {len(skipped)} row(s) with cpu out of range 0-1 "
+            f"(e.g. {skipped[0]}) skipped"
+        )
     mean_cores = _mean(cores)
     return NodeRrd(
         cpu_milli=milli(mean_cores) if mean_cores is not None else None,

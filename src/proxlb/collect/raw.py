@@ -2,7 +2,9 @@
 
 PVE answers are loosely typed (numbers as strings for LXC PSI, booleans as 0/1 or "1", fields
 missing on offline nodes). Every reader here returns a typed value or None and never raises, so
-callers decide what an absent or ill-typed field means.
+callers decide what an absent or ill-typed field means. A number that is not finite (`Infinity`,
+`NaN`) or larger in magnitude than `MAX_MAGNITUDE` is no number: no real byte count, core count or
+fraction comes near it, and beyond it float → int conversions overflow.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 from collections.abc import Iterator, Mapping
 
 RawObject = Mapping[str, object]
+
+MAX_MAGNITUDE = float(2**53)  # 8 PiB in bytes; integers up to here convert exactly
 
 
 def as_float(value: object) -> float | None:
@@ -26,7 +30,7 @@ def as_float(value: object) -> float | None:
             return None
     else:
         return None
-    return result if math.isfinite(result) else None
+    return result if math.isfinite(result) and abs(result) <= MAX_MAGNITUDE else None
 
 
 def as_int(value: object) -> int | None:
@@ -39,6 +43,15 @@ def as_int(value: object) -> int | None:
     if number is None or not number.is_integer():
         return None
     return int(number)
+
+
+def bad_number(entry: RawObject, key: str) -> str | None:
+    """'maxmem=inf' when `key` is present but is not a usable number; None when absent or fine."""
+    value = entry.get(key)
+    if value is None or value == "" or as_float(value) is not None:
+        return None
+    text = repr(value) if not isinstance(value, float) else str(value)
+    return f"{key}={text[:40]}"
 
 
 def as_str(value: object) -> str | None:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from proxlb.collect.raw import RawObject, as_flag, as_float, as_int, as_str, objects, split_list
+from proxlb.collect.raw import RawObject, as_flag, as_float, as_int, as_str, bad_number, objects, split_list
 from proxlb.domain import Guest, GuestKind, Node, Resources, VmId
 
 _KINDS = {"qemu": GuestKind.QEMU, "lxc": GuestKind.LXC}
@@ -52,12 +52,23 @@ def _int_field(entry: RawObject, key: str) -> int | None:
     return value
 
 
+def _bad_numbers(entry: RawObject, keys: tuple[str, ...], who: str, warnings: list[str]) -> None:
+    """One warning per entry naming every field that is present but not a finite number in range."""
+    bad = [text for key in keys if (text := bad_number(entry, key)) is not None]
+    if bad:
+        warnings.append(f"/cluster/resources: {who} reports {', '.join(bad)}: not a number in range; ignored")
+
+
+_NUMBERS = ("maxcpu", "maxmem", "maxdisk", "cpu", "mem", "disk")
+
+
 def parse_node(entry: RawObject, warnings: list[str]) -> Node | None:
     """One `type: node` entry → Node (instant usage); None when it has no name."""
     name = as_str(entry.get("node"))
     if name is None:
         warnings.append(f"skipped a node entry without a name: {entry.get('id')!r}")
         return None
+    _bad_numbers(entry, _NUMBERS, f"node '{name}'", warnings)
     online = as_str(entry.get("status")) == "online"
     maxcpu = as_float(entry.get("maxcpu"))
     maxmem = _int_field(entry, "maxmem")
@@ -73,6 +84,15 @@ def parse_node(entry: RawObject, warnings: list[str]) -> Node | None:
         disk = _int_field(entry, "disk")
         if cpu is None or mem is None:
             warnings.append(f"node '{name}' reports no cpu/memory usage; counted as 0 until metrics arrive")
+        if mem is not None and maxmem and not 0 <= mem <= 2 * maxmem:
+            warnings.append(
+                f"/cluster/resources: node '{name}' reports mem={mem} against maxmem={maxmem}; "
+                "counted as fully used"
+            )
+            mem = maxmem
+        if cpu is not None and not 0.0 <= cpu <= 1.0:
+            warnings.append(f"/cluster/resources: node '{name}' reports cpu={cpu} (a fraction 0-1); clamped")
+            cpu = min(max(cpu, 0.0), 1.0)
         usage = Resources(milli((cpu or 0.0) * (maxcpu or 0.0)), mem or 0, disk or 0)
     return Node(
         name=name,
@@ -113,6 +133,11 @@ def parse_guest(entry: RawObject, warnings: list[str]) -> Guest | None:
         warnings.append(f"skipped guest {vmid}: no node given")
         return None
     status = as_str(entry.get("status")) or "unknown"
+    _bad_numbers(entry, _NUMBERS, f"guest {vmid}", warnings)
+    for key in ("mem", "maxmem"):
+        number = as_float(entry.get(key))
+        if number is not None and number < 0:
+            warnings.append(f"/cluster/resources: guest {vmid} reports {key}={number:.0f}; counted as 0")
     maxcpu = as_float(entry.get("maxcpu"))
     maxmem = _int_field(entry, "maxmem")
     if maxcpu is None or maxmem is None:

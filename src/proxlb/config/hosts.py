@@ -123,5 +123,8 @@ def host_warning(text: str) -> str | None:
     except ValueError:
         return None
     if ":" in endpoint.host and not endpoint.is_ipv6:
-        return f"{text!r} is neither a valid IPv6 address nor host:port; it will likely not resolve"
+        return (
+            f"{text!r} is neither a valid IPv6 address nor host:port; ProxLB cannot connect to it and "
+            "skips it (write an IPv6 address as [addr] or [addr]:port)"
+        )
     return None

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from proxlb.collect.raw import as_float
 from proxlb.domain import GuestKind, Migration
 from proxlb.execute.model import ExecutionSettings
 
@@ -45,10 +46,9 @@ class FreshState:
 
 
 def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+    """A whole number from PVE's JSON; 0 for anything else (text, `Infinity`, NaN, 1e308)."""
+    number = as_float(value)
+    return int(number) if number is not None else 0
 
 
 def parse_resources(data: Any) -> FreshState:

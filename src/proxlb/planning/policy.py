@@ -48,6 +48,26 @@ class SolverPolicy:
     fallback_to_greedy: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class FailoverPolicy:
+    """Failover headroom (`balancing.failover_headroom`) and coexistence with PVE 9.2's balancer.
+
+    mode: off | report (only shown) | prefer (balancing never lowers it) | require (plus moves that
+    restore it). domains: failure-domain name → its nodes (they fail together).
+    leave_ha_to_pve: with PVE's auto-rebalance on, HA resources it owns are left to it
+    (`balancing.pve_auto_rebalance: leave_ha_to_pve`, the default).
+    """
+
+    mode: str = "off"
+    domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    leave_ha_to_pve: bool = True
+
+    @property
+    def plans(self) -> bool:
+        """Planning honours the headroom (prefer or require)."""
+        return self.mode in ("prefer", "require")
+
+
 @dataclass(frozen=True)
 class Policy:
     """Everything that shapes a plan. Build directly in tests; from config with `policy_from_config`."""
@@ -77,6 +97,7 @@ class Policy:
     noise_band: float = 0.5  # pp: loads and gains closer than this are compared as equal
     plan_margin: float = 1.0  # pp: keep last cycle's moves while their plan ends this close to the best
     solver: SolverPolicy = SolverPolicy()
+    failover: FailoverPolicy = FailoverPolicy()
 
     def resource_weights(self) -> dict[str, float]:
         """Normalised weights (sum 1) of the resources this method balances; zero weights dropped."""
@@ -137,6 +158,12 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
             fallback_to_greedy=bool(getattr(solver_cfg, "fallback_to_greedy", True)),
         )
     psi = bal.psi
+    headroom = bal.failover_headroom
+    failover = FailoverPolicy(
+        mode=str(headroom.mode),
+        domains={k: tuple(v) for k, v in sorted((headroom.failure_domains or {}).items())},
+        leave_ha_to_pve=str(bal.pve_auto_rebalance) == "leave_ha_to_pve",
+    )
     return Policy(
         mode=Mode(str(bal.mode)),
         method=Method(str(bal.method)),
@@ -163,6 +190,7 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
         noise_band=float(bal.noise_band),
         plan_margin=float(bal.plan_margin),
         solver=solver,
+        failover=failover,
     )
 
 

@@ -10,7 +10,9 @@ Invariants:
 - SIGTERM/SIGINT: no new migration starts; in-flight ones are followed up to `service.stop_timeout`.
 - A failing cycle (API down, odd data, a bug) is logged with context and retried with exponential
   backoff (capped by the schedule); only a bad config or an unusable state dir ends the daemon.
-  A one-shot cycle that fails on an unexpected (non-ProxLB) exception returns EXIT_INTERNAL (70).
+  A one-shot cycle that fails on an unexpected (non-ProxLB) exception returns `ExitCode.INTERNAL` (70).
+- The start-up permission check of a one-shot run is asked again only for errors that say
+  `retryable` (no answer, HTTP 5xx); a certificate, a name or a port that cannot work ends it at once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,24 +29,23 @@ from typing import Any
 from proxlb.api.settings import settings_from_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan
 from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
-from proxlb.execute.progress import ExecutionObserver
+from proxlb.execute.progress import ExecutionObserver, MigrationEvent, notify
+from proxlb.exit_codes import ExitCode
 from proxlb.service.instance_lock import InstanceLock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
+from proxlb.service.ownership import ownership_fix
 from proxlb.service.pipeline import PipelineClient, PipelineDeps, PlanHook, RunReport, run_once
 from proxlb.service.report_files import keep_last_report
+from proxlb.service.retention import Retention
 from proxlb.service.state import StateError, StateStore
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_CYCLE_FAILED = 1  # one-shot cycle failed (API unreachable, planning error …)
-EXIT_INVALID_CONFIG = 1  # the configuration file does not validate
-EXIT_CONFIG = 2  # setup problem: missing API privileges or unusable state directory
-EXIT_INTERNAL = 70  # an unexpected error (a bug): EX_SOFTWARE; systemd restarts it with backoff
 FIRST_BACKOFF_SECONDS = 30.0
 # a one-shot run whose first request meets a PVE that is not ready (5xx, no answer) retries this long
 STARTUP_RETRY_SECONDS = 60.0
@@ -79,6 +81,11 @@ def _secrets(config: ProxlbConfig) -> tuple[str, ...]:
         return ()
 
 
+def _headline(exc: ConfigError) -> str:
+    """The error's first line: its problems are logged one per line right after (said once)."""
+    return str(exc).splitlines()[0] if exc.problems else str(exc)
+
+
 def _connection_key(config: ProxlbConfig) -> tuple[object, ...]:
     return settings_from_config(config.proxmox_api).connection_key()
 
@@ -101,9 +108,13 @@ def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
         lock = InstanceLock.acquire(config.service.state_dir)
     except OSError as exc:
         if not one_shot:
+            fix = (
+                f"fix the ownership: {ownership_fix(Path(config.service.state_dir))}"
+                if isinstance(exc, PermissionError)
+                else "create it writable for the proxlb user, or set service.state_dir"
+            )
             raise StateError(
-                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc}"
-                " (create it writable for the proxlb user, or set service.state_dir)"
+                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc} ({fix})"
             ) from None
         where = config.service.state_dir
         log.warning("could not lock %s (%s); not guarding against a second instance", where, exc)
@@ -138,7 +149,9 @@ class Daemon:
     configure_log: bool = True
     cycles: int = 0
     failures: int = 0
-    reports: list[RunReport] = field(default_factory=list)
+    # the last cycle's report only: a daemon runs for a year, and every report holds a snapshot
+    reports: deque[RunReport] = field(default_factory=lambda: deque(maxlen=1))
+    retention: Retention = field(default_factory=Retention)
     metrics: CycleMetrics | None = None  # None: built from service.metrics (and closed) by run()
 
     def _apply_logging(self, config: ProxlbConfig) -> None:
@@ -150,7 +163,7 @@ class Daemon:
         try:
             loaded = self.load(self.config_path)
         except ConfigError as exc:
-            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", exc)
+            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
             if self.metrics is not None:
@@ -199,10 +212,10 @@ class Daemon:
         try:
             loaded = self.initial or self.load(self.config_path)
         except ConfigError as exc:
-            log.error("configuration invalid: %s", exc)
+            log.error("configuration invalid: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
-            return EXIT_INVALID_CONFIG
+            return ExitCode.FAILED
         config = loaded.config
         self._apply_logging(config)
         for warning in loaded.warnings:
@@ -212,7 +225,7 @@ class Daemon:
             state = self.open_state(config, one_shot)
         except StateError as exc:
             log.error("%s", exc)
-            return EXIT_CONFIG
+            return ExitCode.SETUP
         own_metrics = self.metrics is None
         try:
             if self.metrics is None:
@@ -220,7 +233,7 @@ class Daemon:
             return self._loop(config, state, one_shot)
         except ConfigError as exc:  # service.metrics.listen cannot be bound
             log.error("%s", exc)
-            return EXIT_CONFIG
+            return ExitCode.SETUP
         finally:
             state.close()
             if own_metrics and self.metrics is not None:
@@ -230,15 +243,16 @@ class Daemon:
     def _first_contact(self, client: PipelineClient, one_shot: bool) -> None:
         """The permission check; in a one-shot run a PVE that is not ready yet (HTTP 5xx, no
         answer) is asked again with backoff (2, 4, 8 … s) for up to `STARTUP_RETRY_SECONDS`, so a
-        short burst of 503s does not end the run. Rejected credentials are never retried."""
+        short burst of 503s does not end the run. What cannot get better by asking again (rejected
+        credentials, an untrusted certificate, a name that does not resolve, a port nobody listens
+        on) is never retried: `ApiError.retryable` says which is which."""
         waited, delay = 0.0, 2.0
         while True:
             try:
                 client.check_permissions()
                 return
             except ApiError as exc:
-                transient = not isinstance(exc, AuthError) and (exc.status == 0 or exc.status >= 500)
-                if not one_shot or not transient or waited >= STARTUP_RETRY_SECONDS:
+                if not one_shot or not exc.retryable or waited >= STARTUP_RETRY_SECONDS:
                     raise
                 delay = min(delay, STARTUP_RETRY_SECONDS - waited)
                 log.warning("Proxmox API not ready (%s); asking again in %.0f s", exc, delay)
@@ -255,11 +269,11 @@ class Daemon:
             log.error("%s", exc)
             for problem in exc.problems:
                 log.error("  %s", problem)
-            return EXIT_CONFIG
+            return ExitCode.SETUP
         except ApiError as exc:
             if one_shot:  # the cycle would fail the same way: say it once, and do not promise a retry
                 log.error("%s", exc)
-                return EXIT_CYCLE_FAILED
+                return ExitCode.FAILED
             if isinstance(exc, AuthError):
                 log.error("%s", exc)
             else:
@@ -268,12 +282,14 @@ class Daemon:
         if delay and not one_shot:
             log.info("start delayed by %.0f s (service.delay)", delay)
             config, client = self._wait(delay, config, client)
-        last_exit = EXIT_OK
+        last_exit = ExitCode.OK
         while not self.signals.stop.is_set():
             if self.signals.reload.is_set():
                 config, client = self._reload(config, client)
             self.cycles += 1
             wait = float(config.service.schedule.seconds)
+            metrics = self.metrics or CycleMetrics()
+            metrics.before_cycle(client)
             deps = PipelineDeps(
                 config,
                 client,
@@ -281,17 +297,18 @@ class Daemon:
                 self.clock,
                 self.signals.stop,
                 dry_run=self.dry_run,
-                on_plan=self.on_plan,
-                observer=self.observer_for(client) if self.observer_for else None,
+                on_plan=_with_metrics_plan(self.on_plan, metrics),
+                observer=_with_metrics_events(
+                    self.observer_for(client) if self.observer_for else None,
+                    None if self.dry_run else metrics,
+                ),
             )
-            metrics = self.metrics or CycleMetrics()
-            metrics.before_cycle(client)
             started = self.clock.now()
             try:
                 report = self.run_cycle(deps, self.apply)
             except StateError as exc:
                 log.error("%s", exc)
-                return EXIT_CONFIG
+                return ExitCode.SETUP
             except Exception as exc:  # the daemon must survive any single cycle
                 self.failures += 1
                 wait = min(wait, FIRST_BACKOFF_SECONDS * 2 ** (self.failures - 1))
@@ -307,11 +324,13 @@ class Daemon:
                         wait,
                         exc_info=not isinstance(exc, ProxlbError),
                     )
-                last_exit = EXIT_CYCLE_FAILED if isinstance(exc, ProxlbError) else EXIT_INTERNAL
+                last_exit = ExitCode.FAILED if isinstance(exc, ProxlbError) else ExitCode.INTERNAL
                 metrics.cycle_failed(self.clock.now() - started)
             else:
                 self.failures = 0
                 self.reports.append(report)
+                if report.snapshot is not None:  # the store is bound to the cluster
+                    self.retention.enforce(state, config, self.clock.now())
                 metrics.cycle_done(config, report)
                 if not one_shot:
                     keep_last_report(config, report, state.location)
@@ -328,7 +347,34 @@ class Daemon:
             log.info("next cycle in %.0f s", wait)
             config, client = self._wait(wait, config, client)
         log.info("stopped on request")
-        return EXIT_OK
+        return ExitCode.OK
+
+
+def _with_metrics_plan(hook: PlanHook | None, metrics: CycleMetrics) -> PlanHook:
+    """The plan hook that also counts the plan's migrations the moment it is final."""
+
+    def on_plan(snapshot: ClusterSnapshot, constraints: ConstraintSet, plan: Plan) -> None:
+        metrics.plan_ready(plan)
+        if hook is not None:
+            hook(snapshot, constraints, plan)
+
+    return on_plan
+
+
+def _with_metrics_events(
+    observer: ExecutionObserver | None, metrics: CycleMetrics | None
+) -> ExecutionObserver | None:
+    """The execution observer that also counts each migration's outcome when it ends (not in a dry
+    run); each observer is called on its own, so a failing display never hides an event from metrics."""
+    if metrics is None:
+        return observer
+    count = metrics.migration_event
+
+    def observe(event: MigrationEvent) -> None:
+        notify(count, event)
+        notify(observer, event)
+
+    return observe
 
 
 def run_daemon(config_path: Path, **options: Any) -> int:
