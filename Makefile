@@ -33,6 +33,8 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=explore $(VENV)/bin/pytest -n 2 --dist loadfile -q \
 	  tests/planning tests/rules tests/collect tests/config tests/sim
 
+# All sizes and tables take long on a shared machine; pick some with e.g.
+#   make bench BENCH_SIZES=5x40,32x4000 BENCH_SECTIONS=ours,cpsat BENCH_SOLVER_TIMEOUT=10
 bench: $(STAMP) $(UPSTREAM_STAMP)
 	$(PY) -m benchmarks.run
 
