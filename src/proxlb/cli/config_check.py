@@ -12,7 +12,7 @@ from proxlb.config.check import check_config
 
 
 def run(args: ConfigCheckArgs) -> int:
-    result = check_config(Path(args.config))
+    result = check_config(Path(args.config), lenient=args.lenient)
     if args.json:
         print(json.dumps(result.to_dict(), indent=4, default=str))
         return 0 if result.ok else 1

@@ -106,11 +106,14 @@ def move_inputs_line(snapshot: ClusterSnapshot, m: Migration) -> str:
 
 
 def plan_lines(plan: Plan) -> list[tuple[str, str]]:
-    """The log lines of a final plan, as (level, message): summary, warnings, stop causes, moves."""
+    """The log lines of a final plan, as (kind, message): summary, warnings, stop causes, moves.
+
+    Kinds: "plan" (what the CLI's plan table also shows: the summary and each move), "info" (the
+    stop cause), "warning". The caller picks the log level of "plan" lines."""
     trig = f" ({plan.trigger_reason})" if plan.trigger_reason else ""
     out = [
         (
-            "info",
+            "plan",
             f"plan: {len(plan.migrations)} migration(s); imbalance {plan.imbalance_before:.1f} → "
             f"{plan.imbalance_after:.1f}{trig}",
         )
@@ -118,7 +121,7 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
     out += [("warning", f"plan: {w}") for w in plan.warnings]
     if plan.stopped_by:
         out.append(("info", f"plan stopped above balanciness, held back by: {stop_summary(plan.stopped_by)}"))
-    out += [("info", f"planned: {move_line(m)}") for m in plan.migrations]
+    out += [("plan", f"planned: {move_line(m)}") for m in plan.migrations]
     return out
 
 

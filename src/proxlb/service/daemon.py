@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,16 +29,19 @@ from typing import Any
 from proxlb.api.settings import settings_from_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan
 from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
-from proxlb.execute.progress import ExecutionObserver
+from proxlb.execute.progress import ExecutionObserver, MigrationEvent, notify
 from proxlb.exit_codes import ExitCode
 from proxlb.service.instance_lock import InstanceLock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
+from proxlb.service.ownership import ownership_fix
 from proxlb.service.pipeline import PipelineClient, PipelineDeps, PlanHook, RunReport, run_once
 from proxlb.service.report_files import keep_last_report
+from proxlb.service.retention import Retention
 from proxlb.service.state import StateError, StateStore
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,11 @@ def _secrets(config: ProxlbConfig) -> tuple[str, ...]:
         return ()
 
 
+def _headline(exc: ConfigError) -> str:
+    """The error's first line: its problems are logged one per line right after (said once)."""
+    return str(exc).splitlines()[0] if exc.problems else str(exc)
+
+
 def _connection_key(config: ProxlbConfig) -> tuple[object, ...]:
     return settings_from_config(config.proxmox_api).connection_key()
 
@@ -99,9 +108,13 @@ def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
         lock = InstanceLock.acquire(config.service.state_dir)
     except OSError as exc:
         if not one_shot:
+            fix = (
+                f"fix the ownership: {ownership_fix(Path(config.service.state_dir))}"
+                if isinstance(exc, PermissionError)
+                else "create it writable for the proxlb user, or set service.state_dir"
+            )
             raise StateError(
-                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc}"
-                " (create it writable for the proxlb user, or set service.state_dir)"
+                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc} ({fix})"
             ) from None
         where = config.service.state_dir
         log.warning("could not lock %s (%s); not guarding against a second instance", where, exc)
@@ -136,7 +149,9 @@ class Daemon:
     configure_log: bool = True
     cycles: int = 0
     failures: int = 0
-    reports: list[RunReport] = field(default_factory=list)
+    # the last cycle's report only: a daemon runs for a year, and every report holds a snapshot
+    reports: deque[RunReport] = field(default_factory=lambda: deque(maxlen=1))
+    retention: Retention = field(default_factory=Retention)
     metrics: CycleMetrics | None = None  # None: built from service.metrics (and closed) by run()
 
     def _apply_logging(self, config: ProxlbConfig) -> None:
@@ -148,7 +163,7 @@ class Daemon:
         try:
             loaded = self.load(self.config_path)
         except ConfigError as exc:
-            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", exc)
+            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
             if self.metrics is not None:
@@ -197,7 +212,7 @@ class Daemon:
         try:
             loaded = self.initial or self.load(self.config_path)
         except ConfigError as exc:
-            log.error("configuration invalid: %s", exc)
+            log.error("configuration invalid: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
             return ExitCode.FAILED
@@ -273,6 +288,8 @@ class Daemon:
                 config, client = self._reload(config, client)
             self.cycles += 1
             wait = float(config.service.schedule.seconds)
+            metrics = self.metrics or CycleMetrics()
+            metrics.before_cycle(client)
             deps = PipelineDeps(
                 config,
                 client,
@@ -280,11 +297,12 @@ class Daemon:
                 self.clock,
                 self.signals.stop,
                 dry_run=self.dry_run,
-                on_plan=self.on_plan,
-                observer=self.observer_for(client) if self.observer_for else None,
+                on_plan=_with_metrics_plan(self.on_plan, metrics),
+                observer=_with_metrics_events(
+                    self.observer_for(client) if self.observer_for else None,
+                    None if self.dry_run else metrics,
+                ),
             )
-            metrics = self.metrics or CycleMetrics()
-            metrics.before_cycle(client)
             started = self.clock.now()
             try:
                 report = self.run_cycle(deps, self.apply)
@@ -311,6 +329,8 @@ class Daemon:
             else:
                 self.failures = 0
                 self.reports.append(report)
+                if report.snapshot is not None:  # the store is bound to the cluster
+                    self.retention.enforce(state, config, self.clock.now())
                 metrics.cycle_done(config, report)
                 if not one_shot:
                     keep_last_report(config, report, state.location)
@@ -328,6 +348,33 @@ class Daemon:
             config, client = self._wait(wait, config, client)
         log.info("stopped on request")
         return ExitCode.OK
+
+
+def _with_metrics_plan(hook: PlanHook | None, metrics: CycleMetrics) -> PlanHook:
+    """The plan hook that also counts the plan's migrations the moment it is final."""
+
+    def on_plan(snapshot: ClusterSnapshot, constraints: ConstraintSet, plan: Plan) -> None:
+        metrics.plan_ready(plan)
+        if hook is not None:
+            hook(snapshot, constraints, plan)
+
+    return on_plan
+
+
+def _with_metrics_events(
+    observer: ExecutionObserver | None, metrics: CycleMetrics | None
+) -> ExecutionObserver | None:
+    """The execution observer that also counts each migration's outcome when it ends (not in a dry
+    run); each observer is called on its own, so a failing display never hides an event from metrics."""
+    if metrics is None:
+        return observer
+    count = metrics.migration_event
+
+    def observe(event: MigrationEvent) -> None:
+        notify(count, event)
+        notify(observer, event)
+
+    return observe
 
 
 def run_daemon(config_path: Path, **options: Any) -> int:

@@ -1,12 +1,15 @@
 """Prometheus metrics of ProxLB cycles, served on `service.metrics.listen` or written as a textfile.
 
 One `CycleMetrics` per process run holds its own registry (no global state, so tests can run several).
-The daemon calls `before_cycle`, `cycle_done` / `cycle_failed` and `reloaded`; the API client reports
-each HTTP request through `api_request`. Metric names and labels are documented in docs/operations.md
-and used by packaging/grafana-dashboard.json — change them together.
+The daemon calls `before_cycle`, `plan_ready` (the plan is final), `migration_event` (each migration's
+end, as it happens), `cycle_done` / `cycle_failed` and `reloaded` (each SIGHUP, when it is handled);
+the API client reports each HTTP request through `api_request`. Metric names and labels are
+documented in docs/operations.md and used by packaging/grafana-dashboard.json — change them together.
 
-Invariants: counters only grow within a process; gauges describe the LAST cycle that planned; the HTTP
-endpoint binds only the configured address and stops with `close()`.
+Invariants: counters only grow within a process; every labelled counter exists at 0 for its known
+label values from the start (Prometheus' `increase()` cannot see a series' first sample); an event is
+counted when it happens, never again at cycle end; gauges describe the LAST cycle that planned; the
+HTTP endpoint binds only the configured address and stops with `close()`.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from prometheus_client import (
 )
 
 from proxlb.config.model import ProxlbConfig
+from proxlb.domain import Plan, VmId
+from proxlb.domain.plan import MigrationReason
 from proxlb.errors import ConfigError
 from proxlb.execute.model import Outcome
+from proxlb.execute.progress import MigrationEvent, MigrationPhase
 from proxlb.planning import PlanningProblem
 from proxlb.planning.headroom import failover_now_and_after
 from proxlb.planning.policy import RESOURCES, policy_from_config
@@ -127,6 +133,20 @@ class CycleMetrics:
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._plan_counted = False  # this cycle's plan was counted by plan_ready
+        self._ended: set[VmId] = set()  # this cycle's migrations counted by migration_event
+        self._create_known_series()
+
+    def _create_known_series(self) -> None:
+        """Every labelled counter at 0 for the label values it can take (reasons, results)."""
+        for counter in self.counters.values():
+            for reason in MigrationReason:
+                counter.labels(reason.value)
+        for result in ("ok", "failed", "standby"):
+            self.cycles.labels(result)
+        for result in ("ok", "rejected"):
+            self.reloads.labels(result)
 
     # --- lifecycle ------------------------------------------------------------------------------
     @staticmethod
@@ -170,9 +190,37 @@ class CycleMetrics:
             self.api_errors.labels(str(status)).inc()
 
     def before_cycle(self, client: object) -> None:
-        """Let the API client report its requests here (once per client)."""
+        """Let the API client report its requests here (once per client); a new cycle starts."""
         if hasattr(client, "observer") and getattr(client, "observer", None) is None:
             client.observer = self.api_request
+        with self._lock:
+            self._plan_counted = False
+            self._ended = set()
+
+    def plan_ready(self, plan: Plan) -> None:
+        """The cycle's plan is final: count its migrations now, not when the cycle ends."""
+        with self._lock:
+            if self._plan_counted:
+                return
+            self._plan_counted = True
+        for m in plan.migrations:
+            self.counters["planned"].labels(m.reason.value).inc()
+
+    def migration_event(self, event: MigrationEvent) -> None:
+        """A migration of an applied plan ended: count its outcome (and bytes) as it happens."""
+        if event.phase is not MigrationPhase.FINISHED:
+            return
+        try:
+            outcome = Outcome(event.outcome)
+        except ValueError:
+            return
+        with self._lock:
+            if event.migration.vmid in self._ended:
+                return
+            self._ended.add(event.migration.vmid)
+        self.counters[_OUTCOME_COUNTER[outcome]].labels(event.migration.reason.value).inc()
+        if outcome is Outcome.DONE:
+            self.copied.inc(event.migration.bytes_to_copy)
 
     def cycle_failed(self, seconds: float) -> None:
         self.cycles.labels("failed").inc()
@@ -229,13 +277,18 @@ class CycleMetrics:
             self.plan_migrations.labels(reason).set(0)
         for m in plan.migrations:
             self.plan_migrations.labels(m.reason.value).inc()
-            self.counters["planned"].labels(m.reason.value).inc()
+        self.plan_ready(plan)  # counts nothing when the daemon already did, before executing
         self.plan_bytes.set(plan.bytes_to_copy)
         self._failover(config, report)
         if report.execution is None or report.execution.dry_run:
             return
         copy = {m.vmid: m.bytes_to_copy for m in plan.migrations}
+        with self._lock:
+            ended = set(self._ended)
+            self._ended |= {o.vmid for o in report.execution.outcomes}
         for o in report.execution.outcomes:
+            if o.vmid in ended:  # counted when it happened
+                continue
             self.counters[_OUTCOME_COUNTER[o.outcome]].labels(o.reason).inc()
             if o.outcome is Outcome.DONE:
                 self.copied.inc(copy.get(o.vmid, 0))

@@ -247,16 +247,26 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
         changed = [v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)]
         if not changed:
             return Planned(snapshot, constraints, problem, plan, rounds)
-        log.info("re-planning: guests %s turned out pinned or costlier to move", ", ".join(map(str, changed)))
+        log.debug(
+            "plan revised: the configuration of guest(s) %s (local disks, devices, pinning) changed moves",
+            ", ".join(map(str, changed)),
+        )
         # re-plan around this plan: its moves are replayed while still valid and still paying
         # (planning/replay.py), so only the part the new facts affect changes and the next round
         # rarely brings new movers to read (one re-plan instead of up to three)
         previous = {**previous, **{m.vmid: m.target for m in plan.migrations}}
 
 
-def _log_plan(planned: Planned) -> None:
-    for level, line in plan_lines(planned.plan):
-        log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", line)
+def _log_plan(planned: Planned, shown: bool) -> None:
+    """The plan in the log; when the CLI prints it as a table (`shown`), the summary and the moves
+    go to DEBUG only, so each fact is said once."""
+    levels = {
+        "warning": logging.WARNING,
+        "info": logging.INFO,
+        "plan": logging.DEBUG if shown else logging.INFO,
+    }
+    for kind, line in plan_lines(planned.plan):
+        log.log(levels[kind], "%s", line)
     if log.isEnabledFor(logging.DEBUG):
         for m in planned.plan.migrations:
             log.debug("planned move inputs: %s", move_inputs_line(planned.snapshot, m))
@@ -296,7 +306,8 @@ def execute_stage(
     stages.log("execute")
     recorder.flush(execution.outcomes, execution.finished_at)
     counts = ", ".join(f"{n} {state}" for state, n in execution.totals.items() if n)
-    log.info("execution: %s in %.0f s", counts or "nothing", execution.seconds)
+    said = logging.DEBUG if deps.on_plan is not None else logging.INFO  # the CLI prints the outcome
+    log.log(said, "execution: %s in %.0f s", counts or "nothing", execution.seconds)
     return execution
 
 
@@ -325,7 +336,7 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
     remember_plan(deps, planned.plan, started)
     for stage in ("collect", "derive", "plan"):
         stages.log(stage)
-    _log_plan(planned)
+    _log_plan(planned, shown=deps.on_plan is not None)
     if deps.on_plan is not None:
         deps.on_plan(planned.snapshot, planned.constraints, planned.plan)
     applied = apply and config.balancing.enable

@@ -18,6 +18,7 @@ from proxlb.planning import policy_from_config
 from proxlb.planning.curve import CurvePoint, gain_curve
 from proxlb.planning.headroom import failover_now_and_after
 from proxlb.report.html import ReportInput, render_html
+from proxlb.service.ownership import adopt_directory_owner
 from proxlb.service.pipeline import RunReport
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def keep_last_report(config: ProxlbConfig, report: RunReport, state_location: st
     path = Path(state_location).parent / last_report_name(report.snapshot.identity)
     try:
         if write_html(path, config, report):
+            adopt_directory_owner(path.parent, path.name)
             log.debug("report written to %s", path)
     except OSError as exc:
         log.warning("could not write the HTML report %s: %s", path, exc)

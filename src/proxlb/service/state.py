@@ -30,6 +30,7 @@ from typing import Any
 from proxlb.domain import VmId
 from proxlb.errors import ProxlbError
 from proxlb.execute.model import MigrationOutcome, Outcome
+from proxlb.service.ownership import adopt_directory_owner, ownership_fix
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +145,19 @@ class StateStore:
             conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # a run as root must not leave files the service user cannot open
+            adopt_directory_owner(directory, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")
             return cls(conn, str(path), cluster)
         except (OSError, sqlite3.Error) as exc:
             message = f"state directory {directory} is not usable: {exc}"
             if not memory_fallback:
-                raise StateError(
-                    message + " (create it writable for the proxlb user, or set service.state_dir)"
-                ) from None
+                denied = isinstance(exc, PermissionError) or "readonly" in str(exc)
+                fix = (
+                    f"fix the ownership: {ownership_fix(directory)}"
+                    if denied
+                    else "create it writable for the proxlb user, or set service.state_dir"
+                )
+                raise StateError(f"{message} ({fix})") from None
             log.warning("%s; keeping state in memory for this run only (no cooldown across runs)", message)
             return cls.in_memory(cluster)
 
@@ -351,6 +358,11 @@ class StateStore:
             self._conn.execute("DELETE FROM cpu_samples WHERE cluster=? AND updated < ?", (cluster, before))
             self._conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
             self._conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
+
+    def size_bytes(self) -> int:
+        """Bytes the database occupies (pages in use and free), WAL excluded."""
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        return int(pages) * int(self._conn.execute("PRAGMA page_size").fetchone()[0])
 
     # -- cpu smoothing -------------------------------------------------------------------------
     def cpu_history(self, since: float | None = None) -> dict[VmId, float]:
