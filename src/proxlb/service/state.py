@@ -5,7 +5,10 @@ Role: the memory that survives restarts — above all the cross-run guard agains
 moved recently is not moved again for balancing). Invariants: schema versioned in `meta`; WAL
 journal; every write is one transaction; times are epoch seconds supplied by the caller (no clock
 is read here). An unwritable state dir raises `StateError` unless the caller asked for the
-documented in-memory fallback (one-shot runs), which logs a WARNING.
+documented in-memory fallback (one-shot runs), which logs a WARNING. A write that fails later
+(a full disk, an I/O error) never raises: it is logged naming what is full; migration rows go to
+the fallback journal (service/journal.py), count for cooldowns from memory, and are replayed at
+the next write that succeeds.
 
 Scoped per cluster: every row carries the identity of the cluster it belongs to
 (`ClusterSnapshot.identity`: the PVE cluster name, or the node set of a standalone node), and
@@ -22,7 +25,8 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from typing import Any
 from proxlb.domain import VmId
 from proxlb.errors import ProxlbError
 from proxlb.execute.model import MigrationOutcome, Outcome
+from proxlb.service.journal import Journal, Row, what_failed
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +102,34 @@ class StateError(ProxlbError):
     """The state directory or database cannot be used."""
 
 
+class StateFullError(StateError):
+    """The state database cannot be created or opened because its file system is full."""
+
+
+_WRITE_ERRORS = (OSError, sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+class _Discard:
+    """Stands in for the connection while the database cannot be written: statements go nowhere."""
+
+    lastrowid = None
+
+    def execute(self, *args: object) -> _Discard:
+        return self
+
+    def executemany(self, *args: object) -> _Discard:
+        return self
+
+
+def _done(row: Row, since: float) -> bool:
+    """A kept-aside migration row (INSERT_MIGRATION order) that succeeded at or after `since`."""
+    return row[9] == Outcome.DONE.value and float(str(row[8])) >= since
+
+
+def _is_full(exc: BaseException) -> bool:
+    return "full" in str(exc).lower() or getattr(exc, "errno", None) == 28  # ENOSPC
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     vmid: VmId
@@ -121,6 +154,8 @@ class StateStore:
         self.location = location
         self._cluster: str | None = None
         self._held: list[Callable[[], None]] = []
+        self._journal = Journal(location)
+        self.write_failures = 0  # writes that failed since the store was opened
         self._migrate_schema()
         if cluster is not None:
             self.bind(cluster)
@@ -145,8 +180,12 @@ class StateStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             return cls(conn, str(path), cluster)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, StateFullError) as exc:
             message = f"state directory {directory} is not usable: {exc}"
+            if _is_full(exc) and not memory_fallback:
+                raise StateFullError(
+                    f"state directory {directory} is not usable: {what_failed(str(directory / DB_NAME), exc)}"
+                ) from None
             if not memory_fallback:
                 raise StateError(
                     message + " (create it writable for the proxlb user, or set service.state_dir)"
@@ -196,7 +235,51 @@ class StateStore:
                     (str(SCHEMA_VERSION),),
                 )
         except sqlite3.Error as exc:
-            raise StateError(f"state database {self.location} is not usable: {exc}") from None
+            kind = StateFullError if _is_full(exc) else StateError
+            raise kind(f"state database {self.location} is not usable: {exc}") from None
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[Any]:
+        """One write transaction; a failure (disk full, I/O error) is logged, never raised.
+
+        Migration rows the journal holds are replayed first, in their own transaction."""
+        saved = self._journal.saved()
+        if saved:
+            try:
+                with self._conn:
+                    self._conn.execute("BEGIN")
+                    self._conn.executemany(INSERT_MIGRATION, saved)
+                self._journal.written()
+                log.info("state: %d migration record(s) kept aside are stored now", len(saved))
+            except _WRITE_ERRORS:
+                pass  # still failing: the write below reports it
+        try:
+            self._conn.execute("BEGIN")
+        except _WRITE_ERRORS as exc:
+            self._failed(what, exc)
+            yield _Discard()
+            return
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except _WRITE_ERRORS as exc:
+            self._rollback()
+            self._failed(what, exc)
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.Error):  # nothing was open
+            self._conn.execute("ROLLBACK")
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.write_failures += 1
+        log.warning("state: could not store %s: %s", what, what_failed(self.location, exc))
+
+    def _kept_aside(self) -> list[Row]:
+        """Migration rows of the bound cluster waiting in the journal (they count for cooldowns)."""
+        return [r for r in self._journal.pending if r[0] == self._cluster]
 
     @property
     def schema_version(self) -> int:
@@ -243,9 +326,13 @@ class StateStore:
             for o in outcomes
             if not o.detail.startswith("dry run")
         ]
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(INSERT_MIGRATION, rows)
+        if not rows:
+            return 0
+        failures = self.write_failures
+        with self._writing("the outcome of migrations") as conn:
+            conn.executemany(INSERT_MIGRATION, rows)
+        if self.write_failures != failures:
+            self._journal.keep(rows)
         return len(rows)
 
     def _migration_row(
@@ -264,16 +351,17 @@ class StateStore:
         start settles it from the guest's real location (`settle_migration`).
         """
         started = o.started_at or 0.0
-        with self._conn:
-            self._conn.execute("BEGIN")
-            cur = self._conn.execute(INSERT_MIGRATION, self._migration_row(o, started, started, RUNNING, ""))
-        return int(cur.lastrowid or 0)
+        row_id = 0
+        with self._writing(f"the start of the migration of {o.vmid}") as conn:
+            cur = conn.execute(INSERT_MIGRATION, self._migration_row(o, started, started, RUNNING, ""))
+            row_id = int(cur.lastrowid or 0)
+        return row_id  # 0: not stored; the caller stores the final outcome as a whole row
 
     def settle_migration(self, row_id: int, outcome: str, detail: str, finished: float) -> None:
-        """Give a 'running' or 'timeout' row its final outcome (one transaction)."""
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute(
+        """Give a 'running' or 'timeout' row its final outcome (one transaction; on failure the row
+        stays unsettled and the next cycle's reconcile decides it from PVE)."""
+        with self._writing(f"the outcome of migration row {row_id}") as conn:
+            conn.execute(
                 "UPDATE migrations SET outcome=?, detail=?, finished=? WHERE id=? AND cluster=?",
                 (outcome, detail, finished, row_id, self.cluster),
             )
@@ -301,9 +389,10 @@ class StateStore:
             "SELECT vmid, source FROM migrations WHERE cluster=? AND outcome=? AND reason=? AND finished>=?",
             (self.cluster, Outcome.DONE.value, "balance", since),
         )
+        aside = [(r[1], r[4]) for r in self._kept_aside() if _done(r, since) and r[6] == "balance"]
         out: dict[VmId, set[str]] = {}
-        for vmid, source in cur.fetchall():
-            out.setdefault(VmId(int(vmid)), set()).add(str(source))
+        for vmid, source in cur.fetchall() + aside:
+            out.setdefault(VmId(int(str(vmid))), set()).add(str(source))
         return {vmid: frozenset(nodes) for vmid, nodes in out.items()}
 
     def run_started(self, back: int) -> float | None:
@@ -321,7 +410,12 @@ class StateStore:
             " GROUP BY vmid",
             (self.cluster, Outcome.DONE.value, since),
         )
-        return {VmId(int(vmid)): float(when) for vmid, when in cur.fetchall()}
+        moves = {VmId(int(vmid)): float(when) for vmid, when in cur.fetchall()}
+        for r in self._kept_aside():
+            if _done(r, since):
+                vmid, when = VmId(int(str(r[1]))), float(str(r[8]))
+                moves[vmid] = max(moves.get(vmid, when), when)
+        return moves
 
     def last_move_finished(self, reason: str = "balance") -> float | None:
         """Finish time of this cluster's latest successful migration for `reason` (PSI window)."""
@@ -329,7 +423,10 @@ class StateStore:
             "SELECT MAX(finished) FROM migrations WHERE cluster=? AND outcome=? AND reason=?",
             (self.cluster, Outcome.DONE.value, reason),
         ).fetchone()
-        return float(row[0]) if row is not None and row[0] is not None else None
+        times = [float(str(r[8])) for r in self._kept_aside() if _done(r, 0.0) and r[6] == reason]
+        if row is not None and row[0] is not None:
+            times.append(float(row[0]))
+        return max(times) if times else None
 
     def history(self, limit: int = 100) -> list[HistoryEntry]:
         cur = self._conn.execute(
@@ -345,12 +442,11 @@ class StateStore:
     def prune(self, before: float) -> None:
         """Forget this cluster's migrations, CPU samples, runs and planned moves older than `before`."""
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute("DELETE FROM migrations WHERE cluster=? AND finished < ?", (cluster, before))
-            self._conn.execute("DELETE FROM cpu_samples WHERE cluster=? AND updated < ?", (cluster, before))
-            self._conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
-            self._conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
+        with self._writing("the pruning of old rows") as conn:
+            conn.execute("DELETE FROM migrations WHERE cluster=? AND finished < ?", (cluster, before))
+            conn.execute("DELETE FROM cpu_samples WHERE cluster=? AND updated < ?", (cluster, before))
+            conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
+            conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
 
     def size_bytes(self) -> int:
         """Bytes the database occupies (pages in use and free), WAL excluded."""
@@ -369,9 +465,8 @@ class StateStore:
     def record_cpu(self, samples: Mapping[VmId, float], now: float) -> None:
         """Replace the stored smoothed CPU of these guests (the collector already applied the EWMA)."""
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(
+        with self._writing("CPU samples") as conn:
+            conn.executemany(
                 "INSERT INTO cpu_samples (cluster, vmid, cpu_milli, updated) VALUES (?,?,?,?)"
                 " ON CONFLICT(cluster, vmid) DO UPDATE SET cpu_milli=excluded.cpu_milli,"
                 " updated=excluded.updated",
@@ -389,10 +484,9 @@ class StateStore:
     def record_planned_moves(self, moves: Mapping[VmId, str], now: float) -> None:
         """Replace this cluster's remembered plan by `moves` (vmid → target)."""
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute("DELETE FROM planned_moves WHERE cluster=?", (cluster,))
-            self._conn.executemany(
+        with self._writing("the planned moves") as conn:
+            conn.execute("DELETE FROM planned_moves WHERE cluster=?", (cluster,))
+            conn.executemany(
                 "INSERT INTO planned_moves (cluster, vmid, target, planned) VALUES (?,?,?,?)",
                 [(cluster, int(v), t, now) for v, t in moves.items()],  # plan order
             )
@@ -400,9 +494,8 @@ class StateStore:
     # -- runs ----------------------------------------------------------------------------------
     def record_run(self, summary: Mapping[str, Any], started: float, finished: float) -> None:
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute(
+        with self._writing("the run summary") as conn:
+            conn.execute(
                 "INSERT INTO runs (cluster, started, finished, summary) VALUES (?,?,?,?)",
                 (cluster, started, finished, json.dumps(dict(summary), sort_keys=True, default=str)),
             )
