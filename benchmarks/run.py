@@ -6,7 +6,8 @@ spread before/after; upstream ProxLB 2.3.0 on the same simulated cluster when `.
 exists. Then: evacuating each node of a generated cluster in process on the simulator's virtual
 clock, beside the lower bound of the simulator's migration model (the evacuation ratio, see
 benchmarks/evacuation.py). Then plan stability: Jaccard similarity of 5 consecutive dry-run plans
-per scenario on noisy simulated clusters (benchmarks/stability.py). Prints Markdown.
+per scenario on noisy simulated clusters (benchmarks/stability.py). Then the cost of failover
+headroom prefer/require (benchmarks/failover.py). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import yaml
 
 from benchmarks.evacuation import print_evacuations
+from benchmarks.failover import print_failover_cost
+from benchmarks.sim_bench import measure
 from benchmarks.stability import print_table as print_stability
 from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
 from proxlb.collect.snapshot import collect_snapshot
@@ -30,7 +33,6 @@ from proxlb.config.load import evaluate_mapping
 from proxlb.config.model import ProxlbConfig
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
-from proxlb_sim.bench import measure
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.generate import GenerateOptions, generate_scenario
 from proxlb_sim.inprocess import InProcessApi
@@ -196,6 +198,7 @@ def main() -> int:
             flush=True,
         )
     print_evacuations()
+    print_failover_cost()
     print("\n## Plan stability (5 consecutive dry runs, 2 virtual minutes apart, simulator noise on)\n")
     print_stability()
     print("\n## Simulator response times (32 nodes × 4000 guests, HTTPS, ms)\n")

@@ -1,4 +1,4 @@
-"""Typed errors. Only `cli.py` and the daemon loop decide whether to exit or to continue."""
+"""Typed errors. Only `proxlb.cli` and the daemon loop decide whether to exit or to continue."""
 
 from __future__ import annotations
 

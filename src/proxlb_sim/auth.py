@@ -17,7 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from proxlb_sim.access import acl_privs
+from proxlb_sim.access import ROLES, acl_privs
 from proxlb_sim.pveerror import PveError
 from proxlb_sim.scenario import AuthSection
 
@@ -26,41 +26,7 @@ DEFAULT_PASSWORD = "proxlb-sim"
 DEFAULT_TOKEN_ID = "proxlb"
 DEFAULT_TOKEN_SECRET = "5e1f2c3d-4b5a-4c6d-8e7f-0a1b2c3d4e5f"
 TICKET_LIFETIME_S = 7200
-ALL_PRIVS: tuple[str, ...] = (
-    "Datastore.Allocate",
-    "Datastore.AllocateSpace",
-    "Datastore.AllocateTemplate",
-    "Datastore.Audit",
-    "Mapping.Audit",
-    "Mapping.Use",
-    "Permissions.Modify",
-    "Pool.Allocate",
-    "Pool.Audit",
-    "Realm.Allocate",
-    "SDN.Audit",
-    "SDN.Use",
-    "Sys.Audit",
-    "Sys.Console",
-    "Sys.Incoming",
-    "Sys.Modify",
-    "Sys.PowerMgmt",
-    "Sys.Syslog",
-    "User.Modify",
-    "VM.Allocate",
-    "VM.Audit",
-    "VM.Backup",
-    "VM.Clone",
-    "VM.Config.CPU",
-    "VM.Config.Disk",
-    "VM.Config.HWType",
-    "VM.Config.Memory",
-    "VM.Config.Network",
-    "VM.Config.Options",
-    "VM.Console",
-    "VM.Migrate",
-    "VM.PowerMgmt",
-    "VM.Snapshot",
-)
+ALL_PRIVS: tuple[str, ...] = tuple(sorted(ROLES["Administrator"]))  # root@pam has every privilege
 _TICKET = re.compile(r"^PVE:([^:]+):([0-9A-F]{8})::(.+)$")
 
 

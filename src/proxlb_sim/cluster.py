@@ -15,25 +15,28 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxlb_sim import autorebalance
 from proxlb_sim.auth import AuthStore
 from proxlb_sim.clock import VirtualClock
 from proxlb_sim.engine import Engine
 from proxlb_sim.faults import FaultState
-from proxlb_sim.history import BackupArchive, seed_history
+from proxlb_sim.history import seed_history
 from proxlb_sim.metrics import Metrics
 from proxlb_sim.pveerror import PveError
 from proxlb_sim.scenario import Scenario
-from proxlb_sim.state import SimGuest, SimNode, SimStorage, build_guests, build_nodes, build_storages
-from proxlb_sim.tasks import TaskStore
+from proxlb_sim.state import (
+    BackupArchive,
+    Pool,
+    SimGuest,
+    SimNode,
+    SimStorage,
+    build_guests,
+    build_nodes,
+    build_storages,
+)
+from proxlb_sim.tasks import Task, TaskStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Pool:
-    poolid: str
-    comment: str | None
-    members: list[str] = field(default_factory=list)  # "vmid" as str, or "storage:<id>"
 
 
 @dataclass
@@ -65,11 +68,17 @@ class SimCluster:
         self.storages: dict[str, SimStorage] = build_storages(scenario)
         self.pools = self._build_pools()
         self.tasks = TaskStore(self.seed)
-        self.engine = Engine(self, start)
+        self.engine = Engine(self, start)  # the engine sees the cluster only as an `EngineHost`
         self.faults = FaultState()
         self.auth = AuthStore(scenario.auth, self.settings.cluster_name)
         self.ha_resources: dict[str, dict[str, Any]] = {}
         self.ha_pending: dict[str, tuple[str, str]] = {}  # sid -> (target, "migrate"|"relocate")
+        # rules.cfg as PVE stores it: keys given (also `strict: 0`), resources sorted; ordered
+        self.ha_rules: list[dict[str, Any]] = []
+        for rule in scenario.ha.rules:
+            entry = rule.model_dump(exclude_none=True)
+            entry["resources"] = ",".join(sorted(x.strip() for x in rule.resources.split(",")))
+            self.ha_rules.append(entry)
         for res in scenario.ha.resources:
             self.ha_resources[res.sid] = res.model_dump(exclude_none=True)
         for g in scenario.guests:  # a dump's `hastate` implies an HA resource
@@ -88,6 +97,8 @@ class SimCluster:
             self.faults.add(spec, self, start)
         self.backups: list[BackupArchive] = []  # vzdump archives left by the seeded history
         seed_history(self)
+        # PVE 9.2's HA auto-rebalance, when the scenario's options.crs turns it on
+        self.auto_rebalance = autorebalance.attach(self)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, seed: int = 0, time_scale: float = 1.0) -> SimCluster:
@@ -134,6 +145,11 @@ class SimCluster:
         self._sample = Sample(guest, node, t)
         self._sample_key = key
         return self._sample
+
+    def new_task(self, node: str, t: float, type_: str, id_: str, user: str) -> Task:
+        """A running task on `node` started at `t` (its UPID carries the node's boot-relative pstart)."""
+        boot = self.clock.start - self.nodes[node].uptime0
+        return self.tasks.new(node, boot, t, type_, id_, user)
 
     # -- lookups ------------------------------------------------------------------------------------
     @property
@@ -189,6 +205,12 @@ class SimCluster:
         log.info("simulated node %s HA maintenance %s", name, "on" if on else "off")
         self.nodes[name].ha_maintenance = on
         self.bump()
+
+    def schedule_node_failure(self, name: str, at: float) -> None:
+        """Fail node `name` at virtual time `at`; PVE HA fences it and recovers its HA guests."""
+        from proxlb_sim.ha_recovery import schedule_failure
+
+        schedule_failure(self, name, at)
 
     def storage_on(self, storage: str, node: str) -> bool:
         """True if `storage` is available on `node`."""

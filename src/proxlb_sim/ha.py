@@ -8,6 +8,7 @@ cluster state; callers hold the lock.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Any
 
@@ -17,6 +18,12 @@ from proxlb_sim.pveerror import PveError
 
 def _digest(c: SimCluster, what: str) -> str:
     return hashlib.sha1(f"{what}:{c.version}:{c.settings.cluster_name}".encode()).hexdigest()
+
+
+def rules_digest(c: SimCluster) -> str:
+    """Digest of rules.cfg: changes exactly when a rule is written."""
+    text = json.dumps(c.ha_rules, sort_keys=True) + c.settings.cluster_name
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def ha_resources(c: SimCluster, type_filter: str | None) -> list[dict[str, Any]]:
@@ -58,20 +65,12 @@ def ha_rules(c: SimCluster, type_filter: str | None, resource: str | None) -> li
     """`GET /cluster/ha/rules` (PVE 9), including groups shown as generated node-affinity rules."""
     if not c.api_node.pve9:
         raise PveError(501, "Method 'GET /cluster/ha/rules' not implemented")
-    rules: list[dict[str, Any]] = []
-    for r in c.scenario.ha.rules:
-        entry = r.model_dump(exclude_none=True)
-        entry["resources"] = ",".join(sorted(s.strip() for s in r.resources.split(",")))
-        if entry.get("strict") == 0:
-            entry.pop("strict")
-        if entry.get("disable") == 0:
-            entry.pop("disable")
-        rules.append(entry)
+    rules: list[dict[str, Any]] = [dict(r) for r in c.ha_rules]  # as stored, `strict: 0` included
     for g in c.scenario.ha.groups:
         members = sorted(sid for sid, res in c.ha_resources.items() if res.get("group") == g.group)
         if not members:
             continue
-        entry = {
+        entry: dict[str, Any] = {
             "rule": f"ha-group-{g.group}",
             "type": "node-affinity",
             "resources": ",".join(members),
@@ -87,7 +86,7 @@ def ha_rules(c: SimCluster, type_filter: str | None, resource: str | None) -> li
             continue
         if resource and resource not in entry["resources"].split(","):
             continue
-        out.append({**entry, "order": order, "digest": _digest(c, "rules")})
+        out.append({**entry, "order": order, "digest": rules_digest(c)})
     return out
 
 

@@ -149,7 +149,10 @@ def nodes(r: Request) -> list[dict[str, Any]]:
 
 
 def node_index(r: Request) -> list[dict[str, str]]:
-    names = ("qemu", "lxc", "replication", "rrddata", "status", "storage", "subscription", "tasks", "version")
+    names = (
+        "qemu", "lxc", "replication", "rrddata", "status", "storage", "subscription", "tasks", "version",
+        "dns", "time", "services", "config", "netstat", "hardware", "firewall",
+    )  # fmt: skip
     return [{"name": n} for n in names]
 
 
@@ -176,28 +179,39 @@ def lxc_list(r: Request) -> list[dict[str, Any]]:
     return [views.lxc_entry(c, g, r.t) for g in gs]
 
 
-def _kind(r: Request) -> str:
+def guest_kind(r: Request) -> str:
     return "qemu" if "/qemu/" in r.path else "lxc"
 
 
 def guest_index(r: Request) -> list[dict[str, str]]:
-    r.cluster.guest_on(r.node, r.vmid, _kind(r))
-    return [{"subdir": n} for n in ("config", "migrate", "rrddata", "status")]
+    r.cluster.guest_on(r.node, r.vmid, guest_kind(r))
+    names = ("config", "status", "migrate", "rrddata", "snapshot", "firewall")
+    extra = ("agent",) if guest_kind(r) == "qemu" else ("interfaces",)
+    return [{"subdir": n} for n in names + extra]
 
 
 def guest_config(r: Request) -> dict[str, Any]:
-    return views.guest_config(r.cluster.guest_on(r.node, r.vmid, _kind(r)))
+    g = r.cluster.guest_on(r.node, r.vmid, guest_kind(r))
+    conf = views.guest_config(g)
+    if g.pending and not r.params.get("current"):  # PVE shows pending values unless current=1
+        for key, value in g.pending.items():
+            if value is None:
+                conf.pop(key, None)
+            else:
+                conf[key] = value
+    return conf
 
 
 def guest_status(r: Request) -> dict[str, Any]:
     c = r.cluster
-    kind = _kind(r)
+    kind = guest_kind(r)
     g = c.guest_on(r.node, r.vmid, kind)
     if kind == "lxc":
         out = views.lxc_entry(c, g, r.t)
     else:
         out = views.qemu_entry(c, g, r.t, full=True)
-        out["agent"] = 1
+        if str(g.config.get("agent", "0")).split(",")[0] in ("1", "enabled=1"):
+            out["agent"] = 1  # qemu-server vmstatus: only when the agent is enabled in the config
     hastate = c.ha_state_of(g)
     out["ha"] = {"managed": 1, "state": hastate} if hastate else {"managed": 0}
     return out
@@ -216,11 +230,11 @@ def guest_rrddata(r: Request) -> list[dict[str, Any]]:
 
 
 def migrate_precondition(r: Request) -> dict[str, Any]:
-    return migrate.precondition(r.cluster, r.node, r.vmid, _kind(r), r.params.get("target"))
+    return migrate.precondition(r.cluster, r.node, r.vmid, guest_kind(r), r.params.get("target"))
 
 
 def migrate_post(r: Request) -> str:
-    if _kind(r) == "qemu":
+    if guest_kind(r) == "qemu":
         return migrate.qemu_migrate(r.cluster, r.node, r.vmid, r.params, r.who, r.t)
     return migrate.lxc_migrate(r.cluster, r.node, r.vmid, r.params, r.who, r.t)
 
@@ -316,9 +330,9 @@ def node_storage(r: Request) -> list[dict[str, Any]]:
     for e in views.storage_entries(c, r.node):
         if r.params.get("storage") not in (None, e["storage"]):
             continue
-        content = r.params.get("content")
-        if content and content not in e["content"].split(","):
-            continue
+        wanted = [x.strip() for x in str(r.params.get("content") or "").split(",") if x.strip()]
+        if wanted and not set(wanted) & set(e["content"].split(",")):
+            continue  # pve-storage storage_info: keep a storage offering any listed content type
         total, used = e["maxdisk"], e["disk"]
         out.append(
             {

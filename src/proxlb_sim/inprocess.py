@@ -51,6 +51,14 @@ class InProcessApi:
         """POST `path` → unwrapped data (e.g. a UPID)."""
         return self._call("POST", path, params)
 
+    def put(self, path: str, **params: Any) -> Any:
+        """PUT `path` → unwrapped data (null for config writes)."""
+        return self._call("PUT", path, params)
+
+    def delete(self, path: str, **params: Any) -> Any:
+        """DELETE `path` → unwrapped data."""
+        return self._call("DELETE", path, params)
+
     def advance(self, seconds: float) -> None:
         """Move the virtual clock forward (the state catches up on the next call)."""
         self.cluster.clock.advance(seconds)

@@ -266,10 +266,10 @@ def _executor(c: SimCluster, g: SimGuest, target: str, relocate: bool) -> Callab
 def ha_partners(c: SimCluster, g: SimGuest, target: str) -> list[str]:
     """HA resources in enabled positive resource affinity with `g` that are not on `target` yet."""
     out: list[str] = []
-    for rule in c.scenario.ha.rules:
-        if rule.type != "resource-affinity" or rule.affinity != "positive" or rule.disable:
+    for rule in c.ha_rules:
+        if rule["type"] != "resource-affinity" or rule.get("affinity") != "positive" or rule.get("disable"):
             continue
-        sids = [s.strip() for s in rule.resources.split(",")]
+        sids = [s.strip() for s in str(rule["resources"]).split(",")]
         if g.sid in sids:
             for sid in sids:
                 other = c.guests.get(int(sid.split(":")[1]))
@@ -293,10 +293,10 @@ def _ha_execute(c: SimCluster, g: SimGuest, target: str, t: float, relocate: boo
 def ha_blockers(c: SimCluster, g: SimGuest, target: str) -> list[tuple[str, str]]:
     """HA resources on `target` in negative affinity with `g` (from enabled resource-affinity rules)."""
     out: list[tuple[str, str]] = []
-    for rule in c.scenario.ha.rules:
-        if rule.type != "resource-affinity" or rule.affinity != "negative" or rule.disable:
+    for rule in c.ha_rules:
+        if rule["type"] != "resource-affinity" or rule.get("affinity") != "negative" or rule.get("disable"):
             continue
-        sids = [s.strip() for s in rule.resources.split(",")]
+        sids = [s.strip() for s in str(rule["resources"]).split(",")]
         if g.sid not in sids:
             continue
         for sid in sids:
@@ -334,9 +334,13 @@ def precondition(c: SimCluster, node: str, vmid: int, kind: str, target: str | N
     g = c.guest_on(node, vmid, kind)
     if g.lock:
         raise PveError(500, f"{'VM' if kind == 'qemu' else 'CT'} is locked ({g.lock})")
-    others = [n for n in c.nodes if n != node and (target is None or n == target)]
+    others = [n for n in c.nodes if n != node]  # PVE ignores `target`: every node but the local one
+    dependent = g.sid in c.ha_resources and _at_least(c.nodes[node].version, (9, 2))
     if kind == "lxc":
-        return {"running": int(g.running), "allowed-nodes": others, "not-allowed-nodes": {}}
+        ct: dict[str, Any] = {"running": int(g.running), "allowed-nodes": others, "not-allowed-nodes": {}}
+        if dependent:
+            ct["dependent-ha-resources"] = sorted(ha_partners(c, g, ""))
+        return ct
     not_allowed: dict[str, dict[str, Any]] = {}
     for n in others:
         missing = sorted(
@@ -374,4 +378,12 @@ def precondition(c: SimCluster, node: str, vmid: int, kind: str, target: str | N
     }
     if c.nodes[node].pve9:
         out["has-dbus-vmstate"] = 1
+    if dependent:
+        # pve-ha-manager Config.pm get_resource_motion_info: positive-affinity partners move along
+        out["dependent-ha-resources"] = sorted(ha_partners(c, g, ""))
     return out
+
+
+def _at_least(version: str, wanted: tuple[int, int]) -> bool:
+    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+    return tuple(parts) >= wanted

@@ -7,20 +7,29 @@ spec, takes the cluster lock, syncs the virtual clock, checks that a proxied nod
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from proxlb_sim import (
+    cluster_reads,
+    config_writes,
+    guest_reads,
+    ha_writes,
+    node_reads,
+    object_reads,
+    pool_writes,
+    power,
+    snapshot_writes,
+)
 from proxlb_sim import endpoints as e
 from proxlb_sim import handlers as h
 from proxlb_sim.auth import Identity
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.params import Spec, validate
 from proxlb_sim.pveerror import PveError
+from proxlb_sim.routing import Route
+from proxlb_sim.routing import route as _route
 
-Handler = Callable[[h.Request], Any]
 _SEG = {"node": "node", "vmid": "vmid", "upid": "string", "poolid": "string", "sid": "string", "id": "string"}
 RRD: Spec = {"timeframe!": "enum:hour|day|week|month|year|decade", "cf": "enum:AVERAGE|MAX"}
 QM_MIGRATE: Spec = {
@@ -64,23 +73,6 @@ TICKET: Spec = {
     "privs": "string",
     "new-format": "boolean",
 }
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    template: str
-    regex: re.Pattern[str]
-    handler: Handler
-    spec: Spec
-    proxied: bool
-
-
-def _route(method: str, template: str, handler: Handler, spec: Spec | None = None) -> Route:
-    pattern = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", template)
-    return Route(
-        method, template, re.compile(f"^{pattern}$"), handler, spec or {}, template.startswith("/nodes/{")
-    )
 
 
 _MORE: tuple[Route, ...] = (
@@ -172,9 +164,12 @@ ROUTES: tuple[Route, ...] = tuple(
         _route("POST", "/cluster/ha/resources/{sid}/relocate", h.ha_migrate, {"node!": "node"}),
         _route("GET", "/access/permissions", h.permissions, {"userid": "string", "path": "string"}),
         _route("POST", "/access/ticket", h.ticket, TICKET),
+        _route("GET", "/access/ticket", lambda r: None),  # pve-access-control AccessControl.pm: a dummy index
     ]
     + list(_MORE)
     + [_route("GET", path, e.empty_list) for path, _ in e.EMPTY_LISTS]
+    + [*guest_reads.ROUTES, *object_reads.ROUTES, *node_reads.ROUTES, *cluster_reads.ROUTES]
+    + [*config_writes.ROUTES, *power.ROUTES, *snapshot_writes.ROUTES, *ha_writes.ROUTES, *pool_writes.ROUTES]
     + [
         r
         for kind, mig in (("qemu", QM_MIGRATE), ("lxc", CT_MIGRATE))

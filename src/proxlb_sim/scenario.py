@@ -20,16 +20,25 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from proxlb.errors import ProxlbError
 from proxlb_sim.sections import (
+    AclEntry,
+    AgentSection,
+    AuthSection,
     BackupSection,
     ContentSection,
     GroupSpec,
     HistorySection,
     ReplicationJob,
+    SnapshotSpec,
     SubscriptionSpec,
+    TokenSpec,
+    UserSpec,
     check_sections,
 )
 
+__all__ = ["AclEntry", "AuthSection", "GroupSpec", "TokenSpec", "UserSpec"]  # re-exported models
+
 GIB = 1024**3
+FORMAT = 2  # scenario format version written by `proxlb snapshot`; files without `format` are 1
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
@@ -159,46 +168,6 @@ class PoolSpec(BaseModel):
     members: list[int | str] = []
 
 
-class TokenSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9._-]*$")
-    secret: str
-    privsep: int = 0
-    expire: int = 0
-
-
-class UserSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    userid: str = Field(pattern=r"^[^\s:/@!]+@[A-Za-z0-9._-]+$")
-    password: str | None = None
-    enable: int = 1
-    expire: int = 0
-    firstname: str | None = None
-    lastname: str | None = None
-    email: str | None = None
-    comment: str | None = None
-    tokens: list[TokenSpec] = []
-
-
-class AclEntry(BaseModel):
-    """`ugid` is a user (`name@realm`), a token (`name@realm!id`) or a group; give `privs` or a
-    built-in `roleid` (PVEAuditor, PVEVMAdmin, Administrator, ...)."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: str = "/"
-    ugid: str
-    privs: list[str] | None = None
-    roleid: str | None = None
-    propagate: int = 1
-
-
-class AuthSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    users: list[UserSpec] = []
-    groups: list[GroupSpec] = []
-    acl: list[AclEntry] = []
-
-
 class FaultSpec(BaseModel):
     """One injected fault; `at`/`until` are virtual seconds after the simulator start."""
 
@@ -211,6 +180,7 @@ class FaultSpec(BaseModel):
         "latency",
         "errors",
         "refuse_connections",
+        "node_failure",  # power loss: fenced, then PVE HA recovers its HA guests (ha_recovery.py)
     ]
     node: str | None = None
     vmid: int | None = None
@@ -253,6 +223,7 @@ class Scenario(BaseModel):
     """A validated scenario; the `nodes` ... `other` lists split `resources` by type."""
 
     model_config = ConfigDict(extra="forbid")
+    format: int = 1
     resources: list[dict[str, Any]]
     ha: HaSection = HaSection()
     pools: list[PoolSpec] = []
@@ -267,6 +238,8 @@ class Scenario(BaseModel):
     backup: BackupSection = BackupSection()
     content: ContentSection = ContentSection()
     history: HistorySection = HistorySection()
+    snapshots: dict[int, list[SnapshotSpec]] = {}
+    agent: AgentSection = AgentSection()
     nodes: list[NodeEntry] = []
     guests: list[GuestEntry] = []
     storages: list[StorageEntry] = []
@@ -323,6 +296,12 @@ def parse_scenario(raw: object, source: str = "<scenario>") -> Scenario:
         raw = {"resources": raw["data"]}  # `pvesh ... --output-format json` of the API envelope
     if not isinstance(raw, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping with a 'resources' list")
+    version = raw.get("format", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT:
+        raise ScenarioError(
+            f"{source}: scenario format {version!r} is not supported",
+            (f"this proxlb-sim reads formats 1 to {FORMAT}; upgrade proxlb-sim to load a newer file",),
+        )
     problems: list[str] = []
     try:
         scenario = Scenario.model_validate(raw)

@@ -69,6 +69,10 @@ class SimGuest:
     phase: float
     net_rate: float
     io_rate: float
+    # name -> {snaptime, description, vmstate, parent?, config}; insertion order = creation order
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parent: str | None = None  # the snapshot the current state derives from
+    pending: dict[str, Any] = field(default_factory=dict)  # qemu config changes applied at next start
 
     @property
     def running(self) -> bool:
@@ -86,6 +90,27 @@ class SimStorage:
     shared: int
     content: str
     per_node: dict[str, tuple[int, int, str]]  # node -> (maxdisk, disk, status)
+
+
+@dataclass
+class Pool:
+    poolid: str
+    comment: str | None
+    members: list[str] = field(default_factory=list)  # "vmid" as str, or "storage:<id>"
+
+
+@dataclass(frozen=True)
+class BackupArchive:
+    """A vzdump archive on a storage (`node` None on shared storage, visible from every node)."""
+
+    storage: str
+    node: str | None
+    volid: str
+    vmid: int
+    kind: str
+    ctime: int
+    size: int
+    notes: str
 
 
 @dataclass(frozen=True)
@@ -195,7 +220,19 @@ def _guest(scenario: Scenario, g: GuestEntry, start: float, seed: int) -> SimGue
         config["tags"] = g.tags
     tags = g.tags if g.tags is not None else config.get("tags")
     lock = g.lock if g.lock is not None else config.get("lock")
-    return SimGuest(
+    stored_parent = config.pop("parent", None)
+    snaps = {
+        x.name: {
+            "snaptime": x.snaptime,
+            "description": x.description,
+            "vmstate": x.vmstate,
+            **({"parent": x.parent} if x.parent else {}),
+            "config": dict(config),
+        }
+        for x in scenario.snapshots.get(g.vmid, [])
+    }
+    parent = stored_parent or (list(snaps)[-1] if snaps else None)
+    guest = SimGuest(
         vmid=g.vmid,
         kind=g.type,
         node=g.node,
@@ -217,6 +254,8 @@ def _guest(scenario: Scenario, g: GuestEntry, start: float, seed: int) -> SimGue
         net_rate=1_000 + 2_000_000 * _fraction(seed, f"net{g.vmid}") ** 3,
         io_rate=5_000 + 5_000_000 * _fraction(seed, f"io{g.vmid}") ** 3,
     )
+    guest.snapshots, guest.parent = snaps, str(parent) if parent else None
+    return guest
 
 
 def _default_storage(scenario: Scenario, node: str) -> str:

@@ -126,6 +126,7 @@ def cluster(
             "quorum": {"node": "pve1", "quorate": "1"},
         },
         "/cluster/ha/rules": [],
+        "/cluster/options": {"crs": {"ha": "basic"}},
         "/cluster/ha/groups": [],
         "/cluster/ha/resources": [],
         "/storage": [{"storage": "local", "type": "dir"}, {"storage": "ceph", "type": "rbd"}],

@@ -39,9 +39,10 @@ def make_cluster(nodes: int, guests_per_node: int, version: str = "9.0.3", ha: b
 @pytest.mark.parametrize(
     ("mode", "version", "ha_calls", "per_node"),
     [
-        ("used", "9.0.3", 1, 2),
-        ("used", "8.4.1", 2, 2),
-        ("psi", "9.0.3", 1, 5),
+        # HA: rules (PVE 9) or groups + resources (PVE 8), and /cluster/options (CRS mode)
+        ("used", "9.0.3", 2, 2),
+        ("used", "8.4.1", 3, 2),
+        ("psi", "9.0.3", 2, 5),
     ],
 )
 def test_requests_grow_with_nodes_not_guests(

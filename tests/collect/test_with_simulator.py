@@ -33,7 +33,7 @@ def test_mixed_scenario_collects_and_derives() -> None:
     api = api_for(HERE / "scenarios" / "mixed.yaml")
     cfg = config(balance_types=["vm", "ct"], with_local_disks=False, pools={"prod": {"pin": ["pve1"]}})
     snapshot = collect_snapshot(api, cfg, now=1.0)
-    assert len(api.calls) == 5 + 2 * 3
+    assert len(api.calls) == 6 + 2 * 3  # 4 cluster-wide, HA rules, /cluster/options, 2 per node
     assert snapshot.node_names == ("pve1", "pve2", "pve3")
     assert snapshot.node("pve3").ha_maintenance  # type: ignore[union-attr]
     assert snapshot.ha_master == "pve1"

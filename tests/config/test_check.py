@@ -15,7 +15,7 @@ Load = Callable[..., LoadedConfig]
 
 def test_ok_result_has_redacted_config(write_config: Callable[..., Path]) -> None:
     path = write_config(MINIMAL + "balancing: {balanciness_: 1}\n")
-    result = check_config(path, {})
+    result = check_config(path, {}, lenient=True)
     assert result.ok and result.problems == () and result.path == str(path)
     assert result.warnings == (
         "unknown key 'balancing.balanciness_' ignored — did you mean 'balancing.balanciness'?",
@@ -29,7 +29,7 @@ def test_ok_result_has_redacted_config(write_config: Callable[..., Path]) -> Non
 
 def test_failed_result_lists_problems_and_warnings(write_config: Callable[..., Path]) -> None:
     path = write_config(MINIMAL + "balancing: {method: ram, balanciness_: 1}\n")
-    result = check_config(path, {})
+    result = check_config(path, {}, lenient=True)
     assert not result.ok and result.config is None
     assert result.problems == (
         "balancing.method: 'ram' is not valid; expected one of memory, cpu, disk, combined",
@@ -86,3 +86,17 @@ def test_packaged_example_loads_without_warnings(write_config: Callable[..., Pat
     assert result.ok, result.problems
     assert result.warnings == ()
     assert result.config is not None and result.config["proxmox_api"]["token_secret"] == "********"
+
+
+def test_unknown_keys_are_problems_unless_lenient(write_config: Callable[..., Path]) -> None:
+    # #20 item 5: `servce:` turned a one-shot run into a daemon, `ssl_verfication: false` was ignored
+    path = write_config(MINIMAL + "servce: {daemon: false}\n")
+    strict = check_config(path, {})
+    assert not strict.ok and strict.config is None
+    [problem] = strict.problems
+    assert problem.startswith("unknown key 'servce' refused — did you mean 'service'?")
+    assert "service.lenient_config: true" in problem and "--lenient" in problem
+    lenient = check_config(path, {}, lenient=True)
+    assert lenient.ok and lenient.warnings == ("unknown key 'servce' ignored — did you mean 'service'?",)
+    by_option = write_config(MINIMAL + "servce: {daemon: false}\nservice: {lenient_config: true}\n")
+    assert check_config(by_option, {}).ok

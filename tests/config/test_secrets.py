@@ -127,7 +127,7 @@ def test_no_secret_leaks_anywhere(load: Load, write_config: Callable[..., Path],
     token = "tok-" + "9f8e7d6c5b4a"
     password = "pw-" + "1a2b3c4d5e6f"
     # a valid token config: str, repr, dumps, redacted output, check result and warnings
-    text = TOKEN_AUTH + f"  token_secret: {token}\n  tokn: x\n"
+    text = TOKEN_AUTH + f"  token_secret: {token}\n  tokn: x\nservice: {{lenient_config: true}}\n"
     loaded = load(text)
     config = loaded.config
     outputs = [

@@ -16,7 +16,7 @@ Load = Callable[..., LoadedConfig]
 
 
 def test_brief_example(load: Load) -> None:
-    loaded = load(MINIMAL + "balancing:\n  balanciness_: 3\n")
+    loaded = load(MINIMAL + "balancing:\n  balanciness_: 3\nservice: {lenient_config: true}\n")
     assert loaded.warnings == (
         "unknown key 'balancing.balanciness_' ignored — did you mean 'balancing.balanciness'?",
     )
@@ -52,6 +52,8 @@ def test_brief_example(load: Load) -> None:
             "service.schedule.interval",
         ),
         ({"solver": {"timeout": 3}}, "solver.timeout", "solver.timeout_seconds"),
+        # #20 item 5: the same key under another section wins over a look-alike here (was ignore_guests)
+        ({"balancing": {"ignore_nodes": []}}, "balancing.ignore_nodes", "proxmox_cluster.ignore_nodes"),
     ],
 )
 def test_suggestions(raw: dict[str, object], path: str, suggestion: str) -> None:
@@ -90,6 +92,6 @@ def test_unknown_key_warnings_accompany_errors(load: Load) -> None:
     # `username:` instead of `user:` — the error says user is missing, the warning says why
     text = "proxmox_api:\n  hosts: [pve1]\n  username: proxlb@pve\n  token_id: t\n  token_secret: s\n"
     with pytest.raises(ConfigError) as info:
-        load(text)
+        load(text + "service: {lenient_config: true}\n")
     assert info.value.problems == ("proxmox_api.user: required key is missing",)
     assert "did you mean 'proxmox_api.user'" in str(info.value)

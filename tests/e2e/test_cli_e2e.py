@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from proxmoxer import ProxmoxAPI
 
 from proxlb_sim.scenario import load_scenario
 from proxlb_sim.testing import SimInfo, running_simulator
@@ -144,8 +146,70 @@ def _snapshot_round_trip(demo_sim: SimInfo, configured: Callable[..., Path], tmp
         original = json_out(run_cli("-c", str(cfg), "-d", "-j"))["plan"]["migrations"]
         cfg2 = configured(replay)
         replayed = json_out(run_cli("-c", str(cfg2), "-d", "-j"))["plan"]["migrations"]
-    # the same moves; their order within a step ranks by expected duration, which counts local disks,
-    # and a snapshot holds no guest configs (the replayed guests get default, shared disks)
+    # the same moves (their order within a step ranks by expected duration, which counts local disks;
+    # the snapshot carries the guest configs, so the replay has the same disks)
     assert sorted((m["vmid"], m["target"]) for m in replayed) == sorted(
         (m["vmid"], m["target"]) for m in original
     )
+
+
+def test_snapshot_carries_configs_snapshots_and_agent_into_the_rehearsal(
+    configured: Callable[..., Path], tmp_path: Path
+) -> None:
+    """#18: what the admin's tools read (guest configs with agent and tags, snapshot lists, storages)
+    answers the same on the rehearsal as on the cluster it was taken from."""
+    with running_simulator("demo", time_scale=0.0) as source:
+        api = ProxmoxAPI(
+            source.host,
+            port=source.port,
+            user=source.user,
+            password=source.password,
+            verify_ssl=source.ca_file,
+        )
+        vm = next(
+            e
+            for e in api.cluster.resources.get(type="vm")
+            if e["type"] == "qemu" and e["status"] == "running"
+        )
+        guest = api.nodes(vm["node"]).qemu(vm["vmid"])
+        guest.snapshot.post(snapname="before_rehearsal", description="taken for #18")
+        source.admin.advance(60)
+        out = tmp_path / "snap.yaml"
+        proc = run_cli("-c", str(configured(source)), "snapshot", "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        expected = {
+            "config": {k: v for k, v in guest.config.get().items() if k != "digest"},
+            "snapshots": [s["name"] for s in guest.snapshot.get()],
+            "storages": sorted(s["storage"] for s in api.storage.get()),
+        }
+    doc = yaml.safe_load(out.read_text())
+    assert doc["format"] == 2
+    with running_simulator(load_scenario(out), time_scale=0.0) as replay:
+        api2 = ProxmoxAPI(
+            replay.host,
+            port=replay.port,
+            user=replay.user,
+            password=replay.password,
+            verify_ssl=replay.ca_file,
+        )
+        guest2 = api2.nodes(vm["node"]).qemu(vm["vmid"])
+        assert {k: v for k, v in guest2.config.get().items() if k != "digest"} == expected["config"]
+        assert [s["name"] for s in guest2.snapshot.get()] == expected["snapshots"]
+        assert sorted(s["storage"] for s in api2.storage.get()) == expected["storages"]
+        assert "result" in guest2.agent("get-osinfo").get()
+
+
+def test_piped_json_is_one_line_per_top_level_key_and_cuts_out_like_upstream(
+    demo_sim: SimInfo, configured: Callable[..., Path]
+) -> None:
+    # #16: indented JSON is written by Python's slow encoder; piped (not a terminal) each top-level
+    # key goes on one line, still between a line "{" and a line "}" as upstream's consumers expect
+    proc = run_cli("-c", str(configured(demo_sim)), "-d", "-j")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    doc = json_out(proc)
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert len(lines) == len(doc) + 2
+    first = lines.index("{")
+    last = max(i for i, line in enumerate(lines) if line.strip() == "}")
+    assert json.loads("\n".join(lines[first : last + 1])) == doc

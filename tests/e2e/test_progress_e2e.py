@@ -72,10 +72,19 @@ def test_terminal_shows_plan_then_live_progress_then_summary(
 def test_pipe_gets_one_line_per_start_and_finish_and_no_escape_codes(
     demo_sim: SimInfo, configured: Callable[..., Path]
 ) -> None:
-    proc = run_cli("-c", str(configured(demo_sim)), "--once")
+    # stdout and stderr (logs) into one pipe, as systemd hands both to journald
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxlb", "-c", str(configured(demo_sim)), "--once"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        check=False,
+    )
     out = proc.stdout
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "\x1b" not in out + proc.stderr
+    assert proc.returncode == 0, proc.stdout
+    assert "\x1b" not in out
     plan_at = out.index("Plan: ")
     vmids = re.findall(r"│\s+\d+ │\s+(\d+) │", out[plan_at : out.index("└", plan_at)])
     assert vmids

@@ -17,8 +17,9 @@ def test_defaults_match_upstream_and_our_extensions() -> None:
     assert pol.balance_types == frozenset()  # upstream default: nothing migrates
     assert (pol.min_improvement, pol.cost_per_gib, pol.cooldown_minutes) == (1.0, 0.05, 360.0)
     assert pol.thresholds == {} and not pol.overprovisioning and pol.cpu_overcommit is None
-    # upstream applies its 2.0 default only in the solver; so do we
-    assert policy_from_config(make(solver={"enable": True})).cpu_overcommit == 2.0
+    # enabling the solver changes no cap (#16: upstream's solver-only 2.0 made solver.enable change
+    # the greedy plan too); the cap is the admin's value or none, for every planner
+    assert policy_from_config(make(solver={"enable": True})).cpu_overcommit is None
     assert policy_from_config(make(balancing={"cpu_overcommit": 3.5})).cpu_overcommit == 3.5
 
 

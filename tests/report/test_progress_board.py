@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from proxlb.api.tasklog import TaskLogFollower, parse_log
-from proxlb.cli_progress import LiveProgress
+from proxlb.cli.progress import LiveProgress
 from proxlb.domain import GIB, GuestKind, Migration, MigrationReason, VmId
 from proxlb.execute.progress import MigrationEvent, MigrationPhase
 from proxlb.report.progress import ProgressBoard

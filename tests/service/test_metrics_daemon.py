@@ -98,7 +98,12 @@ def test_metrics_during_daemon_cycles_match_the_plans(tmp_path: Path) -> None:
     assert scrapes[0][0].plan is not None and scrapes[0][0].plan.migrations, (
         "the noisy cluster needs balancing"
     )
-    page = (tmp_path / "state" / "last-report.html").read_text()
+    pages = list((tmp_path / "state").glob("last-report*.html"))
+    identity = scrapes[-1][0].snapshot.identity  # type: ignore[union-attr]
+    assert [p.name for p in pages] == [f"last-report-{identity.replace(':', '-')}.html"]
+    info = ("proxlb_cluster_info", (("cluster", identity.split(":", 1)[1]), ("identity", identity)))
+    assert samples[info] == 1
+    page = pages[0].read_text()
     last = scrapes[-1][0]
     assert 'id="nodes"' in page and f"{last.plan.imbalance_before:.2f}" in page  # type: ignore[union-attr]
     # the endpoint is closed with the daemon

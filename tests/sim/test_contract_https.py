@@ -357,7 +357,8 @@ def test_remaining_endpoints_over_https(sim: SimInfo, token_api: ProxmoxAPI) -> 
     assert token_api.cluster.ha.resources("vm:102").get()["sid"] == "vm:102"
     assert token_api.cluster.ha.resources("102").get()["sid"] == "vm:102"
     pre = token_api.nodes("pve1").lxc(200).migrate.get(target="pve2")
-    assert pre == {"running": 1, "allowed-nodes": ["pve2"], "not-allowed-nodes": {}}
+    # PVE ignores `target` and lists every node but the local one (pve-container migrate_vm_precondition)
+    assert pre == {"running": 1, "allowed-nodes": ["pve2", "pve3"], "not-allowed-nodes": {}}
     qm_pre = token_api.nodes("pve1").qemu(102).migrate.get()
     assert {"running", "allowed_nodes", "not_allowed_nodes", "local_disks", "local_resources"} <= set(qm_pre)
     answer = token_api.cluster.ha.resources("vm:102").relocate.post(node="pve1")

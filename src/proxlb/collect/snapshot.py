@@ -4,7 +4,10 @@ Requests per cycle (N = online, not ignored nodes):
   4 cluster-wide (resources, status, HA status, HA manager status)
   + when some guest is locked `migrate`: 1 (cluster task list) + 1 task log per such guest
   + when some guest is an HA resource: 1 on PVE 9 everywhere (HA rules) or 2 otherwise
-    (HA groups, HA resources); HA rules can only name HA resources, so without any none is read
+    (HA groups, HA resources); HA rules can only name HA resources, so without any none is read;
+    + 1 (`/cluster/options`, the CRS mode failover prediction follows) and, only while PVE 9.2's
+    auto-rebalance is on, + 2 (`/cluster/ha/resources`: each resource's `auto-rebalance` flag;
+    `/cluster/tasks`: guests migrated lately, by PVE too, which the cooldown then covers)
   + N × 2 (version, rrddata AVERAGE), + N × 3 more in psi mode (rrddata MAX, qemu list, lxc list).
 Guest counts never add requests. Independent requests run concurrently (at most 8 at a time).
 `/storage` (which storages are shared) is read by `enrich_guests`, which alone needs it.
@@ -20,6 +23,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from proxlb.collect.crs import parse_auto_rebalance_off, parse_crs, parse_recent_migrations
 from proxlb.collect.fetch import MAX_CONCURRENT_REQUESTS, Answer, Request, fetch_all
 from proxlb.collect.ha import (
     maintenance_nodes_from_status,
@@ -36,7 +40,7 @@ from proxlb.collect.raw import as_object, parse_pve_version
 from proxlb.collect.resources import parse_cluster_status, parse_resources
 from proxlb.config.enums import BalanceMode
 from proxlb.config.model import ProxlbConfig
-from proxlb.domain import ClusterSnapshot, Guest, HaGroup, HaRule, Node, PressureSet, VmId
+from proxlb.domain import ClusterSnapshot, CrsOptions, Guest, HaGroup, HaRule, Node, PressureSet, VmId
 from proxlb.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -99,8 +103,12 @@ def collect_with_settings(
     ha_rules: tuple[HaRule, ...] = ()
     ha_groups: tuple[HaGroup, ...] = ()
     group_of: dict[VmId, str] = {}
+    crs = CrsOptions()
+    auto_off: frozenset[VmId] = frozenset()
+    migrated: dict[VmId, float] = {}
     if any(g.ha_state is not None for g in guests):
         ha_rules, ha_groups, group_of = _ha_configuration(reader, nodes, settings, warnings)
+        crs, auto_off, migrated = _crs_options(reader, warnings)
 
     for warning in warnings:
         log.warning("%s", warning)
@@ -116,6 +124,9 @@ def collect_with_settings(
         cluster_name=status.name,
         quorate=status.quorate,
         warnings=tuple(warnings),
+        crs=crs,
+        ha_auto_rebalance_off=auto_off,
+        recent_migrations=migrated,
     )
 
 
@@ -215,6 +226,32 @@ def _ha_configuration(
     groups = parse_ha_groups(groups_answer.data, warnings)
     group_of = parse_ha_group_membership(_data(resources_answer, warnings))
     return rules_from_groups(groups, group_of), groups, group_of
+
+
+def _crs_options(
+    reader: ApiReader, warnings: list[str]
+) -> tuple[CrsOptions, frozenset[VmId], dict[VmId, float]]:
+    """`/cluster/options` crs; and, only while PVE's auto-rebalance is on, which HA resources opted
+    out of it (`auto-rebalance: 0` in `/cluster/ha/resources`) and which guests a migration task
+    moved lately (`/cluster/tasks`: PVE's own moves count for the cooldown). Failures degrade to
+    PVE's defaults (known=False) or to nothing, with a warning."""
+    try:
+        crs = parse_crs(reader.get("/cluster/options"), warnings)
+    except ApiError as error:
+        warnings.append(
+            f"{Answer(Request('/cluster/options'), error=error).failure()}; the CRS mode is unknown "
+            "(failover prediction assumes 'basic')"
+        )
+        return CrsOptions(), frozenset(), {}
+    if not crs.pve_balances:
+        return crs, frozenset(), {}
+    resources, tasks = fetch_all(reader, [Request("/cluster/ha/resources"), Request("/cluster/tasks")], 2)
+    off: frozenset[VmId] = frozenset()
+    if resources.error is not None:
+        warnings.append(f"{resources.failure()}; every HA resource is taken as left to PVE's auto-rebalance")
+    else:
+        off = parse_auto_rebalance_off(resources.data)
+    return crs, off, parse_recent_migrations(_data(tasks, warnings))
 
 
 def _ha_rules(reader: ApiReader, warnings: list[str]) -> tuple[HaRule, ...]:

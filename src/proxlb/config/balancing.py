@@ -17,6 +17,8 @@ from proxlb.config.enums import (
     BalanceMethod,
     BalanceMode,
     GuestType,
+    HeadroomMode,
+    PveAutoRebalance,
     Resource,
     case_insensitive,
 )
@@ -116,6 +118,30 @@ class PoolConfig(BaseModel):
     strict: bool = True
 
 
+def _yaml_off(value: Any) -> Any:
+    """Before-validator: YAML 1.1 reads a bare `off` as false; mean the mode 'off' then."""
+    return "off" if value is False else value
+
+
+class FailoverHeadroomConfig(BaseModel):
+    """`balancing.failover_headroom` (ours): does every single node failure (and every failure domain)
+    leave room for PVE HA to restart the HA guests? off | report | prefer | require."""
+
+    model_config = FORBID
+
+    mode: Annotated[
+        HeadroomMode, BeforeValidator(_yaml_off), BeforeValidator(case_insensitive(HeadroomMode))
+    ] = HeadroomMode.OFF
+    failure_domains: Annotated[dict[str, NameList] | None, BeforeValidator(str_keys)] = None
+
+    @model_validator(mode="after")
+    def _domains_name_nodes(self) -> FailoverHeadroomConfig:
+        for name, nodes in (self.failure_domains or {}).items():
+            if not nodes:
+                raise ValueError(f"failure domain '{name}' names no node")
+        return self
+
+
 class BalancingConfig(BaseModel):
     """`balancing:` — what may move, how load is measured, when and how much to rebalance."""
 
@@ -159,6 +185,10 @@ class BalancingConfig(BaseModel):
     psi_window_minutes: Annotated[int, BeforeValidator(Bounded(0, 7 * 24 * 60, "minutes"))] = 60
     noise_band: Points = 0.5
     plan_margin: Points = 1.0
+    failover_headroom: FailoverHeadroomConfig = FailoverHeadroomConfig()
+    pve_auto_rebalance: Annotated[PveAutoRebalance, BeforeValidator(case_insensitive(PveAutoRebalance))] = (
+        PveAutoRebalance.LEAVE_HA_TO_PVE
+    )
 
     @model_validator(mode="after")
     def _combined_needs_a_weight(self) -> BalancingConfig:

@@ -36,9 +36,10 @@ class CheckResult:
         }
 
 
-def check_config(path: Path, env: Mapping[str, str] | None = None) -> CheckResult:
-    """Load `path` like the service would; problems and warnings are returned, never raised."""
-    found = evaluate_file(Path(path), env)
+def check_config(path: Path, env: Mapping[str, str] | None = None, lenient: bool = False) -> CheckResult:
+    """Load `path` like the service would (lenient: unknown keys are warnings, not problems);
+    problems and warnings are returned, never raised."""
+    found = evaluate_file(Path(path), env, lenient)
     if found.config is None:
         return CheckResult(False, str(path), found.problems, found.warnings)
     return CheckResult(True, str(path), (), found.warnings, redacted_dict(found.config))

@@ -36,6 +36,23 @@ class Resource(StrEnum):
     DISK = "disk"
 
 
+class HeadroomMode(StrEnum):
+    """`balancing.failover_headroom.mode` (ours): off, only shown, preferred by planning, required."""
+
+    OFF = "off"
+    REPORT = "report"
+    PREFER = "prefer"
+    REQUIRE = "require"
+
+
+class PveAutoRebalance(StrEnum):
+    """`balancing.pve_auto_rebalance` (ours): who balances HA resources while PVE 9.2's own
+    auto-rebalance is on — PVE (default) or ProxLB too."""
+
+    LEAVE_HA_TO_PVE = "leave_ha_to_pve"
+    BALANCE_ALL = "balance_all"
+
+
 class GuestType(StrEnum):
     """Guest kinds listed in `balancing.balance_types`."""
 

@@ -30,7 +30,7 @@ from proxlb.config.model import ProxlbConfig
 from proxlb.config.normalize import normalize
 from proxlb.config.render import SECRET_KEYS, join_problems, one_line, render_validation_error, scrub
 from proxlb.config.source import parse_yaml, read_config_text
-from proxlb.config.unknown import unknown_key_warnings
+from proxlb.config.unknown import as_problem, lenient_wanted, unknown_key_warnings
 from proxlb.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,10 @@ def _permission_warning(path: Path, raw_api: Mapping[Any, Any]) -> tuple[str, ..
     return ()
 
 
-def evaluate_mapping(raw: Any, path: Path, env: Mapping[str, str]) -> Evaluation:
-    """Validate an already-parsed YAML document, collecting every problem and warning (never raises)."""
+def evaluate_mapping(raw: Any, path: Path, env: Mapping[str, str], lenient: bool = False) -> Evaluation:
+    """Validate an already-parsed YAML document, collecting every problem and warning (never raises).
+
+    Unknown keys are problems unless `lenient` or the document says `service.lenient_config: true`."""
     if raw is None:
         return Evaluation(
             None, (f"{path}: the file is empty; expected a mapping with a proxmox_api section",)
@@ -80,7 +82,7 @@ def evaluate_mapping(raw: Any, path: Path, env: Mapping[str, str]) -> Evaluation
         kind = type(raw).__name__
         return Evaluation(None, (f"{path}: the top level is a {kind}; expected a mapping of sections",))
     secrets = [env.get(ENV_PASS, ""), env.get(ENV_TOKEN_SECRET, "")]
-    found = _evaluate(raw, path, env, secrets)
+    found = _evaluate(raw, path, env, secrets, lenient or lenient_wanted(raw))
     return Evaluation(
         found.config,
         tuple(scrub(p, secrets) for p in found.problems),
@@ -88,12 +90,18 @@ def evaluate_mapping(raw: Any, path: Path, env: Mapping[str, str]) -> Evaluation
     )
 
 
-def _evaluate(raw: Mapping[Any, Any], path: Path, env: Mapping[str, str], secrets: list[str]) -> Evaluation:
+def _evaluate(
+    raw: Mapping[Any, Any], path: Path, env: Mapping[str, str], secrets: list[str], lenient: bool
+) -> Evaluation:
     """Validate; every secret value seen (YAML, environment, secret files) is added to `secrets`."""
     data, warnings = normalize(raw)
-    warnings += tuple(unknown_key_warnings(data))
+    unknown = tuple(unknown_key_warnings(data))
     text = text_problems(data)
     late_problems = text
+    if lenient:
+        warnings += unknown
+    else:
+        late_problems += tuple(as_problem(w) for w in unknown)
     api_raw = data.get("proxmox_api")
     if isinstance(api_raw, Mapping):
         secrets += [str(v) for k, v in api_raw.items() if k in SECRET_KEYS and v not in (None, "")]
@@ -117,13 +125,13 @@ def _evaluate(raw: Mapping[Any, Any], path: Path, env: Mapping[str, str], secret
     return Evaluation(config, (), warnings + config_warnings(config))
 
 
-def evaluate_file(path: Path, env: Mapping[str, str] | None = None) -> Evaluation:
+def evaluate_file(path: Path, env: Mapping[str, str] | None = None, lenient: bool = False) -> Evaluation:
     """Read, parse and validate `path`; every finding is returned, nothing raised."""
     try:
         raw, duplicates = parse_yaml(read_config_text(path), path)
     except ConfigError as exc:
         return Evaluation(None, tuple(one_line(p) for p in exc.problems or (str(exc),)))
-    found = evaluate_mapping(raw, path, os.environ if env is None else env)
+    found = evaluate_mapping(raw, path, os.environ if env is None else env, lenient)
     return Evaluation(found.config, found.problems, tuple(one_line(d) for d in duplicates) + found.warnings)
 
 

@@ -193,6 +193,8 @@ class ServiceConfig(BaseModel):
     ha_identity: str | None = None
     stop_timeout: Annotated[int, BeforeValidator(Bounded(0, 24 * 3600, "seconds"))] = 120
     metrics: MetricsConfig = MetricsConfig()
+    # unknown keys are warnings instead of errors (upstream configs carrying keys ProxLB does not use)
+    lenient_config: bool = False
 
 
 class SolverConfig(BaseModel):

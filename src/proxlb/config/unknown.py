@@ -1,5 +1,9 @@
-"""Unknown-key detection for `proxlb.yaml`: every key the models do not know becomes a warning
-naming its full path and the closest valid key. Pure; walks the raw YAML mapping.
+"""Unknown-key detection for `proxlb.yaml`: every key the models do not know is reported with its
+full path and the closest valid key (a key that exists under another section is pointed there:
+`balancing.ignore_nodes` → `proxmox_cluster.ignore_nodes`). Pure; walks the raw YAML mapping.
+
+By default an unknown key is a problem (a misspelled `servce:` or `ssl_verfication:` would silently
+change what runs); lenient (`--lenient`, `service.lenient_config: true`) keeps it a warning.
 
 Invariants: never raises on odd input (non-mapping values are skipped; their type errors come
 from validation); keys inside free-form mappings (pool names, node names) are not checked;
@@ -92,12 +96,16 @@ def _suggest(key: str, model: type[BaseModel], prefix: str) -> str | None:
     for candidate in (lowered, lowered.replace("-", "_"), lowered.replace("_", "-")):
         if candidate in here:
             return f"{prefix}.{candidate}" if prefix else candidate
+    longer = [k for k in here if k.startswith(lowered + "_")]  # `timeout` → `timeout_seconds`
+    if longer:
+        return f"{prefix}.{longer[0]}" if prefix else longer[0]
+    # the very key under another section beats a similar-looking key here
+    elsewhere = [path for k, path in _ALL_PATHS if k in (lowered, lowered.replace("-", "_"))]
+    if elsewhere:
+        return elsewhere[0]
     close = difflib.get_close_matches(lowered, here, n=1, cutoff=0.6)
     if close:
         return f"{prefix}.{close[0]}" if prefix else close[0]
-    elsewhere = [path for k, path in _ALL_PATHS if k == lowered]
-    if elsewhere:
-        return elsewhere[0]
     return None
 
 
@@ -108,6 +116,23 @@ def _warning(key: str, model: type[BaseModel], prefix: str) -> str:
         return f"unknown key '{path}' ignored — did you mean '{suggestion}'?"
     valid = ", ".join(_preferred_keys(model))
     return f"unknown key '{path}' ignored (valid keys here: {valid})"
+
+
+LENIENT_HINT = (
+    "a key ProxLB does not use: fix the spelling, remove it, or accept unknown keys with "
+    "service.lenient_config: true (or `proxlb config check --lenient`)"
+)
+
+
+def as_problem(warning: str) -> str:
+    """The strict form of an unknown-key warning: the key is refused, and how to accept it is named."""
+    return warning.replace("' ignored", "' refused", 1) + f" ({LENIENT_HINT})"
+
+
+def lenient_wanted(raw: Mapping[Any, Any]) -> bool:
+    """`service.lenient_config: true` in the raw document (read before validation decides)."""
+    service = raw.get("service")
+    return isinstance(service, Mapping) and service.get("lenient_config") in (True, "true", "yes", 1)
 
 
 def unknown_key_warnings(

@@ -13,6 +13,8 @@ from proxlb.domain.constraints import (
     RuleSource,
     SourceKind,
 )
+from proxlb.domain.crs import CrsOptions
+from proxlb.domain.decision import Cause, CauseKind, Decision, Quantity, Rejection, Stop, Verdict
 from proxlb.domain.model import (
     ClusterSnapshot,
     Guest,
@@ -32,8 +34,12 @@ __all__ = [
     "MIB",
     "Affinity",
     "AntiAffinity",
+    "Cause",
+    "CauseKind",
     "ClusterSnapshot",
     "ConstraintSet",
+    "CrsOptions",
+    "Decision",
     "Drain",
     "Exclude",
     "Guest",
@@ -47,10 +53,14 @@ __all__ = [
     "Plan",
     "Pressure",
     "PressureSet",
+    "Quantity",
+    "Rejection",
     "Resources",
     "RuleSource",
     "SourceKind",
+    "Stop",
     "StopCause",
     "UnmetRule",
+    "Verdict",
     "VmId",
 ]

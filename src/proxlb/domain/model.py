@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
 
+from proxlb.domain.crs import CrsOptions
 from proxlb.domain.resources import Resources
 
 VmId = NewType("VmId", int)
@@ -165,6 +166,12 @@ class ClusterSnapshot:
     cluster_name: str = ""
     quorate: bool = True  # /cluster/status says the cluster has quorum (PVE refuses migrations without)
     warnings: tuple[str, ...] = ()
+    # `/cluster/options` crs (read when some guest is HA managed) and the HA resources whose
+    # `auto-rebalance` flag is 0 (opted out of PVE 9.2's balancer; read only while it is on)
+    crs: CrsOptions = field(default_factory=CrsOptions)
+    ha_auto_rebalance_off: frozenset[VmId] = frozenset()
+    # vmid → end of its latest migration task by anyone (read only while PVE's auto-rebalance is on)
+    recent_migrations: Mapping[VmId, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(sorted(self.nodes, key=lambda n: n.name)))

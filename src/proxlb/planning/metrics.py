@@ -26,8 +26,10 @@ drained nodes still load their node's capacity bookkeeping (used by checks) but 
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
+from proxlb.domain.constraints import AntiAffinity
 from proxlb.domain.model import Guest, VmId
 from proxlb.domain.resources import GIB
 from proxlb.planning.policy import RESOURCES, Mode
@@ -117,6 +119,9 @@ def add_loads(items: list[GuestLoad]) -> GuestLoad:
     )
 
 
+_NOBODY: frozenset[VmId] = frozenset()
+
+
 class LoadState:
     """Mutable placement + per-node bookkeeping for what-if moves. Copy with `clone()`."""
 
@@ -141,6 +146,7 @@ class LoadState:
         self.disk: dict[str, int] = {}
         self.disk_limit: dict[str, int] = {}
         self.warnings: list[str] = []
+        self._anti_on: dict[AntiAffinity, dict[str, set[VmId]]] | None = None  # built on first use
         on_node: dict[str, list[GuestLoad]] = {n.name: [] for n in snap.nodes}
         for g in snap.guests:
             on_node.setdefault(g.node, []).append(self.gload[g.vmid])
@@ -208,6 +214,9 @@ class LoadState:
     def clone(self) -> LoadState:
         other = object.__new__(LoadState)
         for key, value in self.__dict__.items():
+            if key == "_anti_on":
+                other._anti_on = None  # rebuilt on first use (it holds sets: a copy would share them)
+                continue
             copied = value
             if isinstance(value, dict):
                 copied = {k: (list(v) if isinstance(v, list) else v) for k, v in value.items()}
@@ -226,8 +235,23 @@ class LoadState:
         return sum(w * self.pct(node, i) for i, w in self.active)
 
     def spread_of(self, i: int) -> float:
-        values = [self.pct(n, i) for n in self.balance]
+        load, cap = self.load, self.cap
+        values = [100.0 * load[n][i] / cap[n][i] if cap[n][i] > 0 else 0.0 for n in self.balance]
         return max(values) - min(values) if values else 0.0
+
+    def members_on(self, rule: AntiAffinity, node: str) -> AbstractSet[VmId]:
+        """The members of an anti-affinity rule placed on `node` now (kept up to date by `move`)."""
+        index = self._anti_on
+        if index is None:
+            index = {}
+            for r in self.problem.constraints.anti_affinities:
+                by_node: dict[str, set[VmId]] = index.setdefault(r, {})
+                for m in r.members:
+                    at = self.placement.get(m)
+                    if at is not None:
+                        by_node.setdefault(at, set()).add(m)
+            self._anti_on = index
+        return index.get(rule, {}).get(node, _NOBODY)
 
     def spread(self) -> float:
         """The imbalance shown to users: the largest per-resource spread, in pp."""
@@ -301,6 +325,17 @@ class LoadState:
         self._shift(src, load, -1)
         self._shift(dst, load, +1)
         self.placement[vmid] = dst
+        if self._anti_on is not None:
+            for rule in self.problem.index.anti.get(vmid, ()):
+                by_node = self._anti_on[rule]
+                by_node[src].discard(vmid)
+                by_node.setdefault(dst, set()).add(vmid)
+
+    def trial(self) -> Trial:
+        """Start what-if moves on this very state that `Trial.rollback` undoes exactly (the touched
+        nodes' figures and the sums are restored bit for bit, not recomputed): O(moves), where a
+        `clone()` per candidate would be O(guests)."""
+        return Trial(self)
 
     def percentages(self) -> dict[str, dict[str, float]]:
         """Per balance node: load % per resource and the weighted score (for Plan.metrics_*)."""
@@ -310,6 +345,58 @@ class LoadState:
             row["score"] = round(self.score(n), 2)
             out[n] = row
         return out
+
+
+class Trial:
+    """An undo log over a LoadState: `move` like LoadState.move, `rollback` restores the state."""
+
+    __slots__ = ("_nodes", "_placement", "_s1", "_s2", "_state")
+
+    def __init__(self, state: LoadState) -> None:
+        self._state = state
+        self._s1, self._s2 = list(state.s1), list(state.s2)
+        self._nodes: dict[str, tuple[list[float], int, int, int, int]] = {}
+        self._placement: dict[VmId, str] = {}
+
+    def _save(self, node: str) -> None:
+        st = self._state
+        if node not in self._nodes:
+            self._nodes[node] = (
+                list(st.load[node]),
+                st.used_mem[node],
+                st.vcpu[node],
+                st.assigned[node],
+                st.disk[node],
+            )
+
+    def move(self, vmid: VmId, dst: str) -> None:
+        st = self._state
+        src = st.placement[vmid]
+        if src == dst:
+            return
+        self._save(src)
+        self._save(dst)
+        self._placement.setdefault(vmid, src)
+        st.move(vmid, dst)
+
+    def rollback(self) -> None:
+        st = self._state
+        for vmid, node in self._placement.items():
+            now = st.placement[vmid]
+            st.placement[vmid] = node
+            if st._anti_on is not None and now != node:
+                for rule in st.problem.index.anti.get(vmid, ()):
+                    st._anti_on[rule][now].discard(vmid)
+                    st._anti_on[rule].setdefault(node, set()).add(vmid)
+        for node, (load, used, vcpu, assigned, disk) in self._nodes.items():
+            st.load[node] = load
+            st.used_mem[node] = used
+            st.vcpu[node] = vcpu
+            st.assigned[node] = assigned
+            st.disk[node] = disk
+        st.s1, st.s2 = self._s1, self._s2
+        self._nodes, self._placement = {}, {}
+        self._s1, self._s2 = list(st.s1), list(st.s2)
 
 
 def to_gib(value: float) -> float:

@@ -46,7 +46,26 @@ class SolverPolicy:
     timeout_seconds: float = 30.0
     use_reservations: bool = True
     fallback_to_greedy: bool = True
-    max_units: int = 600  # larger problems are left to the greedy planner
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverPolicy:
+    """Failover headroom (`balancing.failover_headroom`) and coexistence with PVE 9.2's balancer.
+
+    mode: off | report (only shown) | prefer (balancing never lowers it) | require (plus moves that
+    restore it). domains: failure-domain name → its nodes (they fail together).
+    leave_ha_to_pve: with PVE's auto-rebalance on, HA resources it owns are left to it
+    (`balancing.pve_auto_rebalance: leave_ha_to_pve`, the default).
+    """
+
+    mode: str = "off"
+    domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    leave_ha_to_pve: bool = True
+
+    @property
+    def plans(self) -> bool:
+        """Planning honours the headroom (prefer or require)."""
+        return self.mode in ("prefer", "require")
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,7 @@ class Policy:
     noise_band: float = 0.5  # pp: loads and gains closer than this are compared as equal
     plan_margin: float = 1.0  # pp: keep last cycle's moves while their plan ends this close to the best
     solver: SolverPolicy = SolverPolicy()
+    failover: FailoverPolicy = FailoverPolicy()
 
     def resource_weights(self) -> dict[str, float]:
         """Normalised weights (sum 1) of the resources this method balances; zero weights dropped."""
@@ -112,21 +132,6 @@ def _psi_limits(section: Mapping[Any, Any] | None) -> dict[str, PsiLimit]:
     return out
 
 
-SOLVER_CPU_OVERCOMMIT = 2.0  # upstream's default, which its solver applies when the key is absent
-
-
-def _cpu_cap(configured: float | None, solver: bool) -> float | None:
-    """The vCPU:core cap: the admin's value; upstream's 2.0 when the solver is on; else none.
-
-    Upstream 2.3.0 reads `cpu_overcommit` only in its solver, so an upstream config on a cluster
-    that already runs 3–6 vCPUs per core must balance memory as upstream does, not stop at a cap
-    the admin never set.
-    """
-    if configured is not None:
-        return float(configured)
-    return SOLVER_CPU_OVERCOMMIT if solver else None
-
-
 def policy_from_config(config: ProxlbConfig) -> Policy:
     """Translate the validated `proxlb.yaml` into a Policy (GiB/cores become bytes/milli-cores)."""
     bal = config.balancing
@@ -153,6 +158,12 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
             fallback_to_greedy=bool(getattr(solver_cfg, "fallback_to_greedy", True)),
         )
     psi = bal.psi
+    headroom = bal.failover_headroom
+    failover = FailoverPolicy(
+        mode=str(headroom.mode),
+        domains={k: tuple(v) for k, v in sorted((headroom.failure_domains or {}).items())},
+        leave_ha_to_pve=str(bal.pve_auto_rebalance) == "leave_ha_to_pve",
+    )
     return Policy(
         mode=Mode(str(bal.mode)),
         method=Method(str(bal.method)),
@@ -165,7 +176,7 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
         balance_types=frozenset(str(t) for t in bal.balance_types),
         reserve_default=bal.reserve_for("defaults"),
         reserve_nodes=reserve_nodes,
-        cpu_overcommit=_cpu_cap(bal.cpu_overcommit, solver.enable),
+        cpu_overcommit=None if bal.cpu_overcommit is None else float(bal.cpu_overcommit),
         overprovisioning=bool(config.proxmox_cluster.overprovisioning),
         min_improvement=float(bal.min_improvement),
         cost_per_gib=float(bal.cost_per_gib),
@@ -179,6 +190,7 @@ def policy_from_config(config: ProxlbConfig) -> Policy:
         noise_band=float(bal.noise_band),
         plan_margin=float(bal.plan_margin),
         solver=solver,
+        failover=failover,
     )
 
 

@@ -62,8 +62,10 @@ def validate(plan: Plan, problem: PlanningProblem) -> tuple[str, ...]:
     start_fill = _highest_fill(state)
     counts = Counter(m.vmid for m in plan.migrations)
     for vmid, n in counts.items():
+        if n == 1:
+            continue
         legs = [m for m in plan.migrations if m.vmid == vmid]
-        if n > 1 and any(m.reason is not MigrationReason.PARKING for m in legs[:-1]):
+        if any(m.reason is not MigrationReason.PARKING for m in legs[:-1]):
             errors.append(f"guest {vmid} moves {n} times without parking")
     real = [m for m in plan.migrations if m.reason is not MigrationReason.PARKING]
     if pol.max_migrations is not None and len(real) > pol.max_migrations:
@@ -82,7 +84,7 @@ def validate(plan: Plan, problem: PlanningProblem) -> tuple[str, ...]:
                 continue
             why = fixed_reason(problem, guest)
             if why is not None:
-                errors.append(f"step {step}: guest {m.vmid} may not move ({why})")
+                errors.append(f"step {step}: guest {m.vmid} may not move ({why.detail})")
             if m.vmid in seen:
                 errors.append(f"step {step}: guest {m.vmid} moves twice in one step")
             seen.add(m.vmid)

@@ -32,14 +32,16 @@ from typing import Any
 from proxlb.api.settings import settings_from_config
 from proxlb.config.load import LoadedConfig, load_config
 from proxlb.config.model import ProxlbConfig
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Plan
 from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
-from proxlb.execute.progress import ExecutionObserver
+from proxlb.execute.progress import ExecutionObserver, MigrationEvent, notify
 from proxlb.exit_codes import ExitCode
 from proxlb.service.instance_lock import InstanceLock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
+from proxlb.service.ownership import ownership_fix
 from proxlb.service.pipeline import PipelineClient, PipelineDeps, PlanHook, RunReport, run_once
 from proxlb.service.report_files import keep_last_report
 from proxlb.service.retention import Retention
@@ -83,6 +85,11 @@ def _secrets(config: ProxlbConfig) -> tuple[str, ...]:
         return ()
 
 
+def _headline(exc: ConfigError) -> str:
+    """The error's first line: its problems are logged one per line right after (said once)."""
+    return str(exc).splitlines()[0] if exc.problems else str(exc)
+
+
 def _connection_key(config: ProxlbConfig) -> tuple[object, ...]:
     return settings_from_config(config.proxmox_api).connection_key()
 
@@ -109,9 +116,13 @@ def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
                 f"state directory {config.service.state_dir} is not usable: its file system is full"
             ) from None
         if not one_shot:
+            fix = (
+                f"fix the ownership: {ownership_fix(Path(config.service.state_dir))}"
+                if isinstance(exc, PermissionError)
+                else "create it writable for the proxlb user, or set service.state_dir"
+            )
             raise StateError(
-                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc}"
-                " (create it writable for the proxlb user, or set service.state_dir)"
+                f"state directory {config.service.state_dir} is not usable: {exc.strerror or exc} ({fix})"
             ) from None
         where = config.service.state_dir
         log.warning("could not lock %s (%s); not guarding against a second instance", where, exc)
@@ -160,7 +171,7 @@ class Daemon:
         try:
             loaded = self.load(self.config_path)
         except ConfigError as exc:
-            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", exc)
+            log.error("SIGHUP: new configuration rejected, keeping the running one: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
             if self.metrics is not None:
@@ -209,7 +220,7 @@ class Daemon:
         try:
             loaded = self.initial or self.load(self.config_path)
         except ConfigError as exc:
-            log.error("configuration invalid: %s", exc)
+            log.error("configuration invalid: %s", _headline(exc))
             for problem in exc.problems:
                 log.error("  %s", problem)
             return ExitCode.FAILED
@@ -300,6 +311,8 @@ class Daemon:
                 config, client = self._reload(config, client)
             self.cycles += 1
             wait = float(config.service.schedule.seconds)
+            metrics = self.metrics or CycleMetrics()
+            metrics.before_cycle(client)
             deps = PipelineDeps(
                 config,
                 client,
@@ -307,11 +320,12 @@ class Daemon:
                 self.clock,
                 self.signals.stop,
                 dry_run=self.dry_run,
-                on_plan=self.on_plan,
-                observer=self.observer_for(client) if self.observer_for else None,
+                on_plan=_with_metrics_plan(self.on_plan, metrics),
+                observer=_with_metrics_events(
+                    self.observer_for(client) if self.observer_for else None,
+                    None if self.dry_run else metrics,
+                ),
             )
-            metrics = self.metrics or CycleMetrics()
-            metrics.before_cycle(client)
             started = self.clock.now()
             try:
                 report = self.run_cycle(deps, self.apply)
@@ -357,6 +371,33 @@ class Daemon:
             config, client = self._wait(wait, config, client)
         log.info("stopped on request")
         return ExitCode.OK
+
+
+def _with_metrics_plan(hook: PlanHook | None, metrics: CycleMetrics) -> PlanHook:
+    """The plan hook that also counts the plan's migrations the moment it is final."""
+
+    def on_plan(snapshot: ClusterSnapshot, constraints: ConstraintSet, plan: Plan) -> None:
+        metrics.plan_ready(plan)
+        if hook is not None:
+            hook(snapshot, constraints, plan)
+
+    return on_plan
+
+
+def _with_metrics_events(
+    observer: ExecutionObserver | None, metrics: CycleMetrics | None
+) -> ExecutionObserver | None:
+    """The execution observer that also counts each migration's outcome when it ends (not in a dry
+    run); each observer is called on its own, so a failing display never hides an event from metrics."""
+    if metrics is None:
+        return observer
+    count = metrics.migration_event
+
+    def observe(event: MigrationEvent) -> None:
+        notify(count, event)
+        notify(observer, event)
+
+    return observe
 
 
 def run_daemon(config_path: Path, **options: Any) -> int:

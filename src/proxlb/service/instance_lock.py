@@ -16,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from proxlb.service.ownership import adopt_directory_owner
 from proxlb.service.state import StateError
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class InstanceLock:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = directory / LOCK_NAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        adopt_directory_owner(directory, LOCK_NAME)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

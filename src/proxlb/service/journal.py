@@ -16,6 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
+from proxlb.service.ownership import adopt_directory_owner
+
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "proxlb-journal.jsonl"
@@ -53,6 +55,7 @@ class Journal:
                     f.write(json.dumps(list(row)) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+            adopt_directory_owner(self.path.parent, JOURNAL_NAME)  # a root run leaves it usable
         except OSError as exc:
             for row in rows:
                 log.warning("state journal unavailable (%s); migration record kept in memory: %s", exc, row)

@@ -1,4 +1,5 @@
-"""Logging for the service: journald under systemd, plain or JSON lines on stdout otherwise.
+"""Logging for the service: journald under systemd, plain or JSON lines on stderr otherwise (stdout
+carries only tables, results and JSON documents, so `2>/dev/null` leaves just those).
 
 Invariants: calling `configure_logging` again (SIGHUP) replaces our handler instead of stacking a
 second one; every record passes `RedactFilter`, which masks the configured secrets as a last line
@@ -116,7 +117,7 @@ def configure_logging(
 ) -> logging.Handler:
     """Install (or replace) ProxLB's handler on the root logger and return it."""
     environ = os.environ if env is None else env
-    out = stream or sys.stdout
+    out = stream or sys.stderr
     kind = choose_format(
         str(getattr(log_format, "value", log_format)), environ, out if stream is None else None
     )

@@ -1,12 +1,15 @@
 """Prometheus metrics of ProxLB cycles, served on `service.metrics.listen` or written as a textfile.
 
 One `CycleMetrics` per process run holds its own registry (no global state, so tests can run several).
-The daemon calls `before_cycle`, `cycle_done` / `cycle_failed` and `reloaded`; the API client reports
-each HTTP request through `api_request`. Metric names and labels are documented in docs/operations.md
-and used by packaging/grafana-dashboard.json — change them together.
+The daemon calls `before_cycle`, `plan_ready` (the plan is final), `migration_event` (each migration's
+end, as it happens), `cycle_done` / `cycle_failed` and `reloaded` (each SIGHUP, when it is handled);
+the API client reports each HTTP request through `api_request`. Metric names and labels are
+documented in docs/operations.md and used by packaging/grafana-dashboard.json — change them together.
 
-Invariants: counters only grow within a process; gauges describe the LAST cycle that planned; the HTTP
-endpoint binds only the configured address and stops with `close()`.
+Invariants: counters only grow within a process; every labelled counter exists at 0 for its known
+label values from the start (Prometheus' `increase()` cannot see a series' first sample); an event is
+counted when it happens, never again at cycle end; gauges describe the LAST cycle that planned; the
+HTTP endpoint binds only the configured address and stops with `close()`.
 """
 
 from __future__ import annotations
@@ -26,9 +29,14 @@ from prometheus_client import (
 )
 
 from proxlb.config.model import ProxlbConfig
+from proxlb.domain import Plan, VmId
+from proxlb.domain.plan import MigrationReason
 from proxlb.errors import ConfigError
 from proxlb.execute.model import Outcome
-from proxlb.planning.policy import RESOURCES
+from proxlb.execute.progress import MigrationEvent, MigrationPhase
+from proxlb.planning import PlanningProblem
+from proxlb.planning.headroom import failover_now_and_after
+from proxlb.planning.policy import RESOURCES, policy_from_config
 from proxlb.service.pipeline import RunReport
 
 log = logging.getLogger(__name__)
@@ -69,6 +77,19 @@ class CycleMetrics:
         self.plan_bytes = Gauge(
             "proxlb_plan_copy_bytes", "Bytes the last plan copies (memory + local disks)", registry=r
         )
+        self.failover_headroom = Gauge(
+            "proxlb_failover_headroom_bytes",
+            "Smallest free memory on any survivor once PVE HA restarted a failure's HA guests "
+            "(negative: short by that much); when = now | planned",
+            ["failure", "when"],
+            registry=r,
+        )
+        self.failover_not_fitting = Gauge(
+            "proxlb_failover_guests_without_room",
+            "HA guests PVE would restart after a failure but that find no memory; when = now | planned",
+            ["failure", "when"],
+            registry=r,
+        )
         self.counters = {
             kind: Counter(
                 f"proxlb_migrations_{kind}", f"Migrations {kind}, by reason", ["reason"], registry=r
@@ -103,8 +124,29 @@ class CycleMetrics:
         self.reloads = Counter(
             "proxlb_config_reloads", "Configuration reloads (SIGHUP) by result", ["result"], registry=r
         )
+        self.cluster_info = Gauge(
+            "proxlb_cluster_info",
+            "1 for the cluster this instance manages (PVE cluster name, and the identity its state is "
+            "kept under); join on `instance` to tell clusters apart",
+            ["cluster", "identity"],
+            registry=r,
+        )
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._plan_counted = False  # this cycle's plan was counted by plan_ready
+        self._ended: set[VmId] = set()  # this cycle's migrations counted by migration_event
+        self._create_known_series()
+
+    def _create_known_series(self) -> None:
+        """Every labelled counter at 0 for the label values it can take (reasons, results)."""
+        for counter in self.counters.values():
+            for reason in MigrationReason:
+                counter.labels(reason.value)
+        for result in ("ok", "failed", "standby"):
+            self.cycles.labels(result)
+        for result in ("ok", "rejected"):
+            self.reloads.labels(result)
 
     # --- lifecycle ------------------------------------------------------------------------------
     @staticmethod
@@ -148,9 +190,37 @@ class CycleMetrics:
             self.api_errors.labels(str(status)).inc()
 
     def before_cycle(self, client: object) -> None:
-        """Let the API client report its requests here (once per client)."""
+        """Let the API client report its requests here (once per client); a new cycle starts."""
         if hasattr(client, "observer") and getattr(client, "observer", None) is None:
             client.observer = self.api_request
+        with self._lock:
+            self._plan_counted = False
+            self._ended = set()
+
+    def plan_ready(self, plan: Plan) -> None:
+        """The cycle's plan is final: count its migrations now, not when the cycle ends."""
+        with self._lock:
+            if self._plan_counted:
+                return
+            self._plan_counted = True
+        for m in plan.migrations:
+            self.counters["planned"].labels(m.reason.value).inc()
+
+    def migration_event(self, event: MigrationEvent) -> None:
+        """A migration of an applied plan ended: count its outcome (and bytes) as it happens."""
+        if event.phase is not MigrationPhase.FINISHED:
+            return
+        try:
+            outcome = Outcome(event.outcome)
+        except ValueError:
+            return
+        with self._lock:
+            if event.migration.vmid in self._ended:
+                return
+            self._ended.add(event.migration.vmid)
+        self.counters[_OUTCOME_COUNTER[outcome]].labels(event.migration.reason.value).inc()
+        if outcome is Outcome.DONE:
+            self.copied.inc(event.migration.bytes_to_copy)
 
     def cycle_failed(self, seconds: float) -> None:
         self.cycles.labels("failed").inc()
@@ -159,6 +229,21 @@ class CycleMetrics:
     def reloaded(self, ok: bool) -> None:
         self.reloads.labels("ok" if ok else "rejected").inc()
 
+    def _failover(self, config: ProxlbConfig, report: RunReport) -> None:
+        """Headroom per failure, now and planned (only with `failover_headroom` not off)."""
+        self.failover_headroom.clear()
+        self.failover_not_fitting.clear()
+        if report.snapshot is None or report.constraints is None or report.plan is None:
+            return
+        problem = PlanningProblem(report.snapshot, report.constraints, policy_from_config(config))
+        pair = failover_now_and_after(problem, report.plan.migrations)
+        if pair is None:
+            return
+        for when, rep in zip(("now", "planned"), pair, strict=True):
+            for f in rep.failures:
+                self.failover_headroom.labels(f.name, when).set(float(f.headroom_bytes))
+                self.failover_not_fitting.labels(f.name, when).set(float(len(f.not_fitting)))
+
     def cycle_done(self, config: ProxlbConfig, report: RunReport) -> None:
         self.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
         if report.standby is not None:
@@ -166,6 +251,10 @@ class CycleMetrics:
             self.cycles.labels("standby").inc()
             return
         self.leader.set(1)
+        if report.snapshot is not None:
+            self.cluster_info.clear()
+            snapshot = report.snapshot
+            self.cluster_info.labels(snapshot.cluster_name, snapshot.identity).set(1)
         self.cycles.labels("ok" if report.exit_code == 0 else "failed").inc()
         if report.exit_code == 0:
             self.last_success.set(report.finished_at)
@@ -188,12 +277,18 @@ class CycleMetrics:
             self.plan_migrations.labels(reason).set(0)
         for m in plan.migrations:
             self.plan_migrations.labels(m.reason.value).inc()
-            self.counters["planned"].labels(m.reason.value).inc()
+        self.plan_ready(plan)  # counts nothing when the daemon already did, before executing
         self.plan_bytes.set(plan.bytes_to_copy)
+        self._failover(config, report)
         if report.execution is None or report.execution.dry_run:
             return
         copy = {m.vmid: m.bytes_to_copy for m in plan.migrations}
+        with self._lock:
+            ended = set(self._ended)
+            self._ended |= {o.vmid for o in report.execution.outcomes}
         for o in report.execution.outcomes:
+            if o.vmid in ended:  # counted when it happened
+                continue
             self.counters[_OUTCOME_COUNTER[o.outcome]].labels(o.reason).inc()
             if o.outcome is Outcome.DONE:
                 self.copied.inc(copy.get(o.vmid, 0))

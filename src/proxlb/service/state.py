@@ -35,6 +35,7 @@ from proxlb.domain import VmId
 from proxlb.errors import ProxlbError
 from proxlb.execute.model import MigrationOutcome, Outcome
 from proxlb.service.journal import Journal, Row, what_failed
+from proxlb.service.ownership import adopt_directory_owner, ownership_fix
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ class StateStore:
             conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # a run as root must not leave files the service user cannot open
+            adopt_directory_owner(directory, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")
             return cls(conn, str(path), cluster)
         except (OSError, sqlite3.Error, StateFullError) as exc:
             message = f"state directory {directory} is not usable: {exc}"
@@ -187,9 +190,13 @@ class StateStore:
                     f"state directory {directory} is not usable: {what_failed(str(directory / DB_NAME), exc)}"
                 ) from None
             if not memory_fallback:
-                raise StateError(
-                    message + " (create it writable for the proxlb user, or set service.state_dir)"
-                ) from None
+                denied = isinstance(exc, PermissionError) or "readonly" in str(exc)
+                fix = (
+                    f"fix the ownership: {ownership_fix(directory)}"
+                    if denied
+                    else "create it writable for the proxlb user, or set service.state_dir"
+                )
+                raise StateError(f"{message} ({fix})") from None
             log.warning("%s; keeping state in memory for this run only (no cooldown across runs)", message)
             return cls.in_memory(cluster)
 
@@ -324,7 +331,7 @@ class StateStore:
                 o.detail,
             )
             for o in outcomes
-            if not o.detail.startswith("dry run")
+            if not o.dry_run
         ]
         if not rows:
             return 0

@@ -1,0 +1,244 @@
+"""One CP-SAT solve over some free units, the others held where the incumbent has them. Pure.
+
+Model: x[u, n] per free unit u and node n of its domain (its allowed nodes within the
+neighbourhood, plus where the incumbent has it); exactly one per unit. Caps (cpsat_prep) as rows
+on the nodes the free units may reach, each with its right-hand side at least what the incumbent
+already puts there, so the incumbent is always a solution: the model is never infeasible and the
+hint (AddHint) is complete. Anti-affinity: Σ members on a node − 1 ≤ v, v ≥ 0 penalised per extra
+member. Objective: the shared J (planning/score.py) in integers: Σ_r W_r (N Σ_n P_n² − S_r²) with
+P in hundredths of a pp (when balancing is wanted), plus each unit's cost of its node (moves and
+broken pins/drains), plus the anti-affinity penalties.
+
+Invariants: deterministic for a fixed seed (one worker, `max_deterministic_time`); the answer never
+has a higher objective than the incumbent it was hinted with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proxlb.domain.model import VmId
+from proxlb.planning.cpsat_prep import PP, Prepared
+
+Placement = list[str | None]  # per unit: its node, or None = every member where it started
+
+
+@dataclass(frozen=True)
+class SubResult:
+    changed: dict[int, str]  # unit → new node (only units that moved)
+    status: str
+    improved: bool
+    bound: float | None  # lower bound of the model objective + held units' costs (model units)
+    deterministic_time: float
+    variables: int
+
+
+class Totals:
+    """Per node, what the units of a placement bring (kept up to date as units move)."""
+
+    def __init__(self, pb: Prepared, placement: Placement) -> None:
+        self.pb = pb
+        self.raw = {n: list(v) for n, v in pb.base.items()}
+        self.mem, self.vcpu = dict(pb.base_mem), dict(pb.base_vcpu)
+        self.asg, self.asg_row, self.disk = dict(pb.base_asg), dict(pb.base_asg), dict(pb.base_disk)
+        for u, at in enumerate(placement):
+            self.shift(u, at, +1)
+
+    def shift(self, u: int, at: str | None, sign: int) -> None:
+        pb = self.pb
+        unit = pb.units[u]
+        for m, s in zip(unit.members, unit.start, strict=True):
+            node = at if at is not None else s
+            if node not in self.raw:
+                continue
+            ld = pb.state.gload[m]
+            for i in range(3):
+                self.raw[node][i] += sign * ld.metric[i]
+            self.mem[node] += sign * ld.used_mem
+            self.vcpu[node] += sign * ld.vcpu_milli
+            self.asg[node] += sign * ld.assigned_mem
+            self.disk[node] += sign * ld.disk
+            if not (unit.repair and s != node):  # a repair's target is exempt from the assigned cap
+                self.asg_row[node] += sign * ld.assigned_mem
+
+
+def _newcomer(pb: Prepared, u: int, node: str) -> bool:
+    return any(s != node for s in pb.units[u].start)
+
+
+def solve_sub(
+    pb: Prepared,
+    free: list[int],
+    restrict: set[str] | None,
+    placement: Placement,
+    totals: Totals,
+    det_time: float,
+    seed: int,
+) -> SubResult:
+    """Re-optimise the `free` units (each within `restrict` ∪ its incumbent node) around the rest."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    x: dict[tuple[int, str], Any] = {}
+    dom: dict[int, list[str]] = {}
+    for u in free:
+        unit, inc = pb.units[u], placement[u]
+        assert inc is not None
+        nodes = [n for n in unit.allowed if restrict is None or n in restrict or n == inc]
+        nodes = [n for n in nodes if n == inc or n not in pb.closed or not _newcomer(pb, u, n)]
+        dom[u] = nodes
+        for n in nodes:
+            x[u, n] = model.new_bool_var(f"x{u}_{n}")
+        model.add_exactly_one(x[u, n] for n in nodes)
+        model.add_hint(x[u, inc], True)
+        for n in nodes:
+            if n != inc:
+                model.add_hint(x[u, n], False)
+    touched = sorted({n for nodes in dom.values() for n in nodes if n in pb.state.in_balance})
+    by_node: dict[str, list[int]] = {n: [] for n in touched}
+    for u in free:
+        for n in dom[u]:
+            if n in by_node:
+                by_node[n].append(u)
+    _caps(model, pb, x, by_node, placement, totals)
+    objective: list[Any] = []
+    _balance(model, pb, x, by_node, placement, totals, objective)
+    _anti(model, pb, x, dom, free, placement, objective)
+    for u in free:
+        objective.extend(x[u, n] * pb.units[u].cost[n] for n in dom[u] if pb.units[u].cost[n])
+    model.minimize(sum(objective))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.max_deterministic_time = max(0.01, det_time)
+    solver.parameters.max_time_in_seconds = max(0.1, 2 * det_time)  # a backstop: det time ends it first
+    code = solver.solve(model)
+    status = solver.status_name(code)
+    held = sum(
+        pb.units[u].cost.get(at, 0) for u, at in enumerate(placement) if at is not None and u not in dom
+    )
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return SubResult({}, status, False, None, solver.deterministic_time, len(x))
+    changed = {}
+    for u in free:
+        for n in dom[u]:
+            if solver.value(x[u, n]) and n != placement[u]:
+                changed[u] = n
+    bound = solver.best_objective_bound + held
+    return SubResult(changed, status, bool(changed), bound, solver.deterministic_time, len(x))
+
+
+def _caps(
+    model: Any,
+    pb: Prepared,
+    x: dict[tuple[int, str], Any],
+    by_node: dict[str, list[int]],
+    placement: Placement,
+    tot: Totals,
+) -> None:
+    units = pb.units
+    for n, us in by_node.items():
+        here = [u for u in us if placement[u] == n]
+        asg = {u: 0 if units[u].repair and _newcomer(pb, u, n) else units[u].assigned for u in us}
+        rows = (
+            (tot.mem[n], pb.mem_cap.get(n), {u: units[u].used_mem for u in us}),
+            (tot.vcpu[n], pb.vcpu_cap.get(n), {u: units[u].vcpu for u in us}),
+            (tot.disk[n], pb.disk_cap.get(n), {u: units[u].disk for u in us}),
+            (tot.asg_row[n], pb.asg_cap.get(n), asg),
+        )
+        for total, cap, size in rows:
+            if cap is None:
+                continue
+            residual = total - sum(size[u] for u in here)
+            terms = [x[u, n] * s for u, s in size.items() if s]
+            if terms:  # never below what the incumbent already has there: it stays a solution
+                model.add(sum(terms) <= max(cap, total) - residual)
+
+
+def _balance(
+    model: Any,
+    pb: Prepared,
+    x: dict[tuple[int, str], Any],
+    by_node: dict[str, list[int]],
+    placement: Placement,
+    tot: Totals,
+    objective: list[Any],
+) -> None:
+    if not pb.wanted:
+        return
+    big_n = len(pb.nodes)
+    for i, w in pb.state.active:
+        weight = round(100 * w)
+        if weight <= 0:
+            continue
+        total_terms: list[Any] = []
+        const = 0
+        for n in pb.nodes:
+            if n not in by_node:
+                const += pb.pct_units(n, i, tot.raw[n][i])
+                continue
+            us = by_node[n]
+            residual = tot.raw[n][i] - sum(pb.units[u].raw[i] for u in us if placement[u] == n)
+            base = pb.pct_units(n, i, residual)
+            coef = {u: pb.pct_units(n, i, pb.units[u].raw[i]) for u in us}
+            lo = base + sum(min(0, c) for c in coef.values())
+            hi = base + sum(max(0, c) for c in coef.values())
+            p = model.new_int_var(lo, hi, f"p{i}_{n}")
+            model.add(p == base + sum(x[u, n] * c for u, c in coef.items() if c))
+            sq = model.new_int_var(0, max(lo * lo, hi * hi), f"sq{i}_{n}")
+            model.add_multiplication_equality(sq, [p, p])
+            objective.append(weight * big_n * sq)
+            total_terms.append(p)
+        if not total_terms:
+            continue
+        s_hi = const + sum(PP * 1000 for _ in total_terms)
+        s = model.new_int_var(-s_hi, s_hi, f"s{i}")
+        model.add(s == const + sum(total_terms))
+        s2 = model.new_int_var(0, s_hi * s_hi, f"s2{i}")
+        model.add_multiplication_equality(s2, [s, s])
+        objective.append(-weight * s2)
+
+
+def _anti(
+    model: Any,
+    pb: Prepared,
+    x: dict[tuple[int, str], Any],
+    dom: dict[int, list[str]],
+    free: list[int],
+    placement: Placement,
+    objective: list[Any],
+) -> None:
+    free_set = set(free)
+    for r, (members, penalty) in enumerate(pb.anti):
+        holders = sorted({pb.unit_of[m] for m in members if m in pb.unit_of})
+        moving = [u for u in holders if u in free_set]
+        if not moving:
+            continue
+        held: dict[str, int] = {}
+        for u in holders:
+            if u in free_set:
+                continue
+            unit = pb.units[u]
+            for m, s in zip(unit.members, unit.start, strict=True):
+                if m in members:
+                    node = placement[u] or s
+                    held[node] = held.get(node, 0) + 1
+        for n in sorted({n for u in moving for n in dom[u]}):
+            terms = [x[u, n] for u in moving if (u, n) in x]
+            if not terms:
+                continue
+            v = model.new_int_var(0, len(holders), f"a{r}_{n}")
+            model.add(sum(terms) + held.get(n, 0) - 1 <= v)
+            objective.append(v * penalty)
+
+
+def as_moves(pb: Prepared, placement: Placement) -> list[tuple[VmId, str, str]]:
+    """(vmid, source, target) of every member the placement moves."""
+    out: list[tuple[VmId, str, str]] = []
+    for u, at in enumerate(placement):
+        if at is None:
+            continue
+        unit = pb.units[u]
+        out.extend((m, s, at) for m, s in zip(unit.members, unit.start, strict=True) if s != at)
+    return out

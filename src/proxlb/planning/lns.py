@@ -1,0 +1,174 @@
+"""Large-neighbourhood search around an incumbent placement with CP-SAT sub-solves. Pure.
+
+Above the size one exact model can finish in its budget, most units are held where the incumbent
+(the greedy plan) has them and a neighbourhood is re-optimised exactly (cpsat_model.solve_sub):
+round by round, (0) the units on the two hottest and the two coldest nodes, shifted along the
+ranking each pass; (1) the units that break a wanted rule (a drained node's guests, pins,
+anti-affinity members), anywhere they may go; (2) the hottest node's and the coldest node's units
+with two other nodes picked by a seeded generator. A round's answer is kept only when the shared
+objective J (planning/score.py) drops, so the result is never worse than the incumbent.
+
+Budget: `budget` seconds of CP-SAT deterministic time, plus 10 µs per model variable for building
+it — deterministic, about wall time on one core; it also stops after STALE rounds without gain.
+Bound: each unit's cheapest node (its move and rule costs alone) summed, with balance 0 — a valid
+lower bound on J, so the reported gap is an upper estimate.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from proxlb.planning.cpsat_model import Placement, Totals, solve_sub
+from proxlb.planning.cpsat_prep import Prepared
+from proxlb.planning.metrics import LoadState
+
+STALE = 9
+MAX_FREE_UNITS = 400
+REPAIR_UNITS = 150
+
+
+@dataclass
+class Search:
+    pb: Prepared
+    placement: Placement
+    totals: Totals
+    state: LoadState  # the start state with the incumbent's moves applied (J's balance term)
+    cost: int  # Σ units' cost of their node (model units)
+    anti_extra: list[int]
+
+    @staticmethod
+    def start(pb: Prepared, placement: Placement) -> Search:
+        state = pb.state.clone()
+        for u, at in enumerate(placement):
+            if at is not None:
+                for m in pb.units[u].members:
+                    state.move(m, at)
+        cost = sum(pb.units[u].cost.get(at, 0) for u, at in enumerate(placement) if at is not None)
+        search = Search(pb, list(placement), Totals(pb, placement), state, cost, [])
+        search.anti_extra = [search._extra(r) for r in range(len(pb.anti))]
+        return search
+
+    def _extra(self, r: int) -> int:
+        members, _ = self.pb.anti[r]
+        count: dict[str, int] = {}
+        for m in members:
+            at = self.state.placement.get(m)
+            if at is not None:
+                count[at] = count.get(at, 0) + 1
+        return sum(c - 1 for c in count.values() if c > 1)
+
+    def value(self) -> float:
+        """J of the incumbent in model units (balance + costs + anti-affinity penalties)."""
+        pb = self.pb
+        balance = self.state.objective() * pb.scale if pb.wanted else 0.0
+        anti = sum(e * pb.anti[r][1] for r, e in enumerate(self.anti_extra))
+        return balance + self.cost + anti
+
+    def try_change(self, changed: dict[int, str], rules_of: dict[int, list[int]]) -> bool:
+        """Apply `changed` if it lowers J; otherwise leave everything as it was."""
+        before = self.value()
+        trial = self.state.trial()
+        old = {u: self.placement[u] for u in changed}
+        touched = sorted({r for u in changed for r in rules_of.get(u, ())})
+        old_extra = {r: self.anti_extra[r] for r in touched}
+        for u, at in changed.items():
+            self.cost += self.pb.units[u].cost[at] - self.pb.units[u].cost.get(old[u] or "", 0)
+            self.totals.shift(u, old[u], -1)
+            self.totals.shift(u, at, +1)
+            self.placement[u] = at
+            for m in self.pb.units[u].members:
+                trial.move(m, at)
+        for r in touched:
+            self.anti_extra[r] = self._extra(r)
+        if self.value() < before - 1e-6 * self.pb.scale:
+            return True
+        trial.rollback()
+        for u, at in changed.items():
+            self.cost -= self.pb.units[u].cost[at] - self.pb.units[u].cost.get(old[u] or "", 0)
+            self.totals.shift(u, at, -1)
+            self.totals.shift(u, old[u], +1)
+            self.placement[u] = old[u]
+        for r, e in old_extra.items():
+            self.anti_extra[r] = e
+        return False
+
+
+def rules_by_unit(pb: Prepared) -> dict[int, list[int]]:
+    """unit → the anti-affinity rows (Prepared.anti) its members are in."""
+    rules_of: dict[int, list[int]] = {}
+    for r, (members, _) in enumerate(pb.anti):
+        for m in sorted(members):
+            if m in pb.unit_of and r not in rules_of.get(pb.unit_of[m], []):
+                rules_of.setdefault(pb.unit_of[m], []).append(r)
+    return rules_of
+
+
+def lower_bound(pb: Prepared) -> float:
+    """Σ over units of their cheapest node's cost (model units): J can never be lower."""
+    return float(sum(min(unit.cost.values()) for unit in pb.units if unit.cost))
+
+
+def _movable(pb: Prepared, placement: Placement, u: int) -> bool:
+    return placement[u] is not None and len(pb.units[u].allowed) > 1
+
+
+def _neighbourhood(search: Search, it: int, rng: random.Random) -> tuple[list[int], set[str] | None]:
+    pb, placement = search.pb, search.placement
+    band = max(pb.problem.policy.noise_band, 1e-9)
+    ranked = sorted(pb.nodes, key=lambda n: (-round(search.state.score(n) / band), n))
+    kind = it % 3
+    if kind == 1:
+        rules_broken = {m for r, e in enumerate(search.anti_extra) if e for m in pb.anti[r][0]}
+        bad = [
+            u
+            for u, at in enumerate(placement)
+            if _movable(pb, placement, u)
+            and (
+                pb.units[u].cost.get(at or "", 0) >= pb.unmet_cost or rules_broken & set(pb.units[u].members)
+            )
+        ]
+        if bad:
+            return bad[:REPAIR_UNITS], None
+        kind = 0
+    if kind == 0:
+        shift = (it // 3) % max(1, len(ranked) // 4)
+        chosen = {*ranked[shift : shift + 2], *ranked[len(ranked) - 2 - shift : len(ranked) - shift]}
+    else:
+        others = ranked[1:-1]
+        picks = rng.sample(others, min(2, len(others)))
+        chosen = {ranked[0], ranked[-1], *picks}
+    free = [u for u, at in enumerate(placement) if at in chosen and _movable(pb, placement, u)]
+    if len(free) > MAX_FREE_UNITS:
+        step = len(free) / MAX_FREE_UNITS
+        free = [free[int(k * step)] for k in range(MAX_FREE_UNITS)]
+    return free, chosen
+
+
+def run_lns(pb: Prepared, placement: Placement, budget: float, seed: int) -> tuple[Search, dict[str, float]]:
+    """Improve `placement` within `budget`; returns the search (its incumbent) and figures."""
+    search = Search.start(pb, placement)
+    rules_of = rules_by_unit(pb)
+    rng = random.Random(seed)
+    spent, rounds, improved, stale = 0.0, 0, 0, 0
+    slice_ = max(0.2, budget / 25)
+    while spent < budget and stale < STALE:
+        free, restrict = _neighbourhood(search, rounds, rng)
+        rounds += 1
+        if not free:
+            stale += 1
+            continue
+        res = solve_sub(
+            pb, free, restrict, search.placement, search.totals, min(slice_, budget - spent), seed + rounds
+        )
+        spent += res.deterministic_time + 1e-5 * res.variables
+        if res.improved and search.try_change(res.changed, rules_of):
+            improved += 1
+            stale = 0
+        else:
+            stale += 1
+    return search, {
+        "lns_rounds": float(rounds),
+        "lns_improved": float(improved),
+        "cpsat_seconds": round(spent, 3),
+    }
