@@ -37,7 +37,7 @@ from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
 from proxlb.execute.progress import ExecutionObserver, MigrationEvent, notify
 from proxlb.exit_codes import ExitCode
-from proxlb.service.instance_lock import InstanceLock
+from proxlb.service.instance_lock import InstanceLock, acquire_cluster_lock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
@@ -133,7 +133,27 @@ def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
         lock.release()
         raise
     state.hold(lock.release)
+    _guard_cluster(state, config.service.state_dir)
     return state
+
+
+def _guard_cluster(state: StateStore, state_dir: str) -> None:
+    """When the store is bound to a cluster, take that cluster's host-wide lock (released with it)."""
+    held: list[Callable[[], None]] = []
+
+    def release_all() -> None:
+        for release in held:
+            release()
+        held.clear()
+
+    def on_bind(identity: str) -> None:
+        release_all()
+        taken = acquire_cluster_lock(identity, state_dir)
+        if taken is not None:
+            held.append(taken)
+
+    state.on_bind = on_bind
+    state.hold(release_all)
 
 
 @dataclass

@@ -157,6 +157,7 @@ class StateStore:
         self._held: list[Callable[[], None]] = []
         self._journal = Journal(location)
         self.write_failures = 0  # writes that failed since the store was opened
+        self.on_bind: Callable[[str], None] | None = None
         self._migrate_schema()
         if cluster is not None:
             self.bind(cluster)
@@ -301,6 +302,8 @@ class StateStore:
         """
         if not cluster:
             raise StateError("a cluster identity is required to scope the state store")
+        if self.on_bind is not None and cluster != self._cluster:
+            self.on_bind(cluster)  # an acting instance takes the cluster's host-wide lock here
         self._cluster = cluster
         row = self._conn.execute("SELECT value FROM meta WHERE key='legacy_rows'").fetchone()
         if row is None:
