@@ -54,8 +54,11 @@ def config_warnings(config: ProxlbConfig) -> tuple[str, ...]:
                 f"balancing.node_resource_reserve.{key}: treated as a node name — "
                 f"did you mean '{RESERVE_DEFAULTS_KEY}'?"
             )
-    if bal.cooldown_minutes == 0 and bal.return_window_cycles == 0 and bal.plan_margin == 0 and (
-        bal.min_improvement < 0.5
+    if (
+        bal.cooldown_minutes == 0
+        and bal.return_window_cycles == 0
+        and bal.plan_margin == 0
+        and (bal.min_improvement < 0.5)
     ):
         found.append(
             "balancing: cooldown_minutes 0, return_window_cycles 0, plan_margin 0 and min_improvement "
