@@ -127,6 +127,16 @@ def _done(row: Row, since: float) -> bool:
     return row[9] == Outcome.DONE.value and float(str(row[8])) >= since
 
 
+def _set_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its -wal/-shm) out of the way; returns the new name."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(os.stat(path).st_mtime)}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(path) + suffix)
+        if source.exists():
+            source.replace(Path(str(aside) + suffix))
+    return aside
+
+
 def _is_full(exc: BaseException) -> bool:
     return "full" in str(exc).lower() or getattr(exc, "errno", None) == 28  # ENOSPC
 
@@ -164,42 +174,73 @@ class StateStore:
 
     @classmethod
     def open(
-        cls, state_dir: str | Path, *, memory_fallback: bool = False, cluster: str | None = None
+        cls,
+        state_dir: str | Path,
+        *,
+        memory_fallback: bool = False,
+        cluster: str | None = None,
+        _rebuilt: bool = False,
     ) -> StateStore:
         """Open (creating) `<state_dir>/proxlb.sqlite3`, bound to `cluster` when given.
 
         memory_fallback: when the directory is unusable, keep state in memory for this process
         only (cooldowns then do not survive a restart) and log a WARNING instead of raising.
+        A corrupt database file is moved aside (`proxlb.sqlite3.corrupt-<epoch>`) and rebuilt
+        empty, with a WARNING — as docs/operations.md says, the file may be deleted at any time.
         """
         directory = Path(state_dir)
         try:
-            # created here (not by systemd's StateDirectory=): only the proxlb user may look inside;
-            # SQLite gives its -wal/-shm files the database file's mode, so all stay 0600
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path = directory / DB_NAME
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
-            conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # a run as root must not leave files the service user cannot open
-            adopt_directory_owner(directory, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")
-            return cls(conn, str(path), cluster)
-        except (OSError, sqlite3.Error, StateFullError) as exc:
-            message = f"state directory {directory} is not usable: {exc}"
-            if _is_full(exc) and not memory_fallback:
-                raise StateFullError(
-                    f"state directory {directory} is not usable: {what_failed(str(directory / DB_NAME), exc)}"
-                ) from None
-            if not memory_fallback:
-                denied = isinstance(exc, PermissionError) or "readonly" in str(exc)
-                fix = (
-                    f"fix the ownership: {ownership_fix(directory)}"
-                    if denied
-                    else "create it writable for the proxlb user, or set service.state_dir"
-                )
-                raise StateError(f"{message} ({fix})") from None
-            log.warning("%s; keeping state in memory for this run only (no cooldown across runs)", message)
-            return cls.in_memory(cluster)
+            return cls._open(directory, cluster)
+        except (sqlite3.DatabaseError, StateError) as exc:
+            if _rebuilt or not ("not a database" in str(exc) or "malformed" in str(exc)):
+                if isinstance(exc, StateError) and not isinstance(exc, StateFullError):
+                    raise  # e.g. a schema newer than this ProxLB: its own message says what to do
+                return cls._unusable(directory, exc, memory_fallback, cluster)
+            aside = _set_aside(directory / DB_NAME)
+            log.warning(
+                "state database %s is corrupt (%s); moved aside to %s and started afresh "
+                "(history and cooldowns of earlier runs are not seen)",
+                directory / DB_NAME,
+                exc,
+                aside,
+            )
+            return cls.open(directory, memory_fallback=memory_fallback, cluster=cluster, _rebuilt=True)
+        except (OSError, sqlite3.Error) as exc:
+            return cls._unusable(directory, exc, memory_fallback, cluster)
+
+    @classmethod
+    def _open(cls, directory: Path, cluster: str | None) -> StateStore:
+        # created here (not by systemd's StateDirectory=): only the proxlb user may look inside;
+        # SQLite gives its -wal/-shm files the database file's mode, so all stay 0600
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = directory / DB_NAME
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # a run as root must not leave files the service user cannot open
+        adopt_directory_owner(directory, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")
+        return cls(conn, str(path), cluster)
+
+    @classmethod
+    def _unusable(
+        cls, directory: Path, exc: BaseException, memory_fallback: bool, cluster: str | None
+    ) -> StateStore:
+        message = f"state directory {directory} is not usable: {exc}"
+        if _is_full(exc) and not memory_fallback:
+            raise StateFullError(
+                f"state directory {directory} is not usable: {what_failed(str(directory / DB_NAME), exc)}"
+            ) from None
+        if not memory_fallback:
+            denied = isinstance(exc, PermissionError) or "readonly" in str(exc)
+            fix = (
+                f"fix the ownership: {ownership_fix(directory)}"
+                if denied
+                else "create it writable for the proxlb user, or set service.state_dir"
+            )
+            raise StateError(f"{message} ({fix})") from None
+        log.warning("%s; keeping state in memory for this run only (no cooldown across runs)", message)
+        return cls.in_memory(cluster)
 
     @classmethod
     def in_memory(cls, cluster: str | None = None) -> StateStore:
