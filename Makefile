@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint pytest fuzz bench upstream-env client-envs test-tools clean
+.PHONY: demo test lint pytest fuzz bench soak upstream-env client-envs test-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ fuzz: $(STAMP)
 
 bench: $(STAMP) $(UPSTREAM_STAMP)
 	$(PY) -m benchmarks.run
+
+# Memory of a long-running daemon: RSS slope in kB per cycle after warm-up, at 150 and 4000 guests
+# (issue #19; several minutes, not part of make test). SOAK_CYCLES=1000 for the full soak.
+SOAK_CYCLES ?= 300
+soak: $(STAMP)
+	$(PY) -m benchmarks.soak --guests 150 4000 --cycles $(SOAK_CYCLES) --warmup 50
 
 # Upstream ProxLB 2.3.0 in its own virtualenv (not a dependency of ours) for the side-by-side
 # fidelity tests and benchmarks. Best effort: if it cannot be installed those tests are skipped.

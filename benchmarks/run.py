@@ -25,6 +25,7 @@ import yaml
 
 from benchmarks.evacuation import print_evacuations
 from benchmarks.failover import print_failover_cost
+from benchmarks.sim_bench import measure
 from benchmarks.stability import print_table as print_stability
 from benchmarks.upstream_harness import run_upstream, upstream_available, upstream_config
 from proxlb.collect.snapshot import collect_snapshot
@@ -32,7 +33,6 @@ from proxlb.config.load import evaluate_mapping
 from proxlb.config.model import ProxlbConfig
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
-from proxlb_sim.bench import measure
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.generate import GenerateOptions, generate_scenario
 from proxlb_sim.inprocess import InProcessApi

@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from proxlb_sim.launch import start_simulator
     from proxlb_sim.scenario import load_scenario
-    from proxlb_sim.testing import start_simulator
 
     scenario = load_scenario(args.scenario)
     if (args.cert is None) != (args.key is None):

@@ -20,21 +20,23 @@ from proxlb_sim.auth import AuthStore
 from proxlb_sim.clock import VirtualClock
 from proxlb_sim.engine import Engine
 from proxlb_sim.faults import FaultState
-from proxlb_sim.history import BackupArchive, seed_history
+from proxlb_sim.history import seed_history
 from proxlb_sim.metrics import Metrics
 from proxlb_sim.pveerror import PveError
 from proxlb_sim.scenario import Scenario
-from proxlb_sim.state import SimGuest, SimNode, SimStorage, build_guests, build_nodes, build_storages
+from proxlb_sim.state import (
+    BackupArchive,
+    Pool,
+    SimGuest,
+    SimNode,
+    SimStorage,
+    build_guests,
+    build_nodes,
+    build_storages,
+)
 from proxlb_sim.tasks import Task, TaskStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Pool:
-    poolid: str
-    comment: str | None
-    members: list[str] = field(default_factory=list)  # "vmid" as str, or "storage:<id>"
 
 
 @dataclass
@@ -66,7 +68,7 @@ class SimCluster:
         self.storages: dict[str, SimStorage] = build_storages(scenario)
         self.pools = self._build_pools()
         self.tasks = TaskStore(self.seed)
-        self.engine = Engine(self, start)
+        self.engine = Engine(self, start)  # the engine sees the cluster only as an `EngineHost`
         self.faults = FaultState()
         self.auth = AuthStore(scenario.auth, self.settings.cluster_name)
         self.ha_resources: dict[str, dict[str, Any]] = {}
@@ -203,6 +205,12 @@ class SimCluster:
         log.info("simulated node %s HA maintenance %s", name, "on" if on else "off")
         self.nodes[name].ha_maintenance = on
         self.bump()
+
+    def schedule_node_failure(self, name: str, at: float) -> None:
+        """Fail node `name` at virtual time `at`; PVE HA fences it and recovers its HA guests."""
+        from proxlb_sim.ha_recovery import schedule_failure
+
+        schedule_failure(self, name, at)
 
     def storage_on(self, storage: str, node: str) -> bool:
         """True if `storage` is available on `node`."""

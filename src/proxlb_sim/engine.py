@@ -21,13 +21,11 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from proxlb_sim.scenario import SimSettings
 from proxlb_sim.state import SimGuest
 from proxlb_sim.tasks import Task
-
-if TYPE_CHECKING:
-    from proxlb_sim.cluster import SimCluster
 
 MIB = 1024**2
 GIB = 1024**3
@@ -78,10 +76,22 @@ class Migration:
     bwlimit: float | None = None  # bytes/s (the API's `bwlimit` is KiB/s)
 
 
+class EngineHost(Protocol):
+    """What the engine may touch of the cluster it runs in: its settings, the state version and
+    guests' run state. `SimCluster` is one; nothing here imports it (no import cycle)."""
+
+    @property
+    def settings(self) -> SimSettings: ...
+
+    def bump(self) -> None: ...
+
+    def set_running(self, g: SimGuest, running: bool, t: float) -> None: ...
+
+
 class Engine:
     """Owns running migrations and the timed-event queue of one `SimCluster`."""
 
-    def __init__(self, cluster: SimCluster, start: float) -> None:
+    def __init__(self, cluster: EngineHost, start: float) -> None:
         self.c = cluster
         self.t = start
         self.active: list[Migration] = []

@@ -11,13 +11,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from proxlb_sim.engine import Engine
 from proxlb_sim.pveerror import PveError
 from proxlb_sim.scenario import FaultSpec
 
-if TYPE_CHECKING:
-    from proxlb_sim.cluster import SimCluster
+
+class FaultHost(Protocol):
+    """What a fault may switch: nodes on/offline, HA maintenance, and timed events on the engine.
+    `FaultHost` is one; nothing here imports it (no import cycle)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def set_node_online(self, name: str, online: bool) -> None: ...
+
+    def set_ha_maintenance(self, name: str, on: bool) -> None: ...
+
+    def schedule_node_failure(self, name: str, at: float) -> None: ...
 
 
 @dataclass
@@ -39,7 +51,7 @@ class FaultState:
     refuse_until: float = 0.0  # real monotonic time
     specs: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, spec: FaultSpec, cluster: SimCluster, relative_to: float) -> None:
+    def add(self, spec: FaultSpec, cluster: FaultHost, relative_to: float) -> None:
         """Activate a fault; node faults are scheduled on the virtual clock at `relative_to + at`."""
         self.specs.append(spec.model_dump(exclude_defaults=True))
         if spec.kind == "node_offline" and spec.node is not None:
@@ -49,9 +61,7 @@ class FaultState:
             node = spec.node
             _window(cluster, spec, relative_to, lambda on: cluster.set_ha_maintenance(node, on))
         elif spec.kind == "node_failure" and spec.node is not None:
-            from proxlb_sim.ha_recovery import schedule_failure
-
-            schedule_failure(cluster, spec.node, relative_to + spec.at)
+            cluster.schedule_node_failure(spec.node, relative_to + spec.at)
         elif spec.kind == "migration_fail" and spec.vmid is not None:
             self.fail_migrations[spec.vmid] = spec.times
         elif spec.kind == "migration_hang" and spec.vmid is not None:
@@ -63,7 +73,7 @@ class FaultState:
         elif spec.kind == "refuse_connections":
             self.refuse_until = max(self.refuse_until, time.monotonic() + spec.seconds)
 
-    def clear(self, cluster: SimCluster) -> None:
+    def clear(self, cluster: FaultHost) -> None:
         """Drop request and migration faults; hung migrations resume. Scheduled node events stay."""
         self.fail_migrations.clear()
         self.hang_migrations.clear()
@@ -102,7 +112,7 @@ class FaultState:
         return time.monotonic() < self.refuse_until
 
 
-def _window(cluster: SimCluster, spec: FaultSpec, relative_to: float, switch: Callable[[bool], None]) -> None:
+def _window(cluster: FaultHost, spec: FaultSpec, relative_to: float, switch: Callable[[bool], None]) -> None:
     """A node state that turns on at `at` and, when `until` is given, back off then (virtual time)."""
     cluster.engine.schedule(relative_to + spec.at, lambda t: switch(True))
     if spec.until is not None:

@@ -58,7 +58,9 @@ def _check_values(r: Request, values: dict[str, Any], failed: str) -> None:
             raise PveError(500, f"{failed}: cannot use unmanaged resource(s) {', '.join(unmanaged)}.")
         values["resources"] = ",".join(sids)
     if "nodes" in values:
-        names = sorted({re.split(r":", n.strip())[0] for n in str(values["nodes"]).split(",") if n.strip()})
+        entries = sorted({n.strip() for n in str(values["nodes"]).split(",") if n.strip()})
+        values["nodes"] = ",".join(entries)  # stored as PVE encodes it: sorted, priorities kept
+        names = sorted({n.split(":")[0] for n in entries})
         if not names:
             raise PveError(500, f"{failed}: no nodes were specified")
         missing = [n for n in names if n not in c.nodes]

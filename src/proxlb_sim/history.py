@@ -14,32 +14,15 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from proxlb_sim.jobs import included_vmids
 from proxlb_sim.sections import BackupJob, parse_schedule
-from proxlb_sim.state import SimGuest, local_resources, parse_disk
+from proxlb_sim.simstate import ClusterView
+from proxlb_sim.state import BackupArchive, SimGuest, local_resources, parse_disk
 from proxlb_sim.tasks import stamp
-
-if TYPE_CHECKING:
-    from proxlb_sim.cluster import SimCluster
 
 DAY = 86_400
 ROOT = "root@pam"
-
-
-@dataclass(frozen=True)
-class BackupArchive:
-    """A vzdump archive on a storage (`node` None on shared storage, visible from every node)."""
-
-    storage: str
-    node: str | None
-    volid: str
-    vmid: int
-    kind: str
-    ctime: int
-    size: int
-    notes: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +41,7 @@ def _guest_disk_bytes(g: SimGuest) -> int:
     return sum(sizes) or g.maxdisk
 
 
-def _backup_runs(c: SimCluster, job: BackupJob, window: tuple[float, float]) -> list[_Event]:
+def _backup_runs(c: ClusterView, job: BackupJob, window: tuple[float, float]) -> list[_Event]:
     parsed = parse_schedule(job.schedule)
     if not job.enabled or parsed is None:
         return []
@@ -77,7 +60,7 @@ def _backup_runs(c: SimCluster, job: BackupJob, window: tuple[float, float]) -> 
     return out
 
 
-def _vzdump_event(c: SimCluster, job: BackupJob, node: str, guests: list[SimGuest], begin: int) -> _Event:
+def _vzdump_event(c: ClusterView, job: BackupJob, node: str, guests: list[SimGuest], begin: int) -> _Event:
     lines = [
         f"INFO: starting new backup job: vzdump {' '.join(str(g.vmid) for g in guests)} "
         f"--storage {job.storage} --mode {job.mode} --compress {job.compress} "
@@ -113,7 +96,7 @@ def _vzdump_event(c: SimCluster, job: BackupJob, node: str, guests: list[SimGues
     return _Event(begin, t + 1, node, "vzdump", "", tuple(lines))
 
 
-def _prune(c: SimCluster) -> None:
+def _prune(c: ClusterView) -> None:
     """Keep the newest `keep-last` archives per (storage, node, vmid), like the job's prune setting."""
     keep = {job.storage: job.keep_last for job in c.scenario.backup.jobs}
     groups: dict[tuple[str, str | None, int], list[BackupArchive]] = {}
@@ -125,7 +108,7 @@ def _prune(c: SimCluster) -> None:
     c.backups[:] = sorted(kept, key=lambda a: (a.storage, a.volid))
 
 
-def _migration_event(c: SimCluster, g: SimGuest, source: str, at: float) -> _Event:
+def _migration_event(c: ClusterView, g: SimGuest, source: str, at: float) -> _Event:
     target = c.nodes[g.node]
     took = 6.0 + g.mem / (900 * 1024**2)
     lines = (
@@ -139,7 +122,7 @@ def _migration_event(c: SimCluster, g: SimGuest, source: str, at: float) -> _Eve
     return _Event(at, at + took, source, "qmigrate", str(g.vmid), lines)
 
 
-def _events(c: SimCluster, rng: random.Random, window: tuple[float, float]) -> list[_Event]:
+def _events(c: ClusterView, rng: random.Random, window: tuple[float, float]) -> list[_Event]:
     lo, hi = window
     events: list[_Event] = []
     for node in c.nodes.values():
@@ -174,7 +157,7 @@ def _events(c: SimCluster, rng: random.Random, window: tuple[float, float]) -> l
     return events
 
 
-def seed_history(c: SimCluster) -> None:
+def seed_history(c: ClusterView) -> None:
     """Register the finished tasks (and backup archives) of the days before the clock's start."""
     hi = c.clock.start - 60
     lo = hi - c.scenario.history.days * DAY

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from proxlb_sim.pveerror import PveError
 from proxlb_sim.sections import BackupJob, ReplicationJob, parse_schedule
-
-if TYPE_CHECKING:
-    from proxlb_sim.cluster import SimCluster
+from proxlb_sim.simstate import ClusterView
 
 REPLICATION_PERIOD_S = 900
 
@@ -44,7 +42,7 @@ def next_run(schedule: str, t: float) -> int:
     return day0 + 8 * 86_400  # unreachable: some weekday always matches within a week
 
 
-def included_vmids(c: SimCluster, job: BackupJob) -> list[int]:
+def included_vmids(c: ClusterView, job: BackupJob) -> list[int]:
     """Guests a vzdump job selects (like PVE::VZDump::get_included_guests)."""
     guests = sorted(c.guests.values(), key=lambda g: g.vmid)
     if job.node is not None:
@@ -60,7 +58,7 @@ def included_vmids(c: SimCluster, job: BackupJob) -> list[int]:
     return [g.vmid for g in guests if str(g.vmid) in wanted]
 
 
-def backup_jobs(c: SimCluster, t: float) -> list[dict[str, Any]]:
+def backup_jobs(c: ClusterView, t: float) -> list[dict[str, Any]]:
     """`GET /cluster/backup`."""
     out = []
     for index, job in enumerate(c.scenario.backup.jobs):
@@ -88,7 +86,7 @@ def backup_jobs(c: SimCluster, t: float) -> list[dict[str, Any]]:
     return out
 
 
-def backup_job(c: SimCluster, jobid: str, t: float) -> dict[str, Any]:
+def backup_job(c: ClusterView, jobid: str, t: float) -> dict[str, Any]:
     """`GET /cluster/backup/{id}` (without the computed `next-run`)."""
     for entry in backup_jobs(c, t):
         if entry["id"] == jobid:
@@ -97,7 +95,7 @@ def backup_job(c: SimCluster, jobid: str, t: float) -> dict[str, Any]:
     raise PveError(500, f"job '{jobid}' does not exist")
 
 
-def not_backed_up(c: SimCluster) -> list[dict[str, Any]]:
+def not_backed_up(c: ClusterView) -> list[dict[str, Any]]:
     """`GET /cluster/backup-info/not-backed-up`: guests no vzdump job selects (name from the config)."""
     covered = {v for job in c.scenario.backup.jobs for v in included_vmids(c, job)}
     out = []
@@ -116,12 +114,12 @@ def _job_id(job: ReplicationJob) -> str:
     return f"{job.guest}-{job.jobnum}"
 
 
-def replication_config(c: SimCluster) -> list[dict[str, Any]]:
+def replication_config(c: ClusterView) -> list[dict[str, Any]]:
     """`GET /cluster/replication`: job configurations."""
     return [_job_entry(c, job) for job in c.scenario.replication]
 
 
-def _job_entry(c: SimCluster, job: ReplicationJob) -> dict[str, Any]:
+def _job_entry(c: ClusterView, job: ReplicationJob) -> dict[str, Any]:
     """A job's configuration as PVE lists it; `source` is the guest's current node (when known)."""
     entry: dict[str, Any] = {
         "id": _job_id(job),
@@ -141,7 +139,7 @@ def _job_entry(c: SimCluster, job: ReplicationJob) -> dict[str, Any]:
     return entry
 
 
-def _job_state(c: SimCluster, job: ReplicationJob, t: float) -> dict[str, Any]:
+def _job_state(c: ClusterView, job: ReplicationJob, t: float) -> dict[str, Any]:
     """A job's state: synced every 15 minutes, the last sync in the current period (seeded offset)."""
     g = c.guests[job.guest]
     digest = hashlib.blake2b(f"{c.seed}:repl:{_job_id(job)}".encode(), digest_size=4).digest()
@@ -164,7 +162,7 @@ def _job_state(c: SimCluster, job: ReplicationJob, t: float) -> dict[str, Any]:
     return state
 
 
-def replication_status(c: SimCluster, node: str, t: float, guest: int | None) -> list[dict[str, Any]]:
+def replication_status(c: ClusterView, node: str, t: float, guest: int | None) -> list[dict[str, Any]]:
     """`GET /nodes/{node}/replication`: jobs of the guests on that node, sorted by id."""
     jobs = [
         j
@@ -174,7 +172,7 @@ def replication_status(c: SimCluster, node: str, t: float, guest: int | None) ->
     return [_job_state(c, j, t) for j in sorted(jobs, key=_job_id)]
 
 
-def replication_job_status(c: SimCluster, node: str, jobid: str, t: float) -> dict[str, Any]:
+def replication_job_status(c: ClusterView, node: str, jobid: str, t: float) -> dict[str, Any]:
     """`GET /nodes/{node}/replication/{id}/status`."""
     for state in replication_status(c, node, t, None):
         if state["id"] == jobid:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
-from proxlb_sim.cluster import Pool
 from proxlb_sim.handlers import Request
 from proxlb_sim.pveerror import PveError
 from proxlb_sim.routing import Route, route
+from proxlb_sim.state import Pool
 
 SPEC = {
     "comment": "string",

@@ -70,8 +70,9 @@ def _worker(c: Any, g: SimGuest, task: Task, duration: float, t: float, to_runni
     c.bump()
 
 
-def _ha_request(r: Request, g: SimGuest, start: bool) -> str:
-    """`hastart`/`hastop`: ask the HA stack; its LRM runs the real worker as root@pam later."""
+def _ha_request(r: Request, g: SimGuest, start: bool, hard: bool = False) -> str:
+    """`hastart`/`hastop`: ask the HA stack; its LRM runs the real worker as root@pam later (a
+    `stop` asks `crm-command stop <sid> 0`, a hard stop; a `shutdown` waits for the guest)."""
     c = r.cluster
     task = c.new_task(g.node, r.t, "hastart" if start else "hastop", str(g.vmid), r.who.task_user)
     task.add(r.t, f"Requesting HA {'start' if start else 'stop'} for {_what(g)} {g.vmid}")
@@ -84,9 +85,11 @@ def _ha_request(r: Request, g: SimGuest, start: bool) -> str:
         def lrm(at: float) -> None:
             if g.running == start:
                 return
-            kind = f"{_prefix(g)}{'start' if start else 'shutdown'}"
-            worker = c.new_task(g.node, at, kind, str(g.vmid), "root@pam")
-            _worker(c, g, worker, START_S if start else SHUTDOWN_S, at, start)
+            action, duration = (
+                ("start", START_S) if start else ("stop", STOP_S) if hard else ("shutdown", SHUTDOWN_S)
+            )
+            worker = c.new_task(g.node, at, f"{_prefix(g)}{action}", str(g.vmid), "root@pam")
+            _worker(c, g, worker, duration, at, start)
 
         c.engine.schedule(now + c.settings.ha_delay_s, lrm)
 
@@ -126,7 +129,7 @@ def stop(r: Request) -> str:
     if g.sid in r.cluster.ha_resources:
         if r.params.get("overrule-shutdown"):
             raise PveError.params({"overrule-shutdown": "Not applicable for HA resources."})
-        return _ha_request(r, g, start=False)
+        return _ha_request(r, g, start=False, hard=True)
     task = r.cluster.new_task(g.node, r.t, f"{_prefix(g)}stop", str(g.vmid), r.who.task_user)
     _worker(r.cluster, g, task, STOP_S, r.t, False)
     return task.upid

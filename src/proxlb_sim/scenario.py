@@ -20,7 +20,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from proxlb.errors import ProxlbError
 from proxlb_sim.sections import (
+    AclEntry,
     AgentSection,
+    AuthSection,
     BackupSection,
     ContentSection,
     GroupSpec,
@@ -28,8 +30,12 @@ from proxlb_sim.sections import (
     ReplicationJob,
     SnapshotSpec,
     SubscriptionSpec,
+    TokenSpec,
+    UserSpec,
     check_sections,
 )
+
+__all__ = ["AclEntry", "AuthSection", "GroupSpec", "TokenSpec", "UserSpec"]  # re-exported models
 
 GIB = 1024**3
 FORMAT = 2  # scenario format version written by `proxlb snapshot`; files without `format` are 1
@@ -160,46 +166,6 @@ class PoolSpec(BaseModel):
     poolid: str
     comment: str | None = None
     members: list[int | str] = []
-
-
-class TokenSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9._-]*$")
-    secret: str
-    privsep: int = 0
-    expire: int = 0
-
-
-class UserSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    userid: str = Field(pattern=r"^[^\s:/@!]+@[A-Za-z0-9._-]+$")
-    password: str | None = None
-    enable: int = 1
-    expire: int = 0
-    firstname: str | None = None
-    lastname: str | None = None
-    email: str | None = None
-    comment: str | None = None
-    tokens: list[TokenSpec] = []
-
-
-class AclEntry(BaseModel):
-    """`ugid` is a user (`name@realm`), a token (`name@realm!id`) or a group; give `privs` or a
-    built-in `roleid` (PVEAuditor, PVEVMAdmin, Administrator, ...)."""
-
-    model_config = ConfigDict(extra="forbid")
-    path: str = "/"
-    ugid: str
-    privs: list[str] | None = None
-    roleid: str | None = None
-    propagate: int = 1
-
-
-class AuthSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    users: list[UserSpec] = []
-    groups: list[GroupSpec] = []
-    acl: list[AclEntry] = []
 
 
 class FaultSpec(BaseModel):

@@ -1,6 +1,6 @@
 """Optional scenario sections for the read endpoints beyond placement: subscription, replication jobs,
-backup jobs, storage content extras, task history, access groups, guest snapshots and the QEMU guest
-agent. Pure data models (pydantic).
+backup jobs, storage content extras, task history, users/tokens/groups/ACLs (`auth:`), guest
+snapshots and the QEMU guest agent. Pure data models (pydantic), plus their cross-checks.
 
 Every section has a default that matches a freshly installed cluster: no subscription key, no
 replication job, no backup job (so every guest is "not backed up"), no ISO or template files, and a
@@ -10,13 +10,12 @@ few days of routine task history.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-if TYPE_CHECKING:
-    from proxlb_sim.scenario import Scenario
+from proxlb_sim.roles import ROLES
 
 _TIME = re.compile(r"^(?:(?P<days>[a-z]{3}(?:[.,][a-z]{3})*)\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -144,7 +143,79 @@ class GroupSpec(BaseModel):
     members: list[str] = []
 
 
-def check_sections(s: Scenario, known: set[str], kinds: Mapping[int, str]) -> list[str]:
+class TokenSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9._-]*$")
+    secret: str
+    privsep: int = 0
+    expire: int = 0
+
+
+class UserSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    userid: str = Field(pattern=r"^[^\s:/@!]+@[A-Za-z0-9._-]+$")
+    password: str | None = None
+    enable: int = 1
+    expire: int = 0
+    firstname: str | None = None
+    lastname: str | None = None
+    email: str | None = None
+    comment: str | None = None
+    tokens: list[TokenSpec] = []
+
+
+class AclEntry(BaseModel):
+    """`ugid` is a user (`name@realm`), a token (`name@realm!id`) or a group; give `privs` or a
+    built-in `roleid` (PVEAuditor, PVEVMAdmin, Administrator, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = "/"
+    ugid: str
+    privs: list[str] | None = None
+    roleid: str | None = None
+    propagate: int = 1
+
+
+class AuthSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    users: list[UserSpec] = []
+    groups: list[GroupSpec] = []
+    acl: list[AclEntry] = []
+
+
+class Sectioned(Protocol):
+    """The parts of a `Scenario` `check_sections` reads (typed here so this module needs no import of
+    scenario.py, which imports it)."""
+
+    @property
+    def replication(self) -> list[ReplicationJob]: ...
+
+    @property
+    def backup(self) -> BackupSection: ...
+
+    @property
+    def snapshots(self) -> dict[int, list[SnapshotSpec]]: ...
+
+    @property
+    def agent(self) -> AgentSection: ...
+
+    @property
+    def storages(self) -> Sequence[Any]: ...
+
+    @property
+    def pools(self) -> Sequence[Any]: ...
+
+    @property
+    def pools_in_resources(self) -> Sequence[Any]: ...
+
+    @property
+    def guests(self) -> Sequence[Any]: ...
+
+    @property
+    def auth(self) -> Any: ...
+
+
+def check_sections(s: Sectioned, known: set[str], kinds: Mapping[int, str]) -> list[str]:
     """Replication, backup and access sections name things that exist."""
     problems: list[str] = []
     for i, job in enumerate(s.replication):
@@ -190,8 +261,6 @@ def check_sections(s: Scenario, known: set[str], kinds: Mapping[int, str]) -> li
         problems.extend(
             f"auth.groups.{group.groupid}: unknown user {m!r}" for m in group.members if m not in users
         )
-    from proxlb_sim.access import ROLES  # a table of PVE's built-in roles; no cycle at import time
-
     for i, acl in enumerate(s.auth.acl):
         if (acl.privs is None) == (acl.roleid is None):
             problems.append(f"auth.acl[{i}]: give either privs or roleid")

@@ -92,6 +92,27 @@ class SimStorage:
     per_node: dict[str, tuple[int, int, str]]  # node -> (maxdisk, disk, status)
 
 
+@dataclass
+class Pool:
+    poolid: str
+    comment: str | None
+    members: list[str] = field(default_factory=list)  # "vmid" as str, or "storage:<id>"
+
+
+@dataclass(frozen=True)
+class BackupArchive:
+    """A vzdump archive on a storage (`node` None on shared storage, visible from every node)."""
+
+    storage: str
+    node: str | None
+    volid: str
+    vmid: int
+    kind: str
+    ctime: int
+    size: int
+    notes: str
+
+
 @dataclass(frozen=True)
 class DiskRef:
     key: str

@@ -12,11 +12,13 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
+from proxmoxer import ProxmoxAPI
 
 from proxlb_sim.testing import SimInfo, running_simulator
 from tests.clients.harness import (
@@ -53,36 +55,41 @@ def value(samples: Samples, metric: str, **labels: str) -> float:
     return found[0]
 
 
+@contextmanager
+def _exporter(sim: SimInfo, home: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """The exporter as its console script, with a token and a password module for `sim`."""
+    exe = client_executable("prometheus-pve-exporter", "pve_exporter")
+    common = {"verify_ssl": sim.ca_file, "port": sim.port, "timeout": 20}
+    config = {
+        "token": {
+            "user": sim.user,
+            "token_name": sim.token_id,
+            "token_value": sim.token_secret,
+            **common,
+        },
+        "password": {"user": sim.user, "password": sim.password, **common},
+    }
+    config_file = Path(home) / "pve.yml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(exe), "--config.file", str(config_file), "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=client_env(home),
+    )
+    try:
+        yield port, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimInfo, dict[str, Samples]]]:
-    exe = client_executable("prometheus-pve-exporter", "pve_exporter")
     home = tmp_path_factory.mktemp("exporter")
-    with running_simulator(client_scenario(), time_scale=0.0) as sim:
-        common = {"verify_ssl": sim.ca_file, "port": sim.port, "timeout": 20}
-        config = {
-            "token": {
-                "user": sim.user,
-                "token_name": sim.token_id,
-                "token_value": sim.token_secret,
-                **common,
-            },
-            "password": {"user": sim.user, "password": sim.password, **common},
-        }
-        config_file = Path(home) / "pve.yml"
-        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-        port = free_port()
-        proc = subprocess.Popen(
-            [str(exe), "--config.file", str(config_file), "--web.listen-address", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=client_env(home),
-        )
-        try:
-            pages = {module: _scrape(port, module, proc) for module in config}
-            yield sim, pages
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with running_simulator(client_scenario(), time_scale=0.0) as sim, _exporter(sim, home) as (port, proc):
+        yield sim, {module: _scrape(port, module, proc) for module in ("token", "password")}
 
 
 def _scrape(port: int, module: str, proc: subprocess.Popen[bytes]) -> Samples:
@@ -165,3 +172,25 @@ def test_ha_version_subscription_replication_backup(scraped: tuple[SimInfo, dict
         assert value(samples, "pve_not_backed_up_info", id=f"{kind}/{vmid}") == 1
     onboot = [k for k in samples if k[0] == "pve_onboot_status"]
     assert len(onboot) == len(sim.cluster.guests_on(sim.cluster.api_node.name)) < guests
+
+
+def test_writes_made_with_proxmoxer_show_in_the_next_scrape(tmp_path: Path) -> None:
+    """#18 item 8 through the exporter: a snapshot's config lock, a stop and new tags written over the
+    API are what its next scrape reports (pve_lock_state, pve_up, pve_guest_info tags)."""
+    with (
+        running_simulator(client_scenario(), time_scale=0.0) as sim,
+        _exporter(sim, tmp_path) as (port, proc),
+    ):
+        api = ProxmoxAPI(
+            sim.host, port=sim.port, user=sim.user, password=sim.password, verify_ssl=sim.ca_file
+        )
+        running = [g for g in sim.cluster.scenario.guests if g.type == "qemu" and g.status == "running"]
+        snap, stop = running[0], running[1]
+        api.nodes(snap.node).qemu(snap.vmid).snapshot.post(snapname="pre_change")  # frozen clock: lock held
+        api.nodes(stop.node).qemu(stop.vmid).config.put(tags="Rehearsal,plb_pin_pve1")
+        api.nodes(stop.node).qemu(stop.vmid).status.stop.post()
+        sim.admin.advance(1.5)  # the stop task (1 s) ends; the snapshot task (2 s) still holds its lock
+        samples = _scrape(port, "token", proc)
+        assert value(samples, "pve_lock_state", id=f"qemu/{snap.vmid}", state="snapshot") == 1
+        assert value(samples, "pve_up", id=f"qemu/{stop.vmid}") == 0
+        assert value(samples, "pve_guest_info", id=f"qemu/{stop.vmid}", tags="plb_pin_pve1;rehearsal") == 1

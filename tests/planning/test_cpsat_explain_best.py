@@ -8,7 +8,8 @@ from proxlb.domain import GIB, MigrationReason
 from proxlb.planning import SolverMode, SolverPolicy, plan_cycle, validate
 from proxlb.planning.best_node import GuestRequest, best_node
 from proxlb.planning.cpsat import solve_cpsat
-from proxlb.planning.explain import explain_guest
+from proxlb.report.explain import explain_guest
+from proxlb.report.sentences import best_node_reason
 from tests.planning.builders import anti, cluster, drain, exclude, guest, node, pin, problem, rules, together
 
 NODES3 = [node("pve1"), node("pve2"), node("pve3")]
@@ -107,7 +108,7 @@ def test_best_node_empty_request_is_least_loaded() -> None:
     ]
     answer = best_node(problem(cluster(NODES3, guests)), GuestRequest())
     assert answer.node == "pve2"
-    assert [r[0] for r in answer.ranking] == ["pve2", "pve3", "pve1"]
+    assert [r.node for r in answer.ranking] == ["pve2", "pve3", "pve1"]
 
 
 def test_best_node_respects_capacity_drain_and_tags() -> None:
@@ -119,8 +120,8 @@ def test_best_node_respects_capacity_drain_and_tags() -> None:
     pb = problem(cluster(nodes, guests), rules(drain("pve4")))
     big = best_node(pb, GuestRequest(memory_bytes=40 * GIB, cores=2))
     assert big.node in ("pve2", "pve3")
-    verdicts = dict((n, v) for n, _, v in big.ranking)
-    assert verdicts["pve1"].startswith("memory") and verdicts["pve4"].startswith("not-drained")
+    verdicts = {r.node: r.rejection.check if r.rejection else "ok" for r in big.ranking}
+    assert verdicts["pve1"] == "memory" and verdicts["pve4"] == "not-drained"
     anti_answer = best_node(pb, GuestRequest(memory_bytes=GIB, tags=("plb_anti_affinity_db",)))
     assert anti_answer.node == "pve3"
     aff = best_node(pb, GuestRequest(memory_bytes=GIB, tags=("plb_affinity_web",)))
@@ -128,7 +129,8 @@ def test_best_node_respects_capacity_drain_and_tags() -> None:
     pinned = best_node(pb, GuestRequest(tags=("plb_pin_PVE1",)))
     assert pinned.node == "pve1"
     none = best_node(pb, GuestRequest(memory_bytes=500 * GIB))
-    assert none.node is None and "no node can take this guest" in none.reason
+    assert none.node is None and not any(r.allowed for r in none.ranking)
+    assert best_node_reason(none).startswith("no node can take this guest (")  # golden
 
 
 def test_reasons_are_labelled() -> None:

@@ -6,11 +6,13 @@ from dataclasses import replace
 
 from proxlb.domain import CrsOptions, HaRule, VmId
 from proxlb.planning.cycle import plan_cycle, state_after
-from proxlb.planning.explain import explain_guest
 from proxlb.planning.failover import ClusterView, predict
 from proxlb.planning.headroom import report_of
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import FailoverPolicy
+from proxlb.planning.pve_balancer import OWNED
+from proxlb.report.explain import explain_guest
+from proxlb.report.sentences import decision_sentence
 from tests.planning.builders import cluster, guest, node, problem
 
 
@@ -99,7 +101,7 @@ def test_require_mode_plans_moves_until_every_single_failure_fits() -> None:
     plan = plan_cycle(pb)
     assert [(m.vmid, m.source) for m in plan.migrations] == [(101, "pve1")]  # the smallest move that does it
     assert all("failover headroom" in m.detail for m in plan.migrations)
-    assert "failover headroom" in plan.decisions[VmId(101)]
+    assert "failover headroom" in decision_sentence(plan.decisions[VmId(101)])
     assert report_of(pb, state_after(pb, plan.migrations)).all_fit
 
 
@@ -132,7 +134,8 @@ def test_with_pve_auto_rebalance_on_ha_resources_are_left_to_pve_but_still_drain
     plan = plan_cycle(problem(snap))
     moved = {m.vmid for m in plan.migrations}
     assert moved and moved <= {VmId(150), VmId(160)}  # opted out of PVE's balancer, or not HA
-    assert "PVE's auto-rebalance balances" in plan.decisions[VmId(100)]
+    assert plan.decisions[VmId(100)].cause == OWNED
+    assert "PVE's auto-rebalance balances" in decision_sentence(plan.decisions[VmId(100)])
     assert any("PVE auto-rebalance is on" in w for w in plan.warnings)
     drained = plan_cycle(
         problem(replace(snap, nodes=tuple(replace(n, ha_maintenance=n.name == "pve2") for n in snap.nodes)))
@@ -183,6 +186,8 @@ def test_a_guest_pve_moved_within_the_cooldown_is_not_balanced_even_with_balance
     balance_all = FailoverPolicy(leave_ha_to_pve=False)
     plan = plan_cycle(problem(snap, now=now, cooldown_minutes=60, failover=balance_all))
     assert not plan.migrations
-    assert plan.decisions[VmId(100)].startswith("stays: in cooldown until")
+    cause = plan.decisions[VmId(100)].cause
+    assert cause is not None and cause.name == "cooldown_minutes"
+    assert decision_sentence(plan.decisions[VmId(100)]).startswith("stays: in cooldown until")
     later = plan_cycle(problem(snap, now=now + 3600, cooldown_minutes=60, failover=balance_all))
     assert later.migrations  # once the cooldown is over, ProxLB may balance them

@@ -7,7 +7,7 @@ its source was, so the cluster's highest ratio never rises.
 
 from __future__ import annotations
 
-from proxlb.domain import ClusterSnapshot, Plan
+from proxlb.domain import ClusterSnapshot, Plan, VmId
 from proxlb.planning import plan_cycle
 from proxlb.planning.validate import validate
 from tests.planning.builders import cluster, guest, node, problem, rules
@@ -78,5 +78,5 @@ def test_upstream_config_on_an_overcommitted_cluster_reaches_balanciness() -> No
     pb = PlanningProblem(snap, rules(), policy_from_config(upstream), {}, snap.taken_at)
     plan = plan_cycle(pb)
     assert plan.imbalance_before > 10
-    assert plan.imbalance_after <= 10, (plan.imbalance_after, plan.decisions[100])
+    assert plan.imbalance_after <= 10, (plan.imbalance_after, plan.decisions[VmId(100)])
     assert validate(plan, pb) == ()

@@ -1,10 +1,23 @@
-"""Scenario tests: one small cluster per feature, with the outcome the feature promises."""
+"""Scenario tests: one small cluster per feature, with the outcome the feature promises.
+
+Every test runs once per registered planner (planning/planners.py PLANNERS): `greedy` alone, and
+`cpsat` active without fallback (the greedy planner still runs beside it and supplies the per-guest
+records, as in production), so a feature holds whichever planner the admin selects.
+"""
 
 from __future__ import annotations
 
-from proxlb.domain import MigrationReason, PressureSet
-from proxlb.planning import plan_cycle, validate
-from proxlb.planning.policy import Method, Mode, PsiLimit
+import sys
+from typing import Any
+
+import pytest
+
+from proxlb.domain import MigrationReason, Plan, PressureSet, VmId
+from proxlb.planning import PlanningProblem, plan_cycle, validate
+from proxlb.planning.planners import PLANNERS
+from proxlb.planning.policy import Method, Mode, PsiLimit, SolverMode, SolverPolicy
+from proxlb.report.sentences import decision_sentence
+from tests.planning import builders
 from tests.planning.builders import (
     anti,
     apply_plan,
@@ -21,6 +34,40 @@ from tests.planning.builders import (
 )
 
 NODES3 = [node("pve1"), node("pve2"), node("pve3")]
+SOLVER = SolverPolicy(enable=True, mode=SolverMode.ACTIVE, fallback_to_greedy=False, timeout_seconds=5)
+
+# Where CP-SAT's plan differs from what the feature promises (found by running every scenario with
+# every planner; strict: each entry fails today and must be removed when CP-SAT is fixed).
+CPSAT_GAPS = {
+    "test_overprovisioning_false_blocks_moves_onto_committed_nodes": (
+        "CP-SAT lacks the 'never more over-assigned than the source' rule of the overprovisioning check"
+    ),
+    "test_keep_apart_wins_over_keep_together_and_is_reported": "CP-SAT drops the conflict report",
+}
+
+
+@pytest.fixture(autouse=True, params=sorted(PLANNERS))
+def planner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with this planner selected the way the configuration selects it (solver.enable)."""
+    name = str(request.param)
+    if name == "cpsat":
+        gap = CPSAT_GAPS.get(request.function.__name__)
+        if gap is not None:
+            request.applymarker(pytest.mark.xfail(raises=AssertionError, strict=True, reason=gap))
+
+        def with_solver(*args: Any, **policy: Any) -> PlanningProblem:
+            policy.setdefault("solver", SOLVER)
+            return builders.problem(*args, **policy)
+
+        monkeypatch.setattr(sys.modules[__name__], "problem", with_solver)
+    return name
+
+
+def cause_of(plan: Plan, vmid: int) -> tuple[str, str]:
+    """(kind, name) of the typed cause the plan records for a guest that stays."""
+    cause = plan.decisions[VmId(vmid)].cause
+    assert cause is not None, plan.decisions[VmId(vmid)]
+    return cause.kind.value, cause.name
 
 
 def heavy_pve1(n: int = 10, mem: str = "8G", **kw: object) -> list:  # type: ignore[type-arg]
@@ -47,7 +94,7 @@ def test_balanced_cluster_plans_nothing_and_says_why() -> None:
     plan = plan_cycle(problem(cluster(NODES3, guests)))
     assert plan.migrations == ()
     assert not plan.triggered
-    assert all("balanciness" in d for d in plan.decisions.values())
+    assert all(d.cause is not None and d.cause.name == "balanciness" for d in plan.decisions.values())
 
 
 def test_drain_moves_every_guest_off_and_never_onto_the_drained_node() -> None:
@@ -73,7 +120,8 @@ def test_excluded_guest_on_drained_node_stays_and_is_reported() -> None:
     )
     plan = plan_cycle(pb)
     assert set(targets(plan)) == {102}
-    assert plan.decisions[101] == "stays: excluded: tag plb_ignore_dev"
+    assert cause_of(plan, 101) == ("rule", "excluded")
+    assert decision_sentence(plan.decisions[101]) == "stays: excluded: tag plb_ignore_dev"  # golden
     assert any("101" in u.why for u in plan.unmet)
 
 
@@ -91,7 +139,7 @@ def test_balance_never_puts_anti_affinity_members_together() -> None:
     cons = rules(*(anti(f"plb_anti_affinity_{i}", 100 + i, 200, 201) for i in range(6)))
     plan = plan_cycle(problem(cluster(NODES3, guests), cons))
     assert plan.migrations == ()  # every target holds a partner
-    assert any("anti-affinity" in d for d in plan.decisions.values())
+    assert any(cause_of(plan, v) == ("check", "anti-affinity") for v in plan.decisions)
 
 
 def test_strict_pin_violation_is_repaired_to_the_pinned_node() -> None:
@@ -139,17 +187,20 @@ def test_locked_template_passthrough_and_type_filter_never_move() -> None:
     ]
     plan = plan_cycle(problem(cluster(NODES3, guests), balance_types=frozenset({"vm"})))
     assert plan.migrations == ()
-    assert plan.decisions[100] == "stays: locked (backup)"
-    assert plan.decisions[101] == "stays: template"
-    assert plan.decisions[102].startswith("stays: local devices")
-    assert "balance_types" in plan.decisions[103]
+    assert [cause_of(plan, v)[1] for v in (100, 101, 102, 103)] == [
+        "locked",
+        "template",
+        "local devices",
+        "balance_types",
+    ]
+    assert decision_sentence(plan.decisions[100]) == "stays: locked (backup)"  # golden
 
 
 def test_local_disks_need_permission_and_are_counted_as_cost() -> None:
     guests = [guest(100 + i, on="pve1", mem="8G", local_disk_bytes=20 * 2**30) for i in range(8)]
     blocked = plan_cycle(problem(cluster(NODES3, guests), with_local_disks=False))
     assert blocked.migrations == ()
-    assert "with_local_disks" in blocked.decisions[100]
+    assert cause_of(blocked, 100) == ("rule", "with_local_disks")
     allowed = plan_cycle(problem(cluster(NODES3, guests)))
     assert allowed.migrations
     assert all(m.bytes_to_copy == 28 * 2**30 for m in allowed.migrations)
@@ -181,7 +232,10 @@ def test_memory_capacity_and_reserve_are_hard() -> None:
 
     plan = plan_cycle(problem(cluster(nodes, guests), reserve_default=Resources(0, 20 * gib, 0)))
     assert plan.migrations == ()
-    assert "GiB free after reserve" in plan.decisions[102]
+    assert cause_of(plan, 102) == ("check", "memory")
+    cause = plan.decisions[VmId(102)].cause
+    assert cause is not None and cause.number("needs") == 16.0 and (cause.number("free") or 0) < 16.0
+    assert "GiB free after reserve" in decision_sentence(plan.decisions[102])
 
 
 def test_overprovisioning_false_blocks_moves_onto_committed_nodes() -> None:
@@ -190,7 +244,7 @@ def test_overprovisioning_false_blocks_moves_onto_committed_nodes() -> None:
     guests = [guest(100 + i, on="pve1", mem="12G") for i in range(4)] + stopped
     plan = plan_cycle(problem(cluster(nodes, guests)))
     assert plan.migrations == ()
-    assert "overprovision" in plan.decisions[100]
+    assert cause_of(plan, 100) == ("check", "overprovisioning")
     assert plan_cycle(problem(cluster(nodes, guests), overprovisioning=True)).migrations
 
 
@@ -201,7 +255,7 @@ def test_cpu_overcommit_cap_is_hard() -> None:
     ]
     plan = plan_cycle(problem(cluster(nodes, guests), cpu_overcommit=2.0))
     assert plan.migrations == ()
-    assert "cpu_overcommit" in plan.decisions[100]
+    assert cause_of(plan, 100) == ("check", "cpu-overcommit")
 
 
 def test_thresholds_are_gates() -> None:
@@ -220,7 +274,9 @@ def test_min_improvement_blocks_moves_that_would_only_swap_loads() -> None:
     guests = [guest(101, on="pve1", mem="30G"), guest(102, on="pve2", mem="16G")]
     plan = plan_cycle(problem(cluster(nodes, guests), balanciness=5))
     assert plan.migrations == ()
-    assert "gain only" in plan.decisions[101]
+    assert cause_of(plan, 101) == ("limit", "min_improvement")
+    cause = plan.decisions[VmId(101)].cause
+    assert cause is not None and cause.number("min_improvement") == 1.0
 
 
 def test_cooldown_keeps_recently_moved_guests() -> None:
@@ -228,7 +284,8 @@ def test_cooldown_keeps_recently_moved_guests() -> None:
     recently = {100 + i: 1_000_000.0 - 600 for i in range(4)}
     plan = plan_cycle(problem(cluster(NODES3, guests), recently_moved=recently))
     assert plan.migrations == ()
-    assert plan.decisions[100].startswith("stays: in cooldown until")
+    assert cause_of(plan, 100) == ("limit", "cooldown_minutes")
+    assert decision_sentence(plan.decisions[100]).startswith("stays: in cooldown until")  # golden
     later = plan_cycle(problem(cluster(NODES3, guests), recently_moved=recently, now=1_000_000.0 + 360 * 60))
     assert later.migrations
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from proxlb.domain import StopCause, UnmetRule
+from proxlb.domain import Cause, CauseKind, Decision, StopCause, UnmetRule, Verdict, VmId
+from proxlb.domain.decision import held
 from proxlb.execute.model import ExecutionReport, MigrationOutcome, Outcome
 from proxlb.planning import plan_cycle
 from proxlb.planning.curve import gain_curve
@@ -85,10 +86,9 @@ def test_unmet_rules_stop_reason_and_outcome_are_shown() -> None:
 def test_why_guests_stay_is_grouped_by_reason() -> None:
     data = _input()
     decisions = {**data.plan.decisions}
-    decisions.update(
-        {901: "stays: spread 3.0 pp ≤ balanciness/2", 902: "stays: spread 3.0 pp ≤ balanciness/2"}
-    )
-    decisions[903] = "stays: pinned <to> pve1"
+    stop = Cause(CauseKind.STOP, "balanciness", "spread 3.0 pp ≤ balanciness/2")
+    decisions.update({VmId(v): Decision(VmId(v), Verdict.STAYS, "pve1", stop) for v in (901, 902)})
+    decisions[VmId(903)] = held(VmId(903), "pve1", Cause(CauseKind.RULE, "pin", "pinned <to> pve1"))
     page = render_html(replace(data, plan=replace(data.plan, decisions=decisions)))
     table = page[page.index('<table id="stays">') :]
     table = table[: table.index("</table>")]

@@ -5,8 +5,11 @@ from rich.console import Console
 from proxlb.domain import (
     GIB,
     AntiAffinity,
+    Cause,
+    CauseKind,
     ClusterSnapshot,
     ConstraintSet,
+    Decision,
     Drain,
     Exclude,
     Guest,
@@ -18,8 +21,10 @@ from proxlb.domain import (
     Resources,
     RuleSource,
     SourceKind,
+    Verdict,
     VmId,
 )
+from proxlb.domain.decision import moving
 from proxlb.report.state import node_accounts
 from proxlb.report.text import ExecutionRow, render_cycle
 from proxlb.report.upstream_json import build_json, guest_keys
@@ -100,7 +105,10 @@ def _plan(snap: ClusterSnapshot) -> Plan:
     return Plan(
         snap.fingerprint(),
         (move,),
-        decisions={VmId(100): "stays", VmId(101): "moves"},
+        decisions={
+            VmId(100): Decision(VmId(100), Verdict.STAYS, "pve1", Cause(CauseKind.STOP, "balanciness", "ok")),
+            VmId(101): moving(VmId(101), "pve1", "pve2", MigrationReason.RULE, "anti-affinity"),
+        },
         triggered=True,
         trigger_reason="rule",
     )

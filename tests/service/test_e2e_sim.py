@@ -13,7 +13,7 @@ import pytest
 
 from proxlb.api.client import ProxmoxClient, connect
 from proxlb.config.model import ProxlbConfig
-from proxlb.execute.model import Outcome, SystemClock
+from proxlb.execute.model import Outcome, PollIntervals, SystemClock
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 from proxlb.service.state import StateStore
 from proxlb_sim.inprocess import InProcessApi
@@ -22,7 +22,7 @@ from tests.service.simhelp import SCENARIOS
 from tests.service.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(60)
-FAST = {"poll_initial_seconds": 0.05, "poll_max_seconds": 0.2}
+FAST = PollIntervals(initial_seconds=0.05, max_seconds=0.2)
 
 
 def make_config(hosts: list[str], info: SimInfo, **sections: Any) -> ProxlbConfig:
@@ -45,7 +45,7 @@ def deps(info: SimInfo, hosts: list[str] | None = None, **sections: Any) -> Pipe
     client.check_permissions()
     return PipelineDeps(
         config=config, client=client, state=StateStore.in_memory(), clock=SystemClock(),
-        local_now=lambda: datetime(2026, 11, 18, 12, 0), settings_override=dict(FAST),
+        local_now=lambda: datetime(2026, 11, 18, 12, 0), poll=FAST,
     )  # fmt: skip
 
 

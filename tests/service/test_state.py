@@ -11,7 +11,12 @@ from proxlb.service.state import DB_NAME, SCHEMA_VERSION, StateError, StateStore
 
 
 def outcome(
-    vmid: int, result: Outcome, started: float | None = 100.0, seconds: float = 5.0, detail: str = ""
+    vmid: int,
+    result: Outcome,
+    started: float | None = 100.0,
+    seconds: float = 5.0,
+    detail: str = "",
+    dry_run: bool = False,
 ) -> MigrationOutcome:
     return MigrationOutcome(
         vmid=VmId(vmid),
@@ -24,6 +29,7 @@ def outcome(
         detail=detail,
         started_at=started,
         seconds=seconds,
+        dry_run=dry_run,
     )
 
 
@@ -34,7 +40,7 @@ def test_history_and_cooldowns_survive_reopen(tmp_path: Path) -> None:
             outcome(100, Outcome.DONE),
             outcome(101, Outcome.FAILED),
             outcome(102, Outcome.SKIPPED, None),
-            outcome(103, Outcome.SKIPPED, None, detail="dry run: no request sent"),
+            outcome(103, Outcome.SKIPPED, None, detail="dry run: no request sent", dry_run=True),
         ],
         finished=200.0,
     )

@@ -301,3 +301,31 @@ def test_acl_limits_a_user_and_a_privsep_token() -> None:
     assert denied.value.status == 403
     root = InProcessApi(cluster)
     assert {e["type"] for e in root.get("/cluster/resources")} == {"qemu", "lxc", "node", "storage", "pool"}
+
+
+def test_scenario_format_is_versioned() -> None:
+    """Files without `format` are format 1 and still load; a newer format is refused with what to do."""
+    raw = small_scenario()
+    assert parse_scenario(raw).format == 1
+    assert parse_scenario({**raw, "format": 2}).format == 2
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario({**raw, "format": 3})
+    assert "scenario format 3 is not supported" in str(err.value)
+    assert "upgrade proxlb-sim" in str(err.value)
+
+
+def test_snapshot_and_agent_sections_are_checked() -> None:
+    raw = small_scenario(
+        snapshots={
+            999: [{"name": "aa"}],
+            100: [{"name": "aa"}, {"name": "aa"}, {"name": "bb", "parent": "zz"}],
+        },
+        agent={"not_running": [200]},
+    )
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(raw)
+    text = str(err.value)
+    assert "snapshots: vmid 999 is not in resources" in text
+    assert "snapshots.100: snapshot 'aa' appears twice" in text
+    assert "snapshots.100: 'bb' has unknown parent 'zz'" in text
+    assert "agent.not_running: 200 is not a VM in resources" in text

@@ -160,7 +160,7 @@ def test_ha_managed_stop_goes_through_the_ha_stack(sim: SimInfo, api: ProxmoxAPI
     assert api.cluster.ha.resources("vm:102").get()["state"] == "stopped"
     sim.admin.advance(20)
     assert _resource(api, 102)["status"] == "stopped"
-    lrm = [t for t in api.nodes("pve1").tasks.get(vmid=102) if t["type"] == "qmshutdown"]
+    lrm = [t for t in api.nodes("pve1").tasks.get(vmid=102) if t["type"] == "qmstop"]
     assert lrm and lrm[0]["user"] == "root@pam"
 
 

@@ -13,6 +13,7 @@ from proxlb.cli.args import BestNodeArgs
 from proxlb.cli.context import load_for_command, one_dry_cycle
 from proxlb.domain import GuestKind
 from proxlb.planning.best_node import GuestRequest, best_node
+from proxlb.report.sentences import best_node_doc, best_node_reason
 
 
 def run(args: BestNodeArgs) -> int:
@@ -28,15 +29,9 @@ def run(args: BestNodeArgs) -> int:
     )
     answer = best_node(problem, request, planned)
     if args.common.json:
-        doc = {
-            "node": answer.node,
-            "reason": answer.reason,
-            "after_plan": args.after_plan,
-            "ranking": [{"node": n, "load_after": s, "verdict": v} for n, s, v in answer.ranking],
-        }
-        print(json.dumps(doc, indent=4))
+        print(json.dumps(best_node_doc(answer, args.after_plan), indent=4))
     elif answer.node is None:
-        print(answer.reason, file=sys.stderr)  # it says "no node can take this guest (why)"
+        print(best_node_reason(answer), file=sys.stderr)
     else:
         print(answer.node)
     return 0 if answer.node else 1

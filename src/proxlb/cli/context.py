@@ -19,9 +19,8 @@ from proxlb.config.model import ProxlbConfig
 from proxlb.domain import VmId
 from proxlb.errors import ConfigError, ProxlbError
 from proxlb.execute.model import SystemClock
-from proxlb.planning import PlanningProblem, policy_from_config
+from proxlb.planning import PlanningProblem
 from proxlb.service.daemon import default_connect, default_state
-from proxlb.service.history import recently_left
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.pipeline import PipelineDeps, RunReport, run_once
 
@@ -81,7 +80,7 @@ def load_for_command(common: Common) -> LoadedConfig:
 def one_dry_cycle(
     loaded: LoadedConfig, read_first: tuple[VmId, ...] = ()
 ) -> tuple[RunReport, PlanningProblem]:
-    """Collect and plan once without executing; returns the report and the planning problem.
+    """Collect and plan once without executing; returns the report and the cycle's planning problem.
 
     read_first: guests whose configuration is read before planning (explain answers from facts).
     """
@@ -92,19 +91,8 @@ def one_dry_cycle(
     try:
         deps = PipelineDeps(config, client, state, SystemClock(), stop, dry_run=True, read_first=read_first)
         report = run_once(deps, apply=False)
-        if report.snapshot is None or report.constraints is None or report.plan is None:
-            raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
-        recent = state.recent_moves(since=report.started_at - config.balancing.cooldown_minutes * 60.0)
-        bal = config.balancing
-        left = recently_left(state, report.started_at, bal.cooldown_minutes, bal.return_window_cycles)
     finally:
         state.close()
-    problem = PlanningProblem(
-        report.snapshot,
-        report.constraints,
-        policy_from_config(config),
-        recent,
-        report.started_at,
-        recently_left=left,
-    )
-    return report, problem
+    if report.problem is None or report.plan is None:
+        raise ProxlbError(f"no plan: {report.standby or 'nothing collected'}")
+    return report, report.problem  # the very problem the plan was made from

@@ -8,7 +8,7 @@ import sys
 from proxlb.cli.args import ExplainArgs
 from proxlb.cli.context import load_for_command, one_dry_cycle
 from proxlb.domain import VmId
-from proxlb.planning.explain import explain_guest
+from proxlb.report.explain import explain_guest
 
 
 def run(args: ExplainArgs) -> int:

@@ -34,7 +34,7 @@ class _Extras:
         config = self.printer.config
         quiet = self.args.common.json or self.args.common.quiet
         if self.args.curve and not quiet and report.plan is not None:
-            self.printer.console.print(curve_table(curve_of(config, report), config.balancing.max_migrations))
+            self.printer.console.print(curve_table(curve_of(report), config.balancing.max_migrations))
         if self.args.html and write_html(Path(self.args.html), config, report):
             self.printer.note(f"wrote {self.args.html}")
         self.write_metrics()

@@ -1,8 +1,9 @@
 """`proxlb snapshot [-o FILE]`: save the cluster as a proxlb-sim scenario, to rehearse offline.
 
 The cluster is read through `collect` (the same request plan and parsers as a cycle); the raw
-answers it saw are dumped verbatim. Only `/cluster/ha/resources`, which a cycle reads only when
-it needs HA groups, is asked for on top when some guest is HA-managed.
+answers it saw are dumped verbatim. Asked for on top: `/cluster/ha/resources` (a cycle reads it only
+when it needs HA groups) when some guest is HA-managed, and each guest's config (when collect did not
+read it) and snapshot list, which the rehearsal serves to the admin's own tools (#18).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _guest_details(reader: Any, resources: list[Any]) -> dict[str, dict[int, Any]]:
-    """Each reachable guest's config and snapshot list, for `scenario_document` (#18): the
-    rehearsal then answers the admin's tools (agent, tags, disks, snapshots) like the cluster."""
+def _guest_details(reader: RecordingReader, resources: list[Any]) -> dict[str, dict[int, Any]]:
+    """Each reachable guest's config (the one collect read, else asked now) and snapshot list, so the
+    rehearsal answers the admin's tools like the cluster (#18)."""
     configs: dict[int, Any] = {}
     snaps: dict[int, Any] = {}
     for r in resources:
@@ -41,12 +42,13 @@ def _guest_details(reader: Any, resources: list[Any]) -> dict[str, dict[int, Any
             continue
         base = f"/nodes/{r['node']}/{r['type']}/{r['vmid']}"
         for path, into in ((f"{base}/config", configs), (f"{base}/snapshot", snaps)):
-            try:  # a config the cycle already read (a mover's) is not asked for twice
-                answer = reader.answer(path)
-                answer = reader.get(path) if answer is None else answer
-            except ApiError as exc:
-                log.warning("snapshot: %s unavailable (%s); left out", path, exc)
-                continue
+            answer = reader.answer(path)
+            if answer is None:
+                try:
+                    answer = reader.get(path)
+                except ApiError as exc:
+                    log.warning("snapshot: %s unavailable (%s); left out", path, exc)
+                    continue
             if isinstance(answer, dict if into is configs else list):
                 into[int(r["vmid"])] = answer
     return {"guest_configs": configs, "snapshots": snaps}

@@ -14,6 +14,7 @@ from proxlb.domain.constraints import (
     SourceKind,
 )
 from proxlb.domain.crs import CrsOptions
+from proxlb.domain.decision import Cause, CauseKind, Decision, Quantity, Rejection, Stop, Verdict
 from proxlb.domain.model import (
     ClusterSnapshot,
     Guest,
@@ -33,9 +34,12 @@ __all__ = [
     "MIB",
     "Affinity",
     "AntiAffinity",
+    "Cause",
+    "CauseKind",
     "ClusterSnapshot",
     "ConstraintSet",
     "CrsOptions",
+    "Decision",
     "Drain",
     "Exclude",
     "Guest",
@@ -49,10 +53,14 @@ __all__ = [
     "Plan",
     "Pressure",
     "PressureSet",
+    "Quantity",
+    "Rejection",
     "Resources",
     "RuleSource",
     "SourceKind",
+    "Stop",
     "StopCause",
     "UnmetRule",
+    "Verdict",
     "VmId",
 ]

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from proxlb.domain.model import GuestKind, VmId
+
+if TYPE_CHECKING:
+    from proxlb.domain.decision import Decision
 
 
 class MigrationReason(StrEnum):
@@ -23,6 +27,7 @@ class Migration:
     step: the sequencing step (0-based); moves of one step may run concurrently.
     depends_on: vmids whose migrations must finish before this one starts.
     imbalance_before/after: the planner's imbalance score around this single move.
+    serves: for a drain or rule repair, the purpose it serves (typed beside the human `detail`).
     """
 
     vmid: VmId
@@ -39,14 +44,22 @@ class Migration:
     depends_on: tuple[VmId, ...] = ()
     ha_managed: bool = False
     running: bool = True
+    serves: str = ""  # a drain / repair: the purpose it serves ("repairs pin tag 'plb_pin_pve4'")
 
 
 @dataclass(frozen=True, slots=True)
 class UnmetRule:
-    """A rule the plan could not satisfy, and why."""
+    """A rule the plan could not satisfy, and why.
+
+    kind: drain | pin | anti-affinity | affinity | relaxed (a soft rule given up for a repair) |
+    conflict | placement | sequence | solver; vmids: the guests it concerns (matched by vmid,
+    never by searching the text).
+    """
 
     rule: str  # e.g. "anti-affinity tag 'plb_anti_affinity_db'"
     why: str
+    kind: str = ""
+    vmids: tuple[VmId, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +80,13 @@ class StopCause:
 class Plan:
     """An ordered, validated, explained set of migrations for one snapshot.
 
-    decisions: per guest, one human sentence on why it moves or stays.
+    decisions: per guest, the typed record of why it moves or stays (rendered by report/sentences).
     metrics_before/after: per-node load percentages and the spread, as the planner measured them.
     """
 
     snapshot_fingerprint: str
     migrations: tuple[Migration, ...] = ()
-    decisions: Mapping[VmId, str] = field(default_factory=dict)
+    decisions: Mapping[VmId, Decision] = field(default_factory=dict)
     unmet: tuple[UnmetRule, ...] = ()
     imbalance_before: float = 0.0
     imbalance_after: float = 0.0

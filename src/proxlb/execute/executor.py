@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 from proxlb.api.tasks import upid_node, upid_starttime, upid_type
@@ -33,7 +34,14 @@ from proxlb.execute.dispatch import Dispatch
 from proxlb.execute.fresh import FreshState, memory_need, node_of, parse_resources, precheck, quorate
 from proxlb.execute.jobs import Job, MigrationApi, describe, fields, outcome_of
 from proxlb.execute.lanes import Lanes, waiting_on
-from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, MigrationOutcome, Outcome
+from proxlb.execute.model import (
+    Clock,
+    ExecutionContext,
+    ExecutionReport,
+    ExecutionSettings,
+    MigrationOutcome,
+    Outcome,
+)
 from proxlb.execute.progress import ExecutionObserver, MigrationEvent, MigrationPhase, notify
 from proxlb.execute.truth import ForeignMigrations, follow_without_task, offline_nodes, where_is
 
@@ -49,11 +57,15 @@ def execute_plan(
     clock: Clock,
     stop_event: threading.Event,
     observer: ExecutionObserver | None = None,
+    context: ExecutionContext | None = None,
 ) -> ExecutionReport:
     """Run `plan` (already validated) and report one outcome per migration, in plan order.
 
     `observer` (optional) sees every start, poll of a running task and end (`execute.progress`).
+    `context`: the cycle snapshot's facts (versions, in-flight migrations, quorum, drains).
     """
+    if context is not None:
+        settings = settings.with_context(context)
     return _Run(plan, client, settings, clock, stop_event, observer).run()
 
 
@@ -130,6 +142,7 @@ class _Run:
             for i, m in enumerate(self.moves):
                 log.info("dry run: would migrate %s (%s: %s)", describe(m), m.reason.value, m.detail)
                 self._finish(i, Outcome.SKIPPED, "dry run: no request sent", final_node=m.source)
+                self.results[i] = replace(self.results[i], dry_run=True)
             self.pending.clear()
         elif not self.s.quorate:
             for i in list(self.pending):

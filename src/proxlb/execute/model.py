@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -123,8 +123,43 @@ class ExecutionSettings:
             node_reserve_bytes=reserve_gib,
         )
 
+    def with_context(self, context: ExecutionContext) -> ExecutionSettings:
+        """These settings for one cycle: the snapshot's facts (typed, field by field)."""
+        return replace(
+            self,
+            node_versions=context.node_versions,
+            inflight_targets={int(v): t for v, t in context.inflight_targets.items()},
+            quorate=context.quorate,
+            drained_nodes=self.drained_nodes | context.drained_nodes,
+        )
+
+    def with_poll(self, poll: PollIntervals) -> ExecutionSettings:
+        return replace(self, poll_initial_seconds=poll.initial_seconds, poll_max_seconds=poll.max_seconds)
+
     def reserve_for(self, node: str) -> int:
         return self.node_reserve_bytes.get(node, self.node_reserve_bytes.get("defaults", 0))
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """Facts of the cycle's snapshot the executor needs: PVE version per node (so it does not ask
+    again), migrations already in flight (vmid → destination, any actor), the quorum, and the nodes
+    being drained (they receive nothing). A value handed to `execute_plan`, never merged into
+    settings by name."""
+
+    node_versions: Mapping[str, tuple[int, int, int] | None] | None = None
+    inflight_targets: Mapping[VmId, str] = field(default_factory=dict)
+    quorate: bool = True
+    drained_nodes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PollIntervals:
+    """How often running migration tasks are polled: first after `initial_seconds`, backing off
+    to `max_seconds` (a fast simulated clock in tests shortens both)."""
+
+    initial_seconds: float = 1.0
+    max_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +180,7 @@ class MigrationOutcome:
     seconds: float = 0.0
     final_node: str | None = None
     ha_managed: bool = False
+    dry_run: bool = False  # skipped because the run was a dry run (never stored as history)
 
 
 @dataclass(frozen=True)

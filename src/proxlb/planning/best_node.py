@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from proxlb.domain.constraints import Affinity, AntiAffinity, NodePin, RuleSource, SourceKind
+from proxlb.domain.decision import Rejection
 from proxlb.domain.model import ClusterSnapshot, Guest, GuestKind, VmId
 from proxlb.domain.plan import Migration, MigrationReason
 from proxlb.domain.resources import Resources
@@ -36,10 +37,30 @@ class GuestRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeVerdict:
+    """One node judged for the new guest: its weighted load % after placement, the hard check that
+    rejects it (None: allowed) and, when allowed, the soft check it would break (None: clean)."""
+
+    node: str
+    load_after: float
+    rejection: Rejection | None = None
+    soft: Rejection | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.rejection is None
+
+
+@dataclass(frozen=True, slots=True)
 class BestNodeAnswer:
+    """The chosen node (None: no node can take the guest), the full ranking (allowed first, then
+    by load after placement, then name), and notes on tags that named nothing. Words:
+    proxlb.report.sentences."""
+
     node: str | None
-    reason: str
-    ranking: tuple[tuple[str, float, str], ...]  # (node, weighted load % after placement, verdict)
+    ranking: tuple[NodeVerdict, ...]
+    notes: tuple[str, ...] = ()
+    load_after: float = 0.0  # the chosen node's weighted load % after placement
 
 
 def _tag_rules(problem: PlanningProblem, vmid: VmId, tags: tuple[str, ...]) -> tuple[list[object], list[str]]:
@@ -113,7 +134,7 @@ def best_node(
     group_nodes = {
         state.placement[m] for rule in extra if isinstance(rule, Affinity) for m in rule.members if m != vmid
     }
-    ranking: list[tuple[str, float, str]] = []
+    ranking: list[NodeVerdict] = []
     allowed: list[tuple[int, float, str]] = []
     for node in snap.node_names:
         mv = Move((vmid,), NEW_NODE, node, MigrationReason.BALANCE, state.gload[vmid])
@@ -124,23 +145,13 @@ def best_node(
         )
         failure = first_failure(state, mv, soft=False)
         if failure is None and group_nodes and node not in group_nodes:
-            failure = ("affinity", f"the affinity group runs on {', '.join(sorted(group_nodes))}")
+            failure = Rejection("affinity", f"the affinity group runs on {', '.join(sorted(group_nodes))}")
         soft = first_failure(state, mv, soft=True) if failure is None else None
-        if failure is not None:
-            verdict = f"{failure[0]}: {failure[1]}"
-        elif soft is not None:
-            verdict = f"ok (but {soft[0]}: {soft[1]})"
-        else:
-            verdict = "ok"
-        ranking.append((node, round(after, 2), verdict))
+        ranking.append(NodeVerdict(node, round(after, 2), failure, soft))
         if failure is None:
             allowed.append((1 if soft else 0, after, node))
-    ranking.sort(key=lambda r: (0 if r[2].startswith("ok") else 1, r[1], r[0]))
+    ranking.sort(key=lambda r: (0 if r.allowed else 1, r.load_after, r.node))
     if not allowed:
-        why = "; ".join(f"{n}: {v}" for n, _, v in ranking[:4]) or "no nodes"
-        return BestNodeAnswer(None, f"no node can take this guest ({why})", tuple(ranking))
+        return BestNodeAnswer(None, tuple(ranking), tuple(notes))
     _, load, best = min(allowed)
-    reason = f"{best}: lowest load after placement ({load:.1f} %)"
-    if notes:
-        reason += "; " + "; ".join(notes)
-    return BestNodeAnswer(best, reason, tuple(ranking))
+    return BestNodeAnswer(best, tuple(ranking), tuple(notes), load)

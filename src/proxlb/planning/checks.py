@@ -2,7 +2,8 @@
 
 Every check answers one question about moving a *unit* (a guest, or an affinity group that must
 stay together) from its node to a target in the current what-if `LoadState`: None when fine,
-otherwise a human sentence ("needs 8.0 GiB, 3.2 GiB free after reserve").
+otherwise its detail ("needs 8.0 GiB, 3.2 GiB free after reserve"), which `first_failure` and
+`all_verdicts` hand on as a typed `Rejection` (check name + detail).
 
 Invariants: `hard` checks are never relaxed by any planner; `soft` checks (non-strict pins and
 affinity rules) hold for balancing moves and are relaxed only when a drain or a hard-rule repair
@@ -12,8 +13,9 @@ has no other way out — that relaxation is then reported as unmet. Checks never
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from proxlb.domain.decision import Quantity, Rejection
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import MigrationReason
 from proxlb.domain.resources import GIB
@@ -40,7 +42,22 @@ class Move:
 class Check:
     name: str
     hard: bool
-    run: Callable[[LoadState, Move], str | None]
+    run: Callable[[LoadState, Move], CheckAnswer]
+
+
+# A check's answer: None (fine), its detail, or a Rejection when it has numbers or blocking guests
+# to report (the check's name is filled in by `first_failure` / `all_verdicts`).
+CheckAnswer = str | Rejection | None
+
+
+def _no(detail: str, *numbers: Quantity, blocked_by: tuple[VmId, ...] = ()) -> Rejection:
+    return Rejection("", detail, numbers, blocked_by)
+
+
+def _rejection(check: Check, verdict: str | Rejection) -> Rejection:
+    if isinstance(verdict, Rejection):
+        return replace(verdict, check=check.name)
+    return Rejection(check.name, verdict)
 
 
 def _gib(value: float) -> str:
@@ -58,21 +75,31 @@ def _not_drained(state: LoadState, mv: Move) -> str | None:
     return f"{mv.dst} is drained ({why})" if why is not None else None
 
 
-def _memory(state: LoadState, mv: Move) -> str | None:
+def _memory(state: LoadState, mv: Move) -> CheckAnswer:
     need, used, limit = mv.load.used_mem, state.used_mem[mv.dst], state.mem_limit[mv.dst]
     if need and used + need > limit:
-        return f"needs {_gib(need)} memory, {_gib(max(0, limit - used))} free after reserve"
+        free = max(0, limit - used)
+        return _no(
+            f"needs {_gib(need)} memory, {_gib(free)} free after reserve",
+            Quantity("needs", need / GIB, "GiB"),
+            Quantity("free", free / GIB, "GiB"),
+        )
     return None
 
 
-def _memory_assigned(state: LoadState, mv: Move) -> str | None:
+def _memory_assigned(state: LoadState, mv: Move) -> CheckAnswer:
     from proxlb.planning.policy import Mode
 
     if state.problem.policy.mode is not Mode.ASSIGNED:
         return None
     need, used, limit = mv.load.assigned_mem, state.assigned[mv.dst], state.mem_limit[mv.dst]
     if need and used + need > limit:
-        return f"needs {_gib(need)} assigned memory, {_gib(max(0, limit - used))} unassigned after reserve"
+        free = max(0, limit - used)
+        return _no(
+            f"needs {_gib(need)} assigned memory, {_gib(free)} unassigned after reserve",
+            Quantity("needs", need / GIB, "GiB"),
+            Quantity("unassigned", free / GIB, "GiB"),
+        )
     return None
 
 
@@ -106,7 +133,7 @@ def _overprovisioning(state: LoadState, mv: Move) -> str | None:
     return None
 
 
-def _cpu_overcommit(state: LoadState, mv: Move) -> str | None:
+def _cpu_overcommit(state: LoadState, mv: Move) -> CheckAnswer:
     """Σ vCPUs on the target stay within cores × cpu_overcommit.
 
     Clusters often already run above the cap (3–4 vCPUs per core is common). A move past the cap
@@ -119,11 +146,15 @@ def _cpu_overcommit(state: LoadState, mv: Move) -> str | None:
     source_ratio = _source_fill(state.vcpu, state.vcpu_cap, mv.src)
     if need and used + need > cap and _fill(used + need, cap) > source_ratio:
         ratio = state.problem.policy.cpu_overcommit
-        return f"{(used + need) / 1000:.0f} vCPUs would exceed {cap / 1000:.0f} (cpu_overcommit {ratio:g})"
+        return _no(
+            f"{(used + need) / 1000:.0f} vCPUs would exceed {cap / 1000:.0f} (cpu_overcommit {ratio:g})",
+            Quantity("vcpus", (used + need) / 1000, "vCPU"),
+            Quantity("cap", cap / 1000, "vCPU"),
+        )
     return None
 
 
-def _disk(state: LoadState, mv: Move) -> str | None:
+def _disk(state: LoadState, mv: Move) -> CheckAnswer:
     need = mv.load.disk
     if not need:
         return None
@@ -136,7 +167,12 @@ def _disk(state: LoadState, mv: Move) -> str | None:
                 return f"{mv.dst} lacks local storage {', '.join(missing)}"
     limit, used = state.disk_limit[mv.dst], state.disk[mv.dst]
     if limit > 0 and used + need > limit:
-        return f"needs {_gib(need)} local disk, {_gib(max(0, limit - used))} free after reserve"
+        free = max(0, limit - used)
+        return _no(
+            f"needs {_gib(need)} local disk, {_gib(free)} free after reserve",
+            Quantity("needs", need / GIB, "GiB"),
+            Quantity("free", free / GIB, "GiB"),
+        )
     return None
 
 
@@ -181,8 +217,8 @@ def _no_return(state: LoadState, mv: Move) -> str | None:
     return None
 
 
-def _anti_affinity(strict: bool) -> Callable[[LoadState, Move], str | None]:
-    def run(state: LoadState, mv: Move) -> str | None:
+def _anti_affinity(strict: bool) -> Callable[[LoadState, Move], CheckAnswer]:
+    def run(state: LoadState, mv: Move) -> CheckAnswer:
         for vmid in mv.unit:
             for rule in state.problem.index.anti.get(vmid, ()):
                 if rule.strict != strict:
@@ -190,7 +226,8 @@ def _anti_affinity(strict: bool) -> Callable[[LoadState, Move], str | None]:
                 there = state.members_on(rule, mv.dst)  # O(members on that node), not O(rule)
                 others = [o for o in there if o not in mv.unit]
                 if others:
-                    return f"anti-affinity {rule.group}: guest {min(others)} already runs on {mv.dst}"
+                    why = f"anti-affinity {rule.group}: guest {min(others)} already runs on {mv.dst}"
+                    return _no(why, blocked_by=(min(others),))
         return None
 
     return run
@@ -215,32 +252,32 @@ HARD_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if c.hard)
 SOFT_CHECKS: tuple[Check, ...] = tuple(c for c in CHECKS if not c.hard)
 
 
-def soft_failure(state: LoadState, mv: Move) -> tuple[str, str] | None:
+def soft_failure(state: LoadState, mv: Move) -> Rejection | None:
     """The first soft check that rejects a move already known to pass every hard check (what
     `first_failure(soft=True)` would answer then, without running the hard checks again)."""
     for check in SOFT_CHECKS:
         why = check.run(state, mv)
         if why is not None:
-            return (check.name, why)
+            return _rejection(check, why)
     return None
 
 
-def first_failure(state: LoadState, mv: Move, soft: bool = True) -> tuple[str, str] | None:
-    """(check name, sentence) of the first check that rejects the move, or None when all pass."""
+def first_failure(state: LoadState, mv: Move, soft: bool = True) -> Rejection | None:
+    """The first check that rejects the move, or None when all pass."""
     if mv.dst == mv.src:
-        return ("same-node", f"already on {mv.dst}")
+        return Rejection("same-node", f"already on {mv.dst}")
     for check in CHECKS if soft else HARD_CHECKS:  # hard ones come first in CHECKS
         why = check.run(state, mv)
         if why is not None:
-            return (check.name, why)
+            return _rejection(check, why)
     return None
 
 
-def all_verdicts(state: LoadState, mv: Move) -> list[tuple[str, str]]:
+def all_verdicts(state: LoadState, mv: Move) -> list[Rejection]:
     """Every failing check (for explanations)."""
     out = []
     for check in CHECKS:
         why = check.run(state, mv)
         if why is not None:
-            out.append((check.name, why))
+            out.append(_rejection(check, why))
     return out

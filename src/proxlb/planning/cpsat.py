@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from proxlb.domain.model import VmId
-from proxlb.domain.plan import Migration, MigrationReason, UnmetRule
+from proxlb.domain.plan import Migration, UnmetRule
 from proxlb.planning.cpsat_model import Placement, solve_sub
 from proxlb.planning.cpsat_prep import Prepared, prepare
+from proxlb.planning.eligibility import move_reason
 from proxlb.planning.lns import Search, lower_bound, rules_by_unit, run_lns
 from proxlb.planning.problem import PlanningProblem
+from proxlb.planning.trigger import Trigger
 
 EXACT_VARIABLES = 6000
 DETERMINISTIC_PER_SECOND = 0.35  # CP-SAT deterministic seconds per wall second on one core (measured)
@@ -54,9 +56,14 @@ def _incumbent(pb: Prepared, hint: Sequence[Migration] | None) -> Placement:
     return placement
 
 
-def solve_cpsat(problem: PlanningProblem, hint: Sequence[Migration] | None = None) -> SolverResult:
-    """The best placement found from `hint` in the budget; moves None only when nothing can take guests."""
-    pb = prepare(problem)
+def solve_cpsat(
+    problem: PlanningProblem, hint: Sequence[Migration] | None = None, trigger: Trigger | None = None
+) -> SolverResult:
+    """The best placement found from `hint` in the budget; moves None only when nothing can take guests.
+
+    `trigger`: the cycle's one trigger (plan_cycle computes it once); computed when absent.
+    """
+    pb = prepare(problem, trigger)
     if not pb.nodes:
         return SolverResult(None, "no node can take guests")
     budget = max(0.1, problem.policy.solver.timeout_seconds) * DETERMINISTIC_PER_SECOND
@@ -89,7 +96,6 @@ def solve_cpsat(problem: PlanningProblem, hint: Sequence[Migration] | None = Non
 
 def _moves(pb: Prepared, placement: Placement) -> list[Migration]:
     problem, state = pb.problem, pb.state
-    idx = problem.index
     out: list[Migration] = []
     for u, at in enumerate(placement):
         if at is None:
@@ -100,13 +106,7 @@ def _moves(pb: Prepared, placement: Placement) -> list[Migration]:
                 continue
             guest = problem.snapshot.guest(m)
             assert guest is not None
-            reason = (
-                MigrationReason.DRAIN
-                if src in idx.drained
-                else MigrationReason.RULE
-                if m in pb.broken
-                else MigrationReason.BALANCE
-            )
+            reason = move_reason(problem, VmId(m), src, pb.broken)
             out.append(
                 Migration(
                     vmid=VmId(m),

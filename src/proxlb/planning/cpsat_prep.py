@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import UnmetRule
+from proxlb.planning.eligibility import cooldown_until, fixed_reason, static_allowed
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import Mode
-from proxlb.planning.problem import PlanningProblem, fixed_reason
-from proxlb.planning.pve_balancer import moved_lately, pve_owned
+from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.score import UNMET_PP2, move_cost
-from proxlb.planning.trigger import balance_wanted, violations, wanted_repairs
+from proxlb.planning.trigger import Trigger, should_rebalance
 
 PP = 100  # load in the model: hundredths of a percentage point
 
@@ -79,31 +79,6 @@ class Prepared:
         return round(PP * 100.0 * raw / cap) if cap > 0 else 0
 
 
-def _cooling(problem: PlanningProblem) -> frozenset[VmId]:
-    limit = problem.policy.cooldown_seconds
-    recent = problem.recently_moved.items()
-    recently = frozenset(v for v, t in recent if limit > 0 and problem.now - t < limit)
-    # HA resources left to PVE 9.2's auto-rebalance stay home for balance too (planning/pve_balancer.py)
-    return recently | frozenset(moved_lately(problem)) | pve_owned(problem)
-
-
-def _allowed(problem: PlanningProblem, state: LoadState, members: tuple[VmId, ...], node: str) -> bool:
-    idx = problem.index
-    snap_node = problem.snapshot.node(node)
-    storages = snap_node.storages if snap_node else frozenset()
-    for m in members:
-        strict = idx.strict_pins.get(m)
-        if strict is not None and node not in strict:
-            return False
-        soft = idx.soft_pins.get(m)
-        if soft is not None and state.placement[m] in soft and node not in soft:
-            return False
-        guest = problem.snapshot.guest(m)
-        if guest and guest.local_storages and storages and not guest.local_storages <= storages:
-            return False
-    return True
-
-
 def _penalty(problem: PlanningProblem, members: tuple[VmId, ...], node: str) -> int:
     """Wanted rules broken per member when the unit ends on `node` (drain, pins)."""
     idx, pol = problem.index, problem.policy
@@ -120,16 +95,18 @@ def _penalty(problem: PlanningProblem, members: tuple[VmId, ...], node: str) -> 
     return count
 
 
-def prepare(problem: PlanningProblem) -> Prepared:
+def prepare(problem: PlanningProblem, trigger: Trigger | None = None) -> Prepared:
+    """The model's inputs; `trigger`: the cycle's one trigger (computed here when absent) — the
+    balance term counts only when it wants balancing (in PSI mode: pressure, not the spread)."""
     state = LoadState.of(problem)
     idx, pol = problem.index, problem.policy
     nodes = tuple(state.balance)
-    wanted, _ = balance_wanted(state, starting=True)
+    trigger = trigger if trigger is not None else should_rebalance(problem, state)
+    wanted = trigger.balance
     scale = max(1, len(nodes)) * 1e6
     unmet_cost = round(UNMET_PP2 * scale)
-    repairs = wanted_repairs(problem, violations(problem, state.placement))
-    broken = frozenset(v for viol in repairs for v in viol.vmids if viol.kind != "drain")
-    cooling = _cooling(problem)
+    broken = frozenset(v for viol in trigger.repairs for v in viol.vmids if viol.kind != "drain")
+    cooling = frozenset(cooldown_until(problem))  # greedy's cooldown, PVE-balancer guests included
     pb = Prepared(problem, state, nodes, [], {}, wanted, scale, unmet_cost, broken, [])
     seen: set[VmId] = set()
     for g in problem.snapshot.guests:
@@ -145,7 +122,12 @@ def prepare(problem: PlanningProblem) -> Prepared:
             at = {state.placement[m] for m in fixed} or homes
             if len(at) > 1:
                 pb.unmet.append(
-                    UnmetRule(f"affinity of guests {list(members)}", "immovable members sit on several nodes")
+                    UnmetRule(
+                        f"affinity of guests {list(members)}",
+                        "immovable members sit on several nodes",
+                        "affinity",
+                        tuple(members),
+                    )
                 )
             allowed = [sorted(at)[0]] if len(homes) > 1 and len(at) == 1 and not (at - set(nodes)) else []
             if not allowed:
@@ -154,7 +136,7 @@ def prepare(problem: PlanningProblem) -> Prepared:
                 pb.units.append(_unit(pb, members, start, (), balance_only))
                 continue
         else:
-            allowed = [n for n in nodes if _allowed(problem, state, members, n)]
+            allowed = [n for n in nodes if static_allowed(problem, state.placement, members, n)]
             if balance_only:
                 left = frozenset().union(*(problem.recently_left.get(m, frozenset()) for m in members))
                 allowed = [n for n in allowed if n in homes or n not in left]
@@ -162,7 +144,12 @@ def prepare(problem: PlanningProblem) -> Prepared:
                 allowed.append(start[0])  # staying is always possible (at a penalty when it breaks a rule)
             if not allowed:
                 pb.unmet.append(
-                    UnmetRule(f"placement of guests {list(members)}", "no node satisfies every hard rule")
+                    UnmetRule(
+                        f"placement of guests {list(members)}",
+                        "no node satisfies every hard rule",
+                        "placement",
+                        tuple(members),
+                    )
                 )
         pb.units.append(_unit(pb, members, start, tuple(allowed), balance_only))
     for u, unit in enumerate(pb.units):
@@ -170,12 +157,17 @@ def prepare(problem: PlanningProblem) -> Prepared:
             pb.unit_of[m] = u
     _bases(pb)
     _caps(pb)
-    broken_rules = {v.rule for v in violations(problem, state.placement) if v.kind == "anti-affinity"}
+    broken_rules = {v.rule for v in trigger.violations if v.kind == "anti-affinity"}
     for rule in problem.constraints.anti_affinities:
         holders = {pb.unit_of[m] for m in rule.members if m in pb.unit_of}
         if any(sum(1 for m in pb.units[u].members if m in rule.members) > 1 for u in holders):
             pb.unmet.append(
-                UnmetRule(f"anti-affinity {rule.source}", "members are also bound together by affinity")
+                UnmetRule(
+                    f"anti-affinity {rule.source}",
+                    "members are also bound together by affinity",
+                    "anti-affinity",
+                    tuple(sorted(rule.members)),
+                )
             )
             continue
         enforced = rule.strict or pol.enforce_affinity

@@ -1,31 +1,37 @@
-"""One planning run: trigger → planner(s) → sequence → explain → validate. Pure.
+"""One planning run: trigger → planner(s) → sequence → decisions → validate. Pure.
+
+The problem's trigger (balance gate, PSI heat, rule violations) is computed once here and handed
+to every registered planner (planning/planners.py); the greedy planner always runs (its draft
+carries the per-guest records), CP-SAT when `solver.enable` is set.
 
 Invariants: `plan_cycle` never returns a plan that fails `validate` (it raises PlanningError);
 before/after metrics come from the same `LoadState` measures for every planner; every guest of the
-snapshot gets exactly one decision sentence.
+snapshot gets exactly one `Decision` record (sentences are made by proxlb.report.sentences).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+from proxlb.domain.decision import Cause, CauseKind, Decision, Stop, Verdict, held, moving
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, Plan, UnmetRule
 from proxlb.errors import PlanningError
 from proxlb.planning.curve import best_prefix
 from proxlb.planning.draft import Draft
-from proxlb.planning.greedy import plan_greedy
 from proxlb.planning.guard import enforce_never_worse
 from proxlb.planning.headroom import report_of
 from proxlb.planning.metrics import LoadState
+from proxlb.planning.planners import PLANNERS, Proposal
 from proxlb.planning.policy import SolverMode
 from proxlb.planning.problem import PlanningProblem
-from proxlb.planning.pve_balancer import coexistence_note
 from proxlb.planning.score import objective
 from proxlb.planning.sequence import sequence
 from proxlb.planning.stopped import stop_causes
 from proxlb.planning.trigger import Trigger, should_rebalance, violations, wanted_repairs
 from proxlb.planning.validate import validate
+
+GUEST_RULES = ("drain", "pin", "anti-affinity", "affinity")  # unmet kinds a single guest's repair reports
 
 
 def state_after(problem: PlanningProblem, moves: Sequence[Migration]) -> LoadState:
@@ -36,109 +42,59 @@ def state_after(problem: PlanningProblem, moves: Sequence[Migration]) -> LoadSta
     return state
 
 
-def _unmet_by_guest(draft: Draft) -> dict[VmId, str]:
-    """The first unmet rule that names a guest ("guest 182 has no valid target: …"), per guest."""
-    found: dict[VmId, str] = {}
-    for u in draft.unmet:
-        head = u.why.split(" ", 2)
-        if len(head) >= 2 and head[0] == "guest" and head[1].rstrip(":").isdigit():
-            found.setdefault(VmId(int(head[1].rstrip(":"))), f"{u.rule} is unmet: {u.why}")
+def _unmet_by_guest(unmet: Sequence[UnmetRule]) -> dict[VmId, UnmetRule]:
+    """The first unmet repair of each guest (a rule that could not move that one guest)."""
+    found: dict[VmId, UnmetRule] = {}
+    for u in unmet:
+        if u.kind in GUEST_RULES and len(u.vmids) == 1:
+            found.setdefault(u.vmids[0], u)
     return found
+
+
+NEVER_WORSE = Cause(
+    CauseKind.LIMIT, "never_worse", "its move would have raised the spread or the highest node load"
+)
+UNORDERED = Cause(CauseKind.PLAN, "sequence", "its planned move could not be ordered safely (see unmet)")
 
 
 def _fill_decisions(
     problem: PlanningProblem,
     draft: Draft,
     moves: Sequence[Migration],
-    stop: str,
+    stop: Stop,
     dropped: frozenset[VmId] = frozenset(),
-) -> dict[VmId, str]:
+) -> dict[VmId, Decision]:
     final = {m.vmid: m for m in moves}
-    moved = draft.moved
-    unmet_for = _unmet_by_guest(draft)
-    decisions: dict[VmId, str] = {}
+    unmet_for = _unmet_by_guest(draft.unmet)
+    decisions: dict[VmId, Decision] = {}
     for g in problem.snapshot.guests:
-        if g.vmid in final:
-            m = final[g.vmid]
-            decisions[g.vmid] = f"moves {g.node} → {m.target} ({m.reason.value}): {m.detail}"
-        elif g.vmid in draft.fixed:
-            decisions[g.vmid] = f"stays: {draft.fixed[g.vmid]}"
-        elif g.vmid in unmet_for:
-            decisions[g.vmid] = f"stays, although {unmet_for[g.vmid]}"
-        elif g.vmid in draft.decisions and draft.decisions[g.vmid].startswith("stays"):
-            decisions[g.vmid] = draft.decisions[g.vmid]
-        elif g.vmid in dropped:
-            decisions[g.vmid] = "stays: its move would have raised the spread or the highest node load"
-        elif g.vmid in moved:
-            decisions[g.vmid] = "stays: its planned move could not be ordered safely (see unmet)"
+        v = g.vmid
+        earlier = draft.decisions.get(v)
+        if v in final:
+            m = final[v]
+            decisions[v] = moving(v, g.node, m.target, m.reason, m.detail)
+        elif v in draft.fixed:
+            decisions[v] = held(v, g.node, draft.fixed[v])
+        elif v in unmet_for:
+            u = unmet_for[v]
+            decisions[v] = held(v, g.node, Cause(CauseKind.UNMET, u.rule, u.why))
+        elif earlier is not None and not earlier.moves:
+            decisions[v] = earlier
+        elif v in dropped:
+            decisions[v] = held(v, g.node, NEVER_WORSE)
+        elif v in draft.moved:
+            decisions[v] = held(v, g.node, UNORDERED)
         else:
-            decisions[g.vmid] = f"stays: {stop}"
+            decisions[v] = Decision(v, Verdict.STAYS, g.node, stop.cause())
     return decisions
 
 
-def _greedy(
-    problem: PlanningProblem, trigger: Trigger, previous: Mapping[VmId, str] | None
-) -> tuple[Draft, str]:
-    draft = Draft.start(problem, LoadState.of(problem))
-    note = coexistence_note(problem)
-    if note is not None:
-        draft.warnings.append(note)
-    if trigger.psi_fallback:
-        draft.warnings.append(
-            "mode psi: some nodes report no pressure (PVE < 9), so this plan balances on 'used' "
-            "(memory/CPU in use) instead of pressure"
-        )
-    return draft, plan_greedy(draft, trigger, previous)
-
-
-def run_planner(problem: PlanningProblem) -> tuple[Draft, str, str]:
-    """Run the greedy planner. Returns (draft, stop sentence, planner name).
-
-    Plan stability: when the previous plan of this cluster chose moves that are not done yet, a
-    second greedy run replays them first (planning/replay.py); its plan wins when it agrees with
-    the previous plan at least as well as the fresh plan does (Jaccard similarity) and ends within
-    `plan_margin` pp of the fresh plan's spread — so metric noise between two cycles does not
-    swap the guests chosen, and a dry run previews the `--once` that follows. When both choose
-    the same moves, the fresh plan (and its order) is kept.
-    """
-    trigger = should_rebalance(problem, LoadState.of(problem))
-    fresh, stop = _greedy(problem, trigger, None)
-    snap = problem.snapshot
-    previous = {
-        v: t for v, t in problem.previous_moves.items() if (g := snap.guest(v)) is not None and g.node != t
-    }
-    if previous:
-        sticky, sticky_stop = _greedy(problem, trigger, previous)
-        wanted = set(previous.items())
-
-        def agreement(draft: Draft) -> float:  # Jaccard similarity with the previous plan
-            chosen = {(m.vmid, m.target) for m in draft.moves}
-            return len(chosen & wanted) / len(chosen | wanted)
-
-        same = {(m.vmid, m.target) for m in sticky.moves} == {(m.vmid, m.target) for m in fresh.moves}
-        if (
-            not same
-            and agreement(sticky) >= agreement(fresh)
-            and (sticky.state.spread() <= fresh.state.spread() + problem.policy.plan_margin)
-        ):
-            return sticky, sticky_stop, "greedy"
-    return fresh, stop, "greedy"
-
-
-def _solver_moves(
-    problem: PlanningProblem,
-    greedy: list[Migration],
-    stats: dict[str, float],
-    unmet: list[UnmetRule],
-    warnings: list[str],
-) -> list[Migration] | None:
-    """Run CP-SAT from the greedy plan; fill comparison stats; return its moves when it should
-    replace the greedy plan: in active mode, when its shared objective J (planning/score.py) is not
-    higher than greedy's. Why the winner won goes to `warnings` (planner notes)."""
-    from proxlb.planning.cpsat import solve_cpsat
-
-    result = solve_cpsat(problem, greedy)
-    stats.update(result.stats)
+def _solver_stats(
+    problem: PlanningProblem, greedy: Sequence[Migration], solver: Proposal, stats: dict[str, float]
+) -> tuple[float, float]:
+    """CP-SAT beside greedy: both plans' size, spread and shared objective J (planning/score.py).
+    Returns (greedy's J, CP-SAT's J; infinity without a CP-SAT plan)."""
+    stats.update(solver.stats)
     greedy_after = state_after(problem, greedy)
     greedy_j = objective(problem, greedy_after, [(m.vmid, m.source, m.target) for m in greedy])
     stats["greedy_migrations"] = float(len(greedy))
@@ -146,89 +102,72 @@ def _solver_moves(
     stats["greedy_gib_to_copy"] = round(sum(m.bytes_to_copy for m in greedy) / 2**30, 3)
     stats["greedy_objective_pp2"] = round(greedy_j, 3)
     cp_j = float("inf")
-    if result.moves is not None:
-        cp_after = state_after(problem, result.moves)
-        cp_j = objective(problem, cp_after, [(m.vmid, m.source, m.target) for m in result.moves])
+    if solver.moves is not None:
+        cp_after = state_after(problem, solver.moves)
+        cp_j = objective(problem, cp_after, [(m.vmid, m.source, m.target) for m in solver.moves])
         stats["cpsat_objective_pp2"] = round(cp_j, 3)
-        stats["cpsat_migrations"] = float(len(result.moves))
+        stats["cpsat_migrations"] = float(len(solver.moves))
         stats["cpsat_spread_after"] = round(cp_after.spread(), 3)
-        stats["cpsat_gib_to_copy"] = round(sum(m.bytes_to_copy for m in result.moves) / 2**30, 3)
-        same = {(m.vmid, m.target) for m in greedy} & {(m.vmid, m.target) for m in result.moves}
+        stats["cpsat_gib_to_copy"] = round(sum(m.bytes_to_copy for m in solver.moves) / 2**30, 3)
+        same = {(m.vmid, m.target) for m in greedy} & {(m.vmid, m.target) for m in solver.moves}
         stats["planners_agree_moves"] = float(len(same))
-    if problem.policy.solver.mode is not SolverMode.ACTIVE:
-        return None
-    if result.moves is not None and cp_j > greedy_j + 1e-6:
-        warnings.append(
-            f"greedy plan kept: objective {greedy_j:.1f} < CP-SAT's {cp_j:.1f} "
-            "(balance + move costs + broken rules, pp²)"
-        )
-        return None
-    if result.moves is not None:
-        gap = result.stats.get("cpsat_gap")
-        warnings.append(
-            f"CP-SAT plan chosen: objective {cp_j:.1f} ≤ greedy's {greedy_j:.1f} "
-            f"(balance + move costs + broken rules, pp²)"
-            + (f"; optimality gap ≤ {100 * gap:.1f} %" if gap is not None else "")
-        )
-    if result.moves is None:
-        if problem.policy.solver.fallback_to_greedy:
-            warnings.append(f"CP-SAT found no plan ({result.status}); using the greedy plan")
-            return None
-        unmet.append(
-            UnmetRule("solver", f"CP-SAT found no plan ({result.status}); fallback_to_greedy is off")
-        )
-        return []
-    unmet.extend(result.unmet)
-    return list(result.moves)
+    return greedy_j, cp_j
 
 
 def _still_unmet(
     problem: PlanningProblem, moves: list[Migration], greedy: list[UnmetRule]
 ) -> list[UnmetRule]:
-    """The rules a solver plan leaves broken: greedy's sentence when greedy left the same rule
+    """The rules a solver plan leaves broken: greedy's record when greedy left the same rule
     broken, else the violation itself; drains and notes about the solver are kept."""
     left = wanted_repairs(problem, violations(problem, state_after(problem, moves).placement))
     names = {v.rule for v in left}
-    out = [u for u in greedy if u.rule in names or u.rule.startswith("drain") or u.rule == "solver"]
+    out = [u for u in greedy if u.rule in names or u.kind in ("drain", "solver")]
     known = {u.rule for u in out}
-    out.extend(UnmetRule(v.rule, v.detail) for v in left if v.rule not in known)
+    out.extend(UnmetRule(v.rule, v.detail, v.kind, v.vmids) for v in left if v.rule not in known)
     return out
 
 
-def plan_cycle(problem: PlanningProblem) -> Plan:
-    """Plan one cycle. Raises PlanningError if the plan fails validation (it is never returned then)."""
-    before = LoadState.of(problem)
-    trigger = should_rebalance(problem, before)
-    draft, stop, planner = run_planner(problem)
-    stats: dict[str, float] = {}
-    unmet: list[UnmetRule] = list(draft.unmet)
-    candidates: list[tuple[str, list[Migration], list[UnmetRule]]] = []
-    if problem.policy.solver.enable and (trigger.triggered or draft.moves):
-        solver_unmet: list[UnmetRule] = []
-        moves = _solver_moves(problem, list(draft.moves), stats, solver_unmet, draft.warnings)
-        if moves is not None:
-            candidates.append(("cpsat", moves, _still_unmet(problem, moves, unmet) + solver_unmet))
-            if problem.policy.solver.fallback_to_greedy:
-                candidates.append((planner, list(draft.moves), unmet))
-    if not candidates:
-        candidates.append((planner, list(draft.moves), unmet))
-    candidates = _headroom_first(problem, candidates, draft.warnings)
-    errors: tuple[str, ...] = ()
-    for name, all_moves, notes in candidates:
-        moves, left = best_prefix(problem, all_moves, problem.policy.max_migrations)
-        if left:
-            draft.warnings.append(
-                f"max_migrations {problem.policy.max_migrations}: {name} planned {len(all_moves)} moves; "
-                f"kept the {len(moves)} that pay most, {len(left)} left for a later cycle"
-            )
-        plan = _assemble(
-            problem, draft, before, trigger.triggered, trigger.reason, name, moves, notes, stop, stats
+def _candidates(
+    problem: PlanningProblem, trigger: Trigger, greedy: Proposal, draft: Draft, stats: dict[str, float]
+) -> list[tuple[str, list[Migration], list[UnmetRule]]]:
+    """The plans to try in order. CP-SAT (when `solver.enable`) starts from the greedy plan; in
+    active mode its plan goes first when its objective J is not higher than greedy's (why the
+    winner won goes to the planner notes), then greedy's when `fallback_to_greedy` allows."""
+    unmet = list(greedy.unmet)
+    greedy_moves = list(greedy.moves or ())
+    solver_cfg = problem.policy.solver
+    only_greedy = [(greedy.planner, greedy_moves, unmet)]
+    if not (solver_cfg.enable and (trigger.triggered or greedy_moves)):
+        return only_greedy
+    solver = PLANNERS["cpsat"].plan(problem, trigger, greedy_moves)  # warm start: the greedy plan
+    greedy_j, cp_j = _solver_stats(problem, greedy_moves, solver, stats)
+    if solver_cfg.mode is not SolverMode.ACTIVE:
+        return only_greedy
+    objective_note = "(balance + move costs + broken rules, pp²)"
+    if solver.moves is not None and cp_j > greedy_j + 1e-6:
+        draft.warnings.append(
+            f"greedy plan kept: objective {greedy_j:.1f} < CP-SAT's {cp_j:.1f} {objective_note}"
         )
-        errors = validate(plan, problem)
-        if not errors:
-            return plan
-        draft.warnings.append(f"{name} plan failed validation: {errors[0]}")
-    raise PlanningError("plan failed validation: " + "; ".join(errors[:10]))
+        return only_greedy
+    if solver.moves is not None:
+        gap = solver.stats.get("cpsat_gap")
+        draft.warnings.append(
+            f"CP-SAT plan chosen: objective {cp_j:.1f} ≤ greedy's {greedy_j:.1f} {objective_note}"
+            + (f"; optimality gap ≤ {100 * gap:.1f} %" if gap is not None else "")
+        )
+        moves = list(solver.moves)
+        notes = _still_unmet(problem, moves, unmet) + list(solver.unmet)
+    elif solver_cfg.fallback_to_greedy:
+        draft.warnings.append(f"CP-SAT found no plan ({solver.status}); using the greedy plan")
+        return only_greedy
+    else:
+        why = f"CP-SAT found no plan ({solver.status}); fallback_to_greedy is off"
+        moves = []
+        notes = [*_still_unmet(problem, moves, unmet), UnmetRule("solver", why, "solver")]
+    out = [("cpsat", moves, notes)]
+    if solver_cfg.fallback_to_greedy:
+        out.append((greedy.planner, greedy_moves, unmet))
+    return out
 
 
 def _headroom_first(
@@ -263,16 +202,40 @@ def _headroom_stats(problem: PlanningProblem, before: LoadState, after: LoadStat
     }
 
 
+def plan_cycle(problem: PlanningProblem) -> Plan:
+    """Plan one cycle. Raises PlanningError if the plan fails validation (it is never returned then)."""
+    before = LoadState.of(problem)
+    trigger = should_rebalance(problem, before)  # once per problem: every planner judges this one
+    greedy = PLANNERS["greedy"].plan(problem, trigger)
+    draft = greedy.draft
+    assert draft is not None  # the greedy planner always hands its draft over
+    stats: dict[str, float] = {}
+    candidates = _headroom_first(problem, _candidates(problem, trigger, greedy, draft, stats), draft.warnings)
+    errors: tuple[str, ...] = ()
+    for name, all_moves, notes in candidates:
+        moves, left = best_prefix(problem, all_moves, problem.policy.max_migrations)
+        if left:
+            draft.warnings.append(
+                f"max_migrations {problem.policy.max_migrations}: {name} planned {len(all_moves)} moves; "
+                f"kept the {len(moves)} that pay most, {len(left)} left for a later cycle"
+            )
+        plan = _assemble(problem, draft, before, trigger, name, moves, notes, greedy.stop, stats)
+        errors = validate(plan, problem)
+        if not errors:
+            return plan
+        draft.warnings.append(f"{name} plan failed validation: {errors[0]}")
+    raise PlanningError("plan failed validation: " + "; ".join(errors[:10]))
+
+
 def _assemble(
     problem: PlanningProblem,
     draft: Draft,
     before: LoadState,
-    triggered: bool,
-    reason: str,
+    trigger: Trigger,
     planner: str,
     moves: list[Migration],
     unmet: list[UnmetRule],
-    stop: str,
+    stop: Stop,
     stats: dict[str, float],
 ) -> Plan:
     moves, dropped, worse = enforce_never_worse(problem, moves)
@@ -294,8 +257,8 @@ def _assemble(
         imbalance_after=round(after.spread(), 3),
         metrics_before=before.percentages(),
         metrics_after=after.percentages(),
-        triggered=triggered,
-        trigger_reason=reason,
+        triggered=trigger.triggered,
+        trigger_reason=trigger.reason,
         planner=planner,
         stats={
             **stats,
@@ -307,5 +270,5 @@ def _assemble(
             "gib_to_copy": round(sum(m.bytes_to_copy for m in ordered) / 2**30, 3),
         },
         warnings=tuple(dict.fromkeys(notes)),
-        stopped_by=stop_causes(problem, draft, after, stop) if triggered else (),
+        stopped_by=stop_causes(problem, draft, after, stop) if trigger.triggered else (),
     )

@@ -1,4 +1,4 @@
-"""A plan being built: the what-if state, chosen moves, per-guest decisions, unmet rules. Pure.
+"""A plan being built: the what-if state, chosen moves, per-guest decision records, unmet rules. Pure.
 
 Invariants: moves are applied to the state as they are chosen, so every later check sees the
 placement the earlier moves produced; target choice is deterministic (ties break on node name).
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from proxlb.domain.decision import Cause, Decision, moving
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, MigrationReason, UnmetRule
 from proxlb.domain.resources import GIB
@@ -22,19 +23,22 @@ class Draft:
     problem: PlanningProblem
     state: LoadState
     by_vmid: dict[VmId, Migration] = field(default_factory=dict)  # insertion order = choice order
-    decisions: dict[VmId, str] = field(default_factory=dict)
+    decisions: dict[VmId, Decision] = field(default_factory=dict)
     unmet: list[UnmetRule] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    fixed: dict[VmId, str] = field(default_factory=dict)
+    fixed: dict[VmId, Cause] = field(default_factory=dict)
     changes: int = 0  # bumped by every applied move (new or re-routed)
-    blocked: dict[VmId, tuple[str, str]] = field(default_factory=dict)  # vmid → (check, sentence)
+    blocked: dict[VmId, Cause] = field(default_factory=dict)  # vmid → what held its best move back
 
     @staticmethod
     def start(problem: PlanningProblem, state: LoadState | None = None) -> Draft:
         state = state or LoadState.of(problem)
         draft = Draft(problem, state)
         draft.warnings.extend(state.warnings)
-        draft.unmet.extend(UnmetRule("affinity vs anti-affinity", c) for c in problem.index.conflicts)
+        draft.unmet.extend(
+            UnmetRule("affinity vs anti-affinity", text, "conflict", vmids)
+            for text, vmids in zip(problem.index.conflicts, problem.index.conflict_guests, strict=True)
+        )
         for g in problem.snapshot.guests:
             why = fixed_reason(problem, g)
             if why is not None:
@@ -63,12 +67,12 @@ class Draft:
         """Why this unit cannot move now; `reroute` allows changing the target of a planned move."""
         for vmid in unit:
             if vmid in self.fixed:
-                return f"guest {vmid} {self.fixed[vmid]}"
+                return f"guest {vmid} {self.fixed[vmid].detail}"
             if vmid in self.by_vmid and not reroute:
                 return f"guest {vmid} already moves in this plan"
         return None
 
-    def apply(self, mv: Move, detail: str) -> None:
+    def apply(self, mv: Move, detail: str, serves: str = "") -> None:
         """Record the move of every unit member and update the state.
 
         A member that already moves in this plan is re-routed (its one migration gets the new
@@ -98,7 +102,7 @@ class Draft:
                 self.by_vmid[vmid] = replace(
                     earlier, target=mv.dst, detail=text, imbalance_after=round(after, 3)
                 )
-                self.decisions[vmid] = f"moves {earlier.source} → {mv.dst} ({earlier.reason.value}): {text}"
+                self.decisions[vmid] = moving(vmid, earlier.source, mv.dst, earlier.reason, text)
                 continue
             load = self.state.gload[vmid]
             self.by_vmid[vmid] = Migration(
@@ -114,8 +118,9 @@ class Draft:
                 imbalance_after=round(after, 3),
                 ha_managed=guest.ha_managed,
                 running=guest.running,
+                serves=serves,
             )
-            self.decisions[vmid] = f"moves {mv.src} → {mv.dst} ({reason.value}): {detail}"
+            self.decisions[vmid] = moving(vmid, mv.src, mv.dst, reason, detail)
 
     def best_target(
         self,
@@ -144,7 +149,7 @@ class Draft:
                 continue
             hard = first_failure(state, mv, soft=False)
             if hard is not None:
-                rejected.append(f"{dst}: {hard[1]}")
+                rejected.append(f"{dst}: {hard.detail}")
                 continue
             soft = soft_failure(state, mv)
             after = sum(

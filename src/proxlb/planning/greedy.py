@@ -21,16 +21,18 @@ from bisect import bisect_left, insort
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from proxlb.domain.decision import Cause, CauseKind, Quantity, Rejection, Stop, held
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import MigrationReason
 from proxlb.domain.resources import GIB
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
+from proxlb.planning.eligibility import cooldown_until
 from proxlb.planning.headroom import guard_for, restore_headroom
 from proxlb.planning.metrics import GuestLoad, LoadState, add_loads
 from proxlb.planning.policy import Mode
 from proxlb.planning.psi import psi_relief
-from proxlb.planning.pve_balancer import OWNED_DECISION, moved_lately, pve_owned
+from proxlb.planning.pve_balancer import OWNED
 from proxlb.planning.repair import repair
 from proxlb.planning.replay import replay
 from proxlb.planning.trigger import Trigger, balance_wanted
@@ -44,15 +46,8 @@ Unit = tuple[tuple[VmId, ...], GuestLoad]
 
 
 def _in_cooldown(draft: Draft) -> dict[VmId, float]:
-    """Guests not to move for balance: in cooldown (→ until when), or left to PVE's auto-rebalance
-    (→ infinity; planning/pve_balancer.py)."""
-    pb = draft.problem
-    limit = pb.policy.cooldown_seconds
-    out = {v: t + limit for v, t in pb.recently_moved.items() if limit > 0 and pb.now - t < limit}
-    for v, t in moved_lately(pb).items():  # moved by PVE's balancer (or anyone) lately
-        out[v] = max(out.get(v, 0.0), t + limit)
-    out.update(dict.fromkeys(pve_owned(pb), float("inf")))
-    return out
+    """Guests not to move for balance → until when (planning/eligibility.py, shared with CP-SAT)."""
+    return cooldown_until(draft.problem)
 
 
 def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[Unit]]:
@@ -72,12 +67,19 @@ def _units_by_node(draft: Draft, cooldown: dict[VmId, float]) -> dict[str, list[
         cooling = [v for v in unit if v in cooldown]
         if any(cooldown[v] == float("inf") for v in cooling):
             for v in unit:
-                draft.decisions.setdefault(v, OWNED_DECISION)
+                draft.decisions.setdefault(v, held(v, node, OWNED))
             continue
         if cooling:
-            until = datetime.fromtimestamp(cooldown[cooling[0]], UTC).strftime("%Y-%m-%d %H:%M UTC")
+            end = cooldown[cooling[0]]
+            until = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            cause = Cause(
+                CauseKind.LIMIT,
+                "cooldown_minutes",
+                f"in cooldown until {until}",
+                (Quantity("until", end, "s"),),
+            )
             for v in unit:
-                draft.decisions.setdefault(v, f"stays: in cooldown until {until}")
+                draft.decisions.setdefault(v, held(v, node, cause))
             continue
         load = state.gload[unit[0]] if len(unit) == 1 else add_loads([state.gload[v] for v in unit])
         out[node].append((unit, load))
@@ -90,7 +92,7 @@ Chosen = tuple[tuple[float, float, int, int, str], Move, float, float]
 class _Scan:
     """One round of phase B: the best qualifying move among some units of one source."""
 
-    def __init__(self, draft: Draft, best_seen: dict[VmId, str]) -> None:
+    def __init__(self, draft: Draft, best_seen: dict[VmId, Cause]) -> None:
         pol = draft.problem.policy
         self.state = draft.state
         self.margin, self.per_gib = pol.min_improvement, pol.cost_per_gib
@@ -136,27 +138,30 @@ class _Scan:
                 mv = Move(unit, src, dst, MigrationReason.BALANCE, load)
                 failure = first_failure(state, mv)
                 if failure is not None:
-                    self.best_seen[unit[0]] = (
-                        f"stays: best target {dst} rejected ({failure[0]}: {failure[1]})"
-                    )
-                    self.blocked[unit[0]] = (failure[0], f"guest {unit[0]} → {dst}: {failure[1]}")
+                    self.best_seen[unit[0]] = self.blocked[unit[0]] = failure.cause(dst)
                     continue
                 veto = self.guard.veto(mv) if self.guard is not None else None
                 if veto is not None:
-                    self.best_seen[unit[0]] = f"stays: best target {dst} rejected (failover-headroom: {veto})"
-                    self.blocked[unit[0]] = ("failover-headroom", f"guest {unit[0]} → {dst}: {veto}")
+                    vetoed = Rejection("failover-headroom", veto).cause(dst)
+                    self.best_seen[unit[0]] = self.blocked[unit[0]] = vetoed
                     continue
                 self.chosen = (key, mv, gain, cost)
             if best_gain <= margin + cost + EPSILON_PP:
-                self.blocked.setdefault(
-                    unit[0],
-                    ("min_improvement", f"guest {unit[0]} would gain {max(best_gain, 0.0):.1f} pp at best"),
+                gained = max(best_gain, 0.0)
+                too_little = Cause(
+                    CauseKind.LIMIT,
+                    "min_improvement",
+                    f"moving it would gain only {gained:.1f} pp (< min_improvement {margin:g} pp + cost "
+                    f"{cost:.1f} pp for {extra / GIB:.1f} GiB to copy)",
+                    (
+                        Quantity("gain", gained, "pp"),
+                        Quantity("min_improvement", margin, "pp"),
+                        Quantity("cost", cost, "pp"),
+                        Quantity("to_copy", extra / GIB, "GiB"),
+                    ),
                 )
-                self.best_seen[unit[0]] = (
-                    f"stays: moving it would gain only {max(best_gain, 0.0):.1f} pp "
-                    f"(< min_improvement {margin:g} pp + cost {cost:.1f} pp "
-                    f"for {extra / GIB:.1f} GiB to copy)"
-                )
+                self.blocked.setdefault(unit[0], too_little)
+                self.best_seen[unit[0]] = too_little
 
 
 def _window(state: LoadState, src: str, dsts: list[str], sized: list[tuple[float, Unit]]) -> list[Unit]:
@@ -174,8 +179,8 @@ def _window(state: LoadState, src: str, dsts: list[str], sized: list[tuple[float
     return [sized[j][1] for j in sorted(picked)]
 
 
-def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
-    """Phase B. Returns the sentence why it stopped, and whether balancing has started.
+def _balance(draft: Draft, started: bool) -> tuple[Stop, bool]:
+    """Phase B. Returns why it stopped, and whether balancing has started.
 
     Not yet started (the cycle was triggered by repairs only): balance only if the spread now
     exceeds `balanciness`. Once started, continue down to the hysteresis target.
@@ -196,7 +201,7 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
             for u, ld in units
         ]
         sized[node] = sorted(rows, key=lambda r: (r[0], r[1][0][0]))
-    best_seen: dict[VmId, str] = {}
+    best_seen: dict[VmId, Cause] = {}
     # every accepted move lowers the objective by more than EPSILON_PP × its size; the cap is a backstop
     for _ in range(10 * sum(len(rows) for rows in sized.values()) + 100):
         wanted, why = balance_wanted(state, starting=not started)
@@ -204,7 +209,7 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
             return why, started
         started = True
         if not draft.budget_left():
-            return f"max_migrations {pol.max_migrations} reached", started
+            return Stop("max_migrations", f"max_migrations {pol.max_migrations} reached"), started
         band = max(pol.noise_band, 1e-9)  # nodes within the noise band of each other rank by name
         ranked = sorted(state.balance, key=lambda n: (-round(state.score(n) / band), n))
         targets = list(reversed(ranked))[:TARGETS_PER_ROUND]
@@ -226,14 +231,12 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
             if scan.chosen is not None:
                 break
         if scan.chosen is None:
-            for vmid, text in best_seen.items():
+            for vmid, cause in best_seen.items():
                 for v in draft.sub_unit(vmid):
-                    draft.decisions.setdefault(v, text)
+                    draft.decisions.setdefault(v, held(v, state.placement[v], cause))
             margin = pol.min_improvement
-            return (
-                f"no move improves the balance by more than min_improvement {margin:g} pp + its cost",
-                started,
-            )
+            text = f"no move improves the balance by more than min_improvement {margin:g} pp + its cost"
+            return Stop("min_improvement", text), started
         _, mv, gain, cost = scan.chosen
         copied = mv.load.copy_bytes / GIB
         draft.apply(mv, f"gains {gain:.1f} pp of balance (cost {cost:.1f} pp for {copied:.1f} GiB to copy)")
@@ -246,10 +249,10 @@ def _balance(draft: Draft, started: bool) -> tuple[str, bool]:
             if state.cap[mv.dst][i] > 0
         )
         insort(sized[mv.dst], (key, row[1]), key=lambda r: (r[0], r[1][0][0]))
-    return "stopped at the safety cap on balancing rounds", started
+    return Stop("rounds", "stopped at the safety cap on balancing rounds"), started
 
 
-def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | None = None) -> str:
+def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | None = None) -> Stop:
     """Phases A and B on `draft`; returns why balancing stopped.
 
     Balancing can make room for a repair that failed before (a partner left, memory freed), so
@@ -258,12 +261,12 @@ def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | N
     `previous` (last cycle's planned vmid → target) is replayed first (planning/replay.py).
     """
     base = list(draft.unmet)
-    stop = trigger.reason
+    stop = Stop(trigger.stop.name, trigger.reason)
     started = trigger.balance
     if previous and not (trigger.hot_nodes or trigger.hot_guests):
-        started = replay(draft, previous, started, _in_cooldown(draft))
+        started = replay(draft, previous, trigger, started, _in_cooldown(draft))
     for round_no in range(REPAIR_ROUNDS):
-        kept = [u for u in draft.unmet if u.rule.startswith("soft rule for guest")]
+        kept = [u for u in draft.unmet if u.kind == "relaxed"]
         draft.unmet = base + [u for u in kept if u not in base]
         before = draft.changes
         repair(draft)
@@ -273,6 +276,6 @@ def plan_greedy(draft: Draft, trigger: Trigger, previous: Mapping[VmId, str] | N
         if trigger.hot_nodes or trigger.hot_guests:
             return psi_relief(draft, trigger, _in_cooldown(draft)) if round_no == 0 else stop
         if draft.problem.policy.mode is Mode.PSI and not trigger.psi_fallback:
-            return trigger.reason
+            return stop
         stop, started = _balance(draft, started)
     return stop

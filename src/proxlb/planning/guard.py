@@ -97,6 +97,5 @@ def enforce_never_worse(
 
 
 def _rule_of(m: Migration) -> str:
-    """The rule a repair serves, from its detail ("drains pve4 (…)", "repairs anti-affinity …")."""
-    head = m.detail.split(" → ", 1)[0]
-    return head if head else m.reason.value
+    """The purpose a drain or repair serves ("leaves drain of pve4 (…)", "repairs anti-affinity …")."""
+    return m.serves or m.reason.value

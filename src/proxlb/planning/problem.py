@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from proxlb.domain.constraints import Affinity, AntiAffinity, ConstraintSet, NodePin, affinity_components
+from proxlb.domain.decision import Cause, CauseKind
 from proxlb.domain.model import ClusterSnapshot, Guest, VmId
 from proxlb.planning.policy import Policy
 
@@ -59,6 +60,7 @@ class ProblemIndex:
     affinity: Mapping[VmId, tuple[Affinity, ...]]
     component: Mapping[VmId, tuple[VmId, ...]]  # affinity-connected guests (incl. itself), sorted
     conflicts: tuple[str, ...] = ()  # affinity units split because a keep-apart rule wins over them
+    conflict_guests: tuple[tuple[VmId, ...], ...] = ()  # the guests of each conflict, in the same order
     split: frozenset[VmId] = frozenset()  # the guests of those units
 
     @staticmethod
@@ -94,6 +96,7 @@ class ProblemIndex:
                 aff.setdefault(vmid, []).append(rule)
         component: dict[VmId, tuple[VmId, ...]] = {}
         conflicts: list[str] = []
+        conflict_guests: list[tuple[VmId, ...]] = []
         split: set[VmId] = set()
         for unit, groups in affinity_components(cons.affinities, known):
             members = sorted(unit)
@@ -112,6 +115,7 @@ class ProblemIndex:
                     f"guests {', '.join(map(str, members))} are bound together by affinity but "
                     f"{', '.join(clash)} keeps some of them apart; they are moved one by one"
                 )
+                conflict_guests.append(tuple(members))
                 split.update(members)
                 continue
             component.update({v: tuple(members) for v in members})
@@ -128,6 +132,7 @@ class ProblemIndex:
             affinity={k: tuple(v) for k, v in aff.items()},
             component=component,
             conflicts=tuple(conflicts),
+            conflict_guests=tuple(conflict_guests),
             split=frozenset(split),
         )
 
@@ -135,21 +140,29 @@ class ProblemIndex:
         return self.component.get(vmid, (vmid,))
 
 
-def fixed_reason(problem: PlanningProblem, guest: Guest) -> str | None:
-    """Why this guest may not be migrated at all (None = movable). Checked in this order."""
+def fixed_reason(problem: PlanningProblem, guest: Guest) -> Cause | None:
+    """Why this guest may not be migrated at all (None = movable). Checked in this order.
+
+    The cause's name is the rule or knob (`excluded`, `template`, `locked`, `balance_types`,
+    `local devices`, `with_local_disks`, `node offline`), its detail the human part.
+    """
     idx, pol = problem.index, problem.policy
+
+    def rule(name: str, detail: str) -> Cause:
+        return Cause(CauseKind.RULE, name, detail)
+
     if guest.vmid in idx.excluded:
-        return f"excluded: {idx.excluded[guest.vmid]}"
+        return rule("excluded", f"excluded: {idx.excluded[guest.vmid]}")
     if guest.template:
-        return "template"
+        return rule("template", "template")
     if guest.lock:
-        return f"locked ({guest.lock})"
+        return rule("locked", f"locked ({guest.lock})")
     if guest.kind.balance_type not in pol.balance_types:
-        return f"type '{guest.kind.balance_type}' not in balance_types"
+        return rule("balance_types", f"type '{guest.kind.balance_type}' not in balance_types")
     if guest.local_devices:
-        return f"local devices ({', '.join(guest.local_devices)})"
+        return rule("local devices", f"local devices ({', '.join(guest.local_devices)})")
     if guest.local_disk_bytes > 0 and not pol.with_local_disks:
-        return "has local disks and with_local_disks is false"
+        return rule("with_local_disks", "has local disks and with_local_disks is false")
     if guest.node not in idx.online:
-        return f"node {guest.node} is offline"
+        return rule("node offline", f"node {guest.node} is offline")
     return None

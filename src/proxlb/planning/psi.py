@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from proxlb.domain.decision import Cause, CauseKind, Stop, held
 from proxlb.domain.model import Pressure, VmId
 from proxlb.domain.plan import MigrationReason
 from proxlb.planning.checks import Move, first_failure
@@ -109,15 +110,22 @@ def _candidates(draft: Draft, trigger: Trigger) -> list[tuple[VmId, str]]:
     return out
 
 
-def psi_relief(draft: Draft, trigger: Trigger, cooldown: dict[VmId, float]) -> str:
+def _under_pressure(draft: Draft, vmid: VmId, name: str, detail: str) -> None:
+    where = draft.state.placement.get(vmid, "")
+    draft.decisions.setdefault(
+        vmid, held(vmid, where, Cause(CauseKind.LIMIT, name, f"under pressure, but {detail}"))
+    )
+
+
+def psi_relief(draft: Draft, trigger: Trigger, cooldown: dict[VmId, float]) -> Stop:
     """Plan at most one pressure-relieving move (see the module docstring); returns why it stopped."""
     closed = _window_closed(draft)
     if closed is not None:
         for vmid in trigger.hot_guests:
-            draft.decisions.setdefault(vmid, f"stays: under pressure, but {closed}")
-        return closed
+            _under_pressure(draft, vmid, "psi_window_minutes", closed)
+        return Stop("psi_window_minutes", closed)
     if not draft.budget_left():
-        return f"max_migrations {draft.problem.policy.max_migrations} reached"
+        return Stop("max_migrations", f"max_migrations {draft.problem.policy.max_migrations} reached")
     state, limits = draft.state, dict(draft.problem.policy.psi_nodes)
     cool = [n for n in state.balance if n not in trigger.hot_nodes]
     best: tuple[tuple[float, float, float, int, str], Move, str] | None = None
@@ -132,7 +140,7 @@ def psi_relief(draft: Draft, trigger: Trigger, cooldown: dict[VmId, float]) -> s
                 continue
             failure = first_failure(state, mv)
             if failure is not None:
-                turned_down.setdefault(vmid, f"{dst}: {failure[1]}")
+                turned_down.setdefault(vmid, f"{dst}: {failure.detail}")
                 continue
             guess = target_pressure(state, vmid, mv.load, dst)
             hot = guess.hot(limits)
@@ -149,11 +157,11 @@ def psi_relief(draft: Draft, trigger: Trigger, cooldown: dict[VmId, float]) -> s
                 best = (key, mv, purpose)
     for vmid in trigger.hot_guests:
         if vmid in turned_down and (best is None or vmid not in best[1].unit):
-            draft.decisions.setdefault(
-                vmid, f"stays: under pressure, but no cool node fits ({turned_down[vmid]})"
-            )
+            _under_pressure(draft, vmid, "psi", f"no cool node fits ({turned_down[vmid]})")
     if best is None:
-        return "pressure relief: no move relieves pressure without making a node hot or the balance worse"
+        return Stop(
+            "psi", "pressure relief: no move relieves pressure without making a node hot or the balance worse"
+        )
     _, mv, purpose = best
     draft.apply(mv, f"{purpose}; the target stays below its pressure thresholds")
-    return "pressure relief: one move per PSI window"
+    return Stop("psi", "pressure relief: one move per PSI window")

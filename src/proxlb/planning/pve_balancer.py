@@ -12,6 +12,7 @@ Invariants: derived from the snapshot and policy only; empty when PVE's balancer
 
 from __future__ import annotations
 
+from proxlb.domain.decision import Cause, CauseKind
 from proxlb.domain.model import VmId
 from proxlb.planning.problem import PlanningProblem
 
@@ -28,9 +29,11 @@ def pve_owned(problem: PlanningProblem) -> frozenset[VmId]:
     )
 
 
-OWNED_DECISION = (
-    "stays: PVE's auto-rebalance balances this HA resource "
-    "(balancing.pve_auto_rebalance: leave_ha_to_pve; set auto-rebalance=0 on it to hand it to ProxLB)"
+OWNED = Cause(
+    CauseKind.RULE,
+    "pve_auto_rebalance",
+    "PVE's auto-rebalance balances this HA resource "
+    "(balancing.pve_auto_rebalance: leave_ha_to_pve; set auto-rebalance=0 on it to hand it to ProxLB)",
 )
 
 

@@ -35,21 +35,26 @@ def _move_unit(
     draft: Draft,
     vmid: VmId,
     reason: MigrationReason,
-    rule: str,
+    v: Violation,
     purpose: str,
     allowed: frozenset[str] | None = None,
     strict: bool = True,
 ) -> bool:
-    """Move the unit of `vmid` for a repair; record unmet on failure. True when moved."""
+    """Move the unit of `vmid` for a repair of `v`; record unmet on failure. True when moved."""
+    rule = v.rule
+
+    def unmet(why: str) -> None:
+        draft.unmet.append(UnmetRule(rule, why, v.kind, (vmid,)))
+
     unit = draft.sub_unit(vmid)
     blocker = draft.unit_blocker(unit, reroute=True)  # a planned move may be re-routed, never doubled
     if blocker is not None:
-        draft.unmet.append(UnmetRule(rule, f"guest {vmid} cannot move: {blocker}"))
+        unmet(f"guest {vmid} cannot move: {blocker}")
         return False
     limit = draft.problem.policy.max_migrations
     new = [v for v in unit if v not in draft.by_vmid]
     if new and limit is not None and len(draft.by_vmid) + len(new) > limit:
-        draft.unmet.append(UnmetRule(rule, f"guest {vmid} not moved: max_migrations reached"))
+        unmet(f"guest {vmid} not moved: max_migrations reached")
         return False
     node_of = draft.state.placement
     partners = {node_of[p] for p in draft.problem.index.members_of(vmid) if p not in unit}
@@ -61,18 +66,23 @@ def _move_unit(
 
     mv, relaxed, rejected = draft.best_target(unit, reason, prefer, allowed)
     if mv is None:
-        draft.unmet.append(UnmetRule(rule, f"guest {vmid} has no valid target: {_why_none(rejected)}"))
+        unmet(f"guest {vmid} has no valid target: {_why_none(rejected)}")
         return False
     soft = first_failure(draft.state, mv, soft=True) if relaxed else None
     if soft is not None and reason is MigrationReason.RULE and not strict:
         # a repair that breaks another preference only trades one violation for another
-        draft.unmet.append(UnmetRule(rule, f"guest {vmid}: every valid target breaks a rule ({soft[1]})"))
+        unmet(f"guest {vmid}: every valid target breaks a rule ({soft.detail})")
         return False
     if relaxed:
         draft.unmet.append(
-            UnmetRule(f"soft rule for guest {vmid}", f"relaxed to {purpose}: {soft[1] if soft else ''}")
+            UnmetRule(
+                f"soft rule for guest {vmid}",
+                f"relaxed to {purpose}: {soft.detail if soft else ''}",
+                "relaxed",
+                (vmid,),
+            )
         )
-    draft.apply(mv, f"{purpose} → {mv.dst}")
+    draft.apply(mv, f"{purpose} → {mv.dst}", purpose)
     return True
 
 
@@ -83,7 +93,7 @@ def _drain(draft: Draft, v: Violation) -> None:
     )
     for vmid in order:
         if draft.state.placement[vmid] in draft.problem.index.drained:
-            _move_unit(draft, vmid, MigrationReason.DRAIN, v.rule, f"leaves {v.rule}")
+            _move_unit(draft, vmid, MigrationReason.DRAIN, v, f"leaves {v.rule}")
 
 
 def _pin(draft: Draft, v: Violation) -> None:
@@ -92,29 +102,41 @@ def _pin(draft: Draft, v: Violation) -> None:
     allowed = idx.strict_pins.get(vmid) if v.strict else idx.soft_pins.get(vmid)
     if allowed is not None and draft.state.placement[vmid] in allowed:
         return
-    _move_unit(draft, vmid, MigrationReason.RULE, v.rule, f"repairs {v.rule}", allowed, v.strict)
+    _move_unit(draft, vmid, MigrationReason.RULE, v, f"repairs {v.rule}", allowed, v.strict)
 
 
-def _anti(draft: Draft, v: Violation) -> None:
+def anti_keeper(draft: Draft, v: Violation) -> VmId | None:
+    """The member of a broken anti-affinity rule that the repair leaves in place (None: not broken).
+
+    The fixed one stays; then the one last cycle's plan did not move (stable plans); then the
+    largest by configured size (moving the smaller copies less) — never a noisy measured size.
+    Replay (planning/replay.py) asks the same question, so a replayed move of the keeper is a
+    balancing move, as it was in the plan that chose it.
+    """
     state = draft.state
     members = [m for m in v.vmids if state.placement[m] == state.placement[v.vmids[0]]]
     if len(members) < 2:
-        return
-
+        return None
     previous = draft.problem.previous_moves
 
     def keep_key(vmid: VmId) -> tuple[int, int, int, int]:
-        # the fixed one stays; then the one last cycle's plan did not move (stable plans); then the
-        # largest by configured size (moving the smaller copies less) — never a noisy measured size
         g = draft.problem.snapshot.guest(vmid)
         size = g.allocated.mem_bytes + g.local_disk_bytes if g is not None else 0
         return (0 if vmid in draft.fixed else 1, 1 if vmid in previous else 0, -size, vmid)
 
-    stay = min(members, key=keep_key)
+    return min(members, key=keep_key)
+
+
+def _anti(draft: Draft, v: Violation) -> None:
+    state = draft.state
+    stay = anti_keeper(draft, v)
+    if stay is None:
+        return
+    members = [m for m in v.vmids if state.placement[m] == state.placement[v.vmids[0]]]
     for vmid in sorted(members):
         if vmid != stay and state.placement[vmid] == state.placement[stay]:
             purpose = f"repairs {v.rule} (leaves guest {stay})"
-            _move_unit(draft, vmid, MigrationReason.RULE, v.rule, purpose, strict=v.strict)
+            _move_unit(draft, vmid, MigrationReason.RULE, v, purpose, strict=v.strict)
 
 
 def _affinity(draft: Draft, v: Violation) -> None:
@@ -127,7 +149,9 @@ def _affinity(draft: Draft, v: Violation) -> None:
     pinned_nodes = {state.placement[m] for m in v.vmids if m in draft.fixed}
     if len(pinned_nodes) > 1:
         draft.unmet.append(
-            UnmetRule(v.rule, f"members that cannot move sit on {', '.join(sorted(pinned_nodes))}")
+            UnmetRule(
+                v.rule, f"members that cannot move sit on {', '.join(sorted(pinned_nodes))}", v.kind, v.vmids
+            )
         )
         return
 
@@ -156,7 +180,7 @@ def _affinity(draft: Draft, v: Violation) -> None:
                     failure = draft.unit_blocker(unit, reroute=True)
                     if failure is None:
                         found = first_failure(state, mv, soft=False)
-                        failure = found[1] if found else None
+                        failure = found.detail if found else None
                     if failure is not None:
                         reasons.append(f"{dest}: {failure}")
                         ok = False
@@ -175,9 +199,11 @@ def _affinity(draft: Draft, v: Violation) -> None:
             ok = False
         if ok:
             for mv in moving:
-                draft.apply(mv, f"repairs {v.rule}: joins the group on {dest}")
+                draft.apply(mv, f"repairs {v.rule}: joins the group on {dest}", f"repairs {v.rule}")
             return
-    draft.unmet.append(UnmetRule(v.rule, f"the group cannot be joined: {_why_none(reasons)}"))
+    draft.unmet.append(
+        UnmetRule(v.rule, f"the group cannot be joined: {_why_none(reasons)}", v.kind, v.vmids)
+    )
 
 
 _RuleTable = dict[tuple[str, str], list[Affinity | AntiAffinity]]

@@ -5,7 +5,10 @@ should not swap the guests they pick. So the previous plan of this cluster (vmid
 the service) is replayed first, move by move, each only while it is still valid and still does its
 job: a drain move while its node is drained, a repair while its rule is broken, a balancing move
 while balancing is wanted and it gains more than `min_improvement` + its cost, every move passing
-every check. The repair and balancing phases then complete the plan from there. `cycle.run_planner`
+every check. A replayed move keeps the reason it had in the plan that chose it: the member of a
+broken anti-affinity rule that the repair leaves in place (`repair.anti_keeper`) moved for
+balance, so it is replayed as a balancing move, never as a second repair of the same rule.
+The repair and balancing phases then complete the plan from there. `cycle.run_planner`
 keeps this plan only when it agrees with the previous one at least as well as a fresh plan does and
 ends within `plan_margin` pp of the fresh plan's spread.
 """
@@ -19,19 +22,31 @@ from proxlb.domain.plan import MigrationReason
 from proxlb.domain.resources import GIB
 from proxlb.planning.checks import Move, first_failure
 from proxlb.planning.draft import Draft
-from proxlb.planning.trigger import Violation, balance_wanted, violations, wanted_repairs
+from proxlb.planning.repair import anti_keeper
+from proxlb.planning.trigger import Trigger, Violation, balance_wanted
 
 EPSILON_PP = 1e-6
 AS_PLANNED = "as planned last cycle"
 
 
-def replay(draft: Draft, previous: Mapping[VmId, str], started: bool, cooldown: Mapping[VmId, float]) -> bool:
-    """Apply the still-valid moves of `previous` to the draft; returns whether balancing started."""
+def replay(
+    draft: Draft,
+    previous: Mapping[VmId, str],
+    trigger: Trigger,
+    started: bool,
+    cooldown: Mapping[VmId, float],
+) -> bool:
+    """Apply the still-valid moves of `previous` to the draft; returns whether balancing started.
+
+    Runs on the fresh draft, so the trigger's repairs are the violations of its placement.
+    """
     state, pb = draft.state, draft.problem
     broken: dict[VmId, Violation] = {}
-    for v in wanted_repairs(pb, violations(pb, state.placement)):
+    for v in trigger.repairs:
+        keeper = anti_keeper(draft, v) if v.kind == "anti-affinity" else None
         for vmid in v.vmids:
-            broken.setdefault(vmid, v)
+            if vmid != keeper:
+                broken.setdefault(vmid, v)
     for vmid, dst in previous.items():
         src = state.placement.get(vmid)
         if src is None or src == dst or vmid in draft.by_vmid or dst not in state.in_balance:
@@ -40,13 +55,13 @@ def replay(draft: Draft, previous: Mapping[VmId, str], started: bool, cooldown: 
         if draft.unit_blocker(unit) is not None or not draft.budget_left():
             continue
         rule = broken.get(vmid)
+        serves = ""
         if src in pb.index.drained:
-            reason, detail = (
-                MigrationReason.DRAIN,
-                f"leaves {rule.rule if rule else 'drained ' + src} → {dst}",
-            )
+            serves = f"leaves {rule.rule if rule else 'drained ' + src}"
+            reason, detail = MigrationReason.DRAIN, f"{serves} → {dst}"
         elif rule is not None:
-            reason, detail = MigrationReason.RULE, f"repairs {rule.rule} → {dst}"
+            serves = f"repairs {rule.rule}"
+            reason, detail = MigrationReason.RULE, f"{serves} → {dst}"
         else:
             if vmid in cooldown or src not in state.in_balance:
                 continue
@@ -65,6 +80,6 @@ def replay(draft: Draft, previous: Mapping[VmId, str], started: bool, cooldown: 
         mv = Move.of(state, unit, dst, reason)
         if first_failure(state, mv) is not None:
             continue
-        draft.apply(mv, f"{detail}; {AS_PLANNED}")
+        draft.apply(mv, f"{detail}; {AS_PLANNED}", serves)
         started = started or reason is MigrationReason.BALANCE
     return started

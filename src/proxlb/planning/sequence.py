@@ -87,6 +87,8 @@ def sequence(
                             f"move of guest {m.vmid} {m.source} → {m.target}",
                             "cannot be ordered without overfilling a node or co-locating an anti-affinity "
                             "pair, and no node can take it temporarily",
+                            "sequence",
+                            (m.vmid,),
                         )
                     )
                 break

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from proxlb.domain.decision import NO_STOP, Stop
 from proxlb.domain.model import PressureSet, VmId
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import RESOURCES, Mode, PsiLimit
@@ -35,12 +36,22 @@ class Violation:
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
+    """The cycle's trigger, computed once per problem (`should_rebalance`) and handed to every planner.
+
+    balance: balancing is wanted; repairs: the violations this run must repair; reason: the
+    sentence for the plan (`Plan.trigger_reason`); stop: why balancing is not wanted, typed (the
+    plan's stop cause when nothing balances); violations: every rule the starting placement
+    breaks (planners start from these instead of recomputing them).
+    """
+
     balance: bool
     repairs: tuple[Violation, ...]
     reason: str
     hot_nodes: tuple[str, ...] = ()
     hot_guests: tuple[VmId, ...] = ()
     psi_fallback: bool = False
+    stop: Stop = NO_STOP
+    violations: tuple[Violation, ...] = ()
 
     @property
     def triggered(self) -> bool:
@@ -50,16 +61,18 @@ class Trigger:
 HYSTERESIS = 0.5  # once balancing, plan down to this fraction of `balanciness`
 
 
-def balance_wanted(state: LoadState, starting: bool = False, slack: float = 0.0) -> tuple[bool, str]:
+def balance_wanted(state: LoadState, starting: bool = False, slack: float = 0.0) -> tuple[bool, Stop]:
     """Gate + spread on the current what-if state: (should balancing start / continue, why).
 
     starting: the cycle's trigger (spread > balanciness); otherwise the planners' continue rule
     (spread > balanciness × HYSTERESIS + slack). Replaying last cycle's moves uses a negative
     slack (the noise band): noise around the target does not drop the plan's last small move.
+    The `Stop` names the gate that decided: `nodes`, `<resource>_threshold` (or `thresholds` when
+    several resources are gated) or `balanciness`.
     """
     pol = state.problem.policy
     if len(state.balance) < 2:
-        return False, "fewer than two nodes can take guests"
+        return False, Stop("nodes", "fewer than two nodes can take guests")
     gated = [(i, pol.threshold(RESOURCES[i])) for i, _ in state.active]
     gates = [(i, t) for i, t in gated if t is not None]
     if gates:
@@ -70,16 +83,21 @@ def balance_wanted(state: LoadState, starting: bool = False, slack: float = 0.0)
             if state.pct(n, i) >= t
         ]
         if not over:
-            return False, "every node is below its threshold"
+            name = f"{RESOURCES[gates[0][0]]}_threshold" if len(gates) == 1 else "thresholds"
+            peaks = [(RESOURCES[i], t, max(state.pct(n, i) for n in state.balance)) for i, t in gates]
+            highest = ", ".join(f"{r}_threshold {t:g} %, highest {p:.1f} %" for r, t, p in peaks)
+            return False, Stop(name, f"every node is below its threshold ({highest})")
     spread = state.spread()
     if starting:
         if spread > pol.balanciness:
-            return True, f"spread {spread:.1f} pp > balanciness {pol.balanciness:g}"
-        return False, f"spread {spread:.1f} pp ≤ balanciness {pol.balanciness:g}"
+            return True, Stop("balanciness", f"spread {spread:.1f} pp > balanciness {pol.balanciness:g}")
+        return False, Stop("balanciness", f"spread {spread:.1f} pp ≤ balanciness {pol.balanciness:g}")
     target = pol.balanciness * HYSTERESIS
     if spread > target + slack:
-        return True, f"spread {spread:.1f} pp > target {target:g} (half of balanciness)"
-    return False, f"spread {spread:.1f} pp ≤ target {target:g} (half of balanciness {pol.balanciness:g})"
+        return True, Stop("balanciness", f"spread {spread:.1f} pp > target {target:g} (half of balanciness)")
+    return False, Stop(
+        "balanciness", f"spread {spread:.1f} pp ≤ target {target:g} (half of balanciness {pol.balanciness:g})"
+    )
 
 
 def _hot(pressure: PressureSet, limits: Mapping[str, PsiLimit], resources: tuple[str, ...]) -> str | None:
@@ -178,25 +196,33 @@ def wanted_repairs(problem: PlanningProblem, found: list[Violation]) -> tuple[Vi
 
 
 def should_rebalance(problem: PlanningProblem, state: LoadState | None = None) -> Trigger:
-    """Does this cycle need any move, and why."""
+    """Does this cycle need any move, and why. Computed once per problem (`plan_cycle`)."""
     state = state or LoadState.of(problem)
-    repairs = wanted_repairs(problem, violations(problem, state.placement))
+    found = tuple(violations(problem, state.placement))
+    repairs = wanted_repairs(problem, list(found))
     parts = [f"{len(repairs)} rule/drain repair(s)"] if repairs else []
     if problem.policy.mode is Mode.PSI:
         hot_nodes, hot_guests, unavailable = psi_heat(problem)
         if not unavailable:
             balance = bool(hot_nodes or hot_guests) and len(state.balance) >= 2
-            parts.append(
+            why = (
                 f"pressure: {len(hot_nodes)} hot node(s), {len(hot_guests)} hot guest(s)"
                 if balance
                 else "no node or guest under pressure"
             )
+            parts.append(why)
             return Trigger(
-                balance, repairs, "; ".join(parts), tuple(sorted(hot_nodes)), tuple(sorted(hot_guests))
+                balance,
+                repairs,
+                "; ".join(parts),
+                tuple(sorted(hot_nodes)),
+                tuple(sorted(hot_guests)),
+                stop=Stop("psi", why),
+                violations=found,
             )
-        balance, why = balance_wanted(state, starting=True)
-        parts.append(why)
-        return Trigger(balance, repairs, "; ".join(parts), psi_fallback=True)
-    balance, why = balance_wanted(state, starting=True)
-    parts.append(why)
-    return Trigger(balance, repairs, "; ".join(parts))
+        balance, stop = balance_wanted(state, starting=True)
+        parts.append(stop.detail)
+        return Trigger(balance, repairs, "; ".join(parts), psi_fallback=True, stop=stop, violations=found)
+    balance, stop = balance_wanted(state, starting=True)
+    parts.append(stop.detail)
+    return Trigger(balance, repairs, "; ".join(parts), stop=stop, violations=found)

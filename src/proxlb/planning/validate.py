@@ -84,7 +84,7 @@ def validate(plan: Plan, problem: PlanningProblem) -> tuple[str, ...]:
                 continue
             why = fixed_reason(problem, guest)
             if why is not None:
-                errors.append(f"step {step}: guest {m.vmid} may not move ({why})")
+                errors.append(f"step {step}: guest {m.vmid} may not move ({why.detail})")
             if m.vmid in seen:
                 errors.append(f"step {step}: guest {m.vmid} moves twice in one step")
             seen.add(m.vmid)

@@ -19,6 +19,7 @@ from proxlb.planning.failover import FailoverReport
 from proxlb.planning.policy import RESOURCES
 from proxlb.report.html_charts import gain_curve_chart, node_bars
 from proxlb.report.html_failover import failover_panel
+from proxlb.report.sentences import stays_groups
 from proxlb.report.state import node_accounts, percent
 
 _CSS = """
@@ -192,13 +193,9 @@ STAYS_SHOWN = 8
 
 def _stays_table(plan: Plan) -> str:
     """Why the guests that do not move stay, grouped by the planner's sentence, most common first."""
-    groups: dict[str, list[int]] = {}
-    for vmid, text in sorted(plan.decisions.items()):
-        if text.startswith("stays"):
-            groups.setdefault(text.removeprefix("stays").lstrip(":, "), []).append(int(vmid))
-    if not groups:
+    ranked = stays_groups(plan)
+    if not ranked:
         return ""
-    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
     rows = [
         [str(len(vmids)), _e(", ".join(map(str, vmids[:6])) + (" …" if len(vmids) > 6 else "")), _e(why)]
         for why, vmids in ranked[:STAYS_SHOWN]

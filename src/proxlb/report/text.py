@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proxlb.domain import GIB, ClusterSnapshot, ConstraintSet, Plan, Resources
+from proxlb.report.sentences import stop_summary
 from proxlb.report.state import node_accounts, percent
 
 
@@ -116,10 +117,9 @@ def summary_text(plan: Plan) -> Text:
         f"Imbalance {plan.imbalance_before:.2f} → {plan.imbalance_after:.2f} (planner: {plan.planner})\n"
     )
     if plan.stopped_by:
-        held = ", ".join(
-            f"{c.rule} ({c.guests} guest{'s' if c.guests != 1 else ''})" for c in plan.stopped_by
+        lines.append(
+            f"Stopped above balanciness, held back by: {stop_summary(plan.stopped_by)}\n", style="yellow"
         )
-        lines.append(f"Stopped above balanciness, held back by: {held}\n", style="yellow")
         for c in plan.stopped_by:
             lines.append(f"  {c.rule}: {c.detail}\n", style="yellow")
     for u in plan.unmet:

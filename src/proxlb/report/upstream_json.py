@@ -23,6 +23,7 @@ from proxlb.domain import (
     Resources,
     VmId,
 )
+from proxlb.report.sentences import cause_doc, decision_sentence
 from proxlb.report.state import NodeAccount, node_accounts, percent
 
 _RESOURCES = (("cpu", "cpu"), ("memory", "memory"), ("disk", "disk"))
@@ -132,7 +133,8 @@ def build_json(
                 "node_relationships_strict": pin.strict if pin else True,
                 "type": g.kind.balance_type,
                 "status": g.status,
-                "decision": plan.decisions.get(g.vmid, ""),
+                "decision": decision_sentence(d) if (d := plan.decisions.get(g.vmid)) else "",
+                "cause": cause_doc(d) if d else None,
             }
         )
         guests[keys[g.vmid]] = entry
@@ -238,9 +240,13 @@ def plan_section(plan: Plan, snapshot: ClusterSnapshot) -> dict[str, Any]:
             }
             for m in plan.migrations
         ],
-        "unmet": [{"rule": u.rule, "why": u.why} for u in plan.unmet],
+        "unmet": [
+            {"rule": u.rule, "why": u.why, "kind": u.kind, "vmids": [int(v) for v in u.vmids]}
+            for u in plan.unmet
+        ],
         "stopped_by": [{"rule": c.rule, "guests": c.guests, "detail": c.detail} for c in plan.stopped_by],
-        "decisions": {str(int(v)): text for v, text in sorted(plan.decisions.items())},
+        "decisions": {str(int(v)): decision_sentence(d) for v, d in sorted(plan.decisions.items())},
+        "causes": {str(int(v)): cause_doc(d) for v, d in sorted(plan.decisions.items())},
         "metrics_before": {k: dict(v) for k, v in plan.metrics_before.items()},
         "metrics_after": {k: dict(v) for k, v in plan.metrics_after.items()},
         "stats": dict(plan.stats),

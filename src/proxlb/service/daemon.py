@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from proxlb.service.metrics import CycleMetrics
 from proxlb.service.ownership import ownership_fix
 from proxlb.service.pipeline import PipelineClient, PipelineDeps, PlanHook, RunReport, run_once
 from proxlb.service.report_files import keep_last_report
+from proxlb.service.retention import Retention
 from proxlb.service.state import StateError, StateStore
 
 log = logging.getLogger(__name__)
@@ -147,7 +149,9 @@ class Daemon:
     configure_log: bool = True
     cycles: int = 0
     failures: int = 0
-    reports: list[RunReport] = field(default_factory=list)
+    # the last cycle's report only: a daemon runs for a year, and every report holds a snapshot
+    reports: deque[RunReport] = field(default_factory=lambda: deque(maxlen=1))
+    retention: Retention = field(default_factory=Retention)
     metrics: CycleMetrics | None = None  # None: built from service.metrics (and closed) by run()
 
     def _apply_logging(self, config: ProxlbConfig) -> None:
@@ -325,6 +329,8 @@ class Daemon:
             else:
                 self.failures = 0
                 self.reports.append(report)
+                if report.snapshot is not None:  # the store is bound to the cluster
+                    self.retention.enforce(state, config, self.clock.now())
                 metrics.cycle_done(config, report)
                 if not one_shot:
                     keep_last_report(config, report, state.location)

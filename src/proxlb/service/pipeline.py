@@ -1,4 +1,14 @@
-"""One ProxLB cycle: collect → constraints → plan (→ enrich movers, re-plan) → execute → remember.
+"""One ProxLB cycle as named stages exchanging frozen values: read inputs → plan → execute → remember.
+
+- `read_inputs`: collect the snapshot, check reserves, bind the store to the cluster, smooth CPU,
+  reconcile unsettled moves, and read cooldowns, the previous plan, the PSI window and return
+  windows from the store → `CycleInputs`;
+- `plan_stage`: constraints + the cycle's ONE `PlanningProblem` + `plan_cycle`, re-planned while a
+  mover's configuration proves it immovable or costlier (enrichment, at most 3 rounds) → `Planned`;
+- `execute_stage`: carry the plan out with the snapshot's facts as an `ExecutionContext`;
+- `remember_plan` / `remember_run`: what the next cycle needs (planned moves, the run summary).
+`RunReport` carries the problem, so `explain`, `best-node`, the gain curve and the HTML report judge
+the very problem the planner planned. Log wording comes from proxlb.report.sentences.
 
 Role: the imperative shell around the pure stages. Invariants: a plan is executed only when
 `apply` is true and `balancing.enable` is set (upstream semantics: the plan is always computed);
@@ -24,15 +34,22 @@ from proxlb.collect.snapshot import collect_snapshot, with_smoothed_cpu
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.reserve import reserve_problems
 from proxlb.config.schedule import active_maintenance_nodes
-from proxlb.domain import ClusterSnapshot, ConstraintSet, Migration, MigrationReason, Plan, VmId
+from proxlb.domain import ClusterSnapshot, ConstraintSet, MigrationReason, Plan, VmId
 from proxlb.errors import ConfigError
 from proxlb.execute.executor import execute_plan
 from proxlb.execute.jobs import MigrationApi
-from proxlb.execute.model import Clock, ExecutionReport, ExecutionSettings, exit_code
+from proxlb.execute.model import (
+    Clock,
+    ExecutionContext,
+    ExecutionReport,
+    ExecutionSettings,
+    PollIntervals,
+    exit_code,
+)
 from proxlb.execute.progress import ExecutionObserver
 from proxlb.exit_codes import ExitCode
 from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
-from proxlb.planning.stopped import stopped_sentence
+from proxlb.report.sentences import move_inputs_line, plan_lines
 from proxlb.rules.derive import derive_constraints
 from proxlb.service.history import HistoryRecorder, recently_left, reconcile
 from proxlb.service.state import StateStore
@@ -77,6 +94,7 @@ class PipelineDeps:
     observer: sees every migration start, poll and end while the plan is carried out.
     read_first: guests whose configuration (local disks, passthrough) is read before the first
     plan, whether or not they move (`explain VMID` answers from facts, not guesses).
+    poll: how often running migration tasks are polled.
     """
 
     config: ProxlbConfig
@@ -86,7 +104,7 @@ class PipelineDeps:
     stop_event: threading.Event = field(default_factory=threading.Event)
     dry_run: bool = False
     local_now: Callable[[], datetime] = datetime.now
-    settings_override: dict[str, Any] = field(default_factory=dict)
+    poll: PollIntervals = field(default_factory=PollIntervals)
     on_plan: PlanHook | None = None
     observer: ExecutionObserver | None = None
     read_first: tuple[VmId, ...] = ()
@@ -98,6 +116,7 @@ class RunReport:
 
     execution: None when nothing was executed (not applying, balancing disabled, or standby).
     standby: why this instance did not act (HA leader gate), else None.
+    problem: the cycle's one planning problem (None for a standby cycle); the plan was made from it.
     """
 
     started_at: float
@@ -111,6 +130,7 @@ class RunReport:
     enrich_rounds: int = 0
     standby: str | None = None
     warnings: tuple[str, ...] = ()
+    problem: PlanningProblem | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -129,60 +149,104 @@ class RunReport:
         }
 
 
-def _plan(
-    snapshot: ClusterSnapshot,
-    deps: PipelineDeps,
-    maintenance: frozenset[str],
-    recent: dict[VmId, float],
-    now: float,
-    stages: _Stages | None = None,
-    previous: Mapping[VmId, str] | None = None,
-    last_move_at: float | None = None,
-    departed: Mapping[VmId, frozenset[str]] | None = None,
-) -> tuple[ClusterSnapshot, ConstraintSet, Plan, int]:
-    """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier.
+@dataclass(frozen=True)
+class CycleInputs:
+    """What a cycle plans from: the (smoothed) snapshot and what the store remembers.
 
-    previous: last cycle's planned moves of this cluster (preferred while still about as good);
-    last_move_at: when its latest balancing migration finished (the PSI window).
+    recent: vmid → when its last migration finished (cooldowns); previous: last cycle's planned
+    moves of this cluster; last_move_at: when its latest balancing migration finished (the PSI
+    window); departed: vmid → nodes it left within the return window.
     """
+
+    started: float
+    snapshot: ClusterSnapshot
+    maintenance: frozenset[str]
+    recent: Mapping[VmId, float]
+    previous: Mapping[VmId, str]
+    last_move_at: float | None
+    departed: Mapping[VmId, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The plan stage's result: the final snapshot (movers' configs read), its constraints, the one
+    problem the plan was made from, the plan, and how many enrichment rounds it took."""
+
+    snapshot: ClusterSnapshot
+    constraints: ConstraintSet
+    problem: PlanningProblem
+    plan: Plan
+    rounds: int
+
+
+def read_inputs(deps: PipelineDeps, started: float, stages: _Stages) -> CycleInputs:
+    """Collect the cluster and read everything the store remembers for it (binds the store)."""
+    config = deps.config
+    mark = time.perf_counter()
+    snapshot = collect_snapshot(deps.client, config, started)
+    unfit = reserve_problems(config.balancing, snapshot.nodes)
+    if unfit:  # known only now that capacities are read: nothing is planned on a wrong reserve
+        raise ConfigError("; ".join(unfit), unfit)
+    deps.state.bind(snapshot.identity)  # every remembered row below belongs to this cluster only
+    cpu_history = deps.state.cpu_history(since=started - CPU_HISTORY_MAX_AGE_SECONDS)
+    snapshot = with_smoothed_cpu(snapshot, cpu_history)
+    stages.add("collect", mark)
+    reconcile(deps.state, snapshot, started)  # moves a killed or timed-out run left unsettled
+    deps.state.record_cpu({g.vmid: float(g.usage.cpu_milli) for g in snapshot.guests if g.running}, started)
+    bal = config.balancing
+    return CycleInputs(
+        started=started,
+        snapshot=snapshot,
+        maintenance=active_maintenance_nodes(config, deps.local_now()),
+        recent=deps.state.recent_moves(since=started - bal.cooldown_minutes * 60.0),
+        previous=deps.state.planned_moves(),
+        last_move_at=deps.state.last_move_finished(MigrationReason.BALANCE.value),
+        departed=recently_left(deps.state, started, bal.cooldown_minutes, bal.return_window_cycles),
+    )
+
+
+def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None = None) -> Planned:
+    """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier."""
     config = deps.config
     policy = policy_from_config(config)
+    snapshot = inputs.snapshot
     enriched: set[VmId] = set()
     rounds = 0
     stages = stages or _Stages()
+    previous: Mapping[VmId, str] = inputs.previous
     asked = sorted(v for v in deps.read_first if snapshot.guest(v) is not None)
     if asked:
         snapshot = enrich_guests(deps.client, snapshot, asked)
         enriched |= set(asked)
     while True:
         mark = time.perf_counter()
-        constraints = derive_constraints(snapshot, config, maintenance)
+        constraints = derive_constraints(snapshot, config, inputs.maintenance)
         mark = stages.add("derive", mark)
         problem = PlanningProblem(
             snapshot,
             constraints,
             policy,
-            recent,
-            now,
-            last_move_at,
-            previous or {},
-            recently_left=departed or {},
+            inputs.recent,
+            inputs.started,
+            inputs.last_move_at,
+            previous,
+            recently_left=inputs.departed,
         )
         plan = plan_cycle(problem)
         stages.add("plan", mark)
         movers = {m.vmid for m in plan.migrations} - enriched
         if not movers or rounds >= MAX_ENRICH_ROUNDS:
-            return snapshot, constraints, plan, rounds
+            return Planned(snapshot, constraints, problem, plan, rounds)
         rounds += 1
         mark = time.perf_counter()
         snapshot = enrich_guests(deps.client, snapshot, sorted(movers))
         stages.add("collect", mark)
         enriched |= movers
-        excluded_after = derive_constraints(snapshot, config, maintenance).excluded()
+        excluded_after = derive_constraints(snapshot, config, inputs.maintenance).excluded()
         before = constraints.excluded()
         changed = [v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)]
         if not changed:
-            return snapshot, constraints, plan, rounds
+            return Planned(snapshot, constraints, problem, plan, rounds)
         log.debug(
             "plan revised: the configuration of guest(s) %s (local disks, devices, pinning) changed moves",
             ", ".join(map(str, changed)),
@@ -190,36 +254,22 @@ def _plan(
         # re-plan around this plan: its moves are replayed while still valid and still paying
         # (planning/replay.py), so only the part the new facts affect changes and the next round
         # rarely brings new movers to read (one re-plan instead of up to three)
-        previous = {**(previous or {}), **{m.vmid: m.target for m in plan.migrations}}
+        previous = {**previous, **{m.vmid: m.target for m in plan.migrations}}
 
 
-def _log_move_inputs(snapshot: ClusterSnapshot, m: Migration) -> None:
-    """DEBUG: what the planner knew about a move (never a secret: sizes, nodes, rules)."""
-    if not log.isEnabledFor(logging.DEBUG):
-        return
-    g = snapshot.guest(m.vmid)
-    size = (
-        f"mem used {g.usage.mem_bytes} of {g.allocated.mem_bytes} B, cpu {g.usage.cpu_milli / 1000:.2f} "
-        f"of {g.allocated.cpu_milli / 1000:.0f} vCPU, local disks {g.local_disk_bytes} B, tags "
-        f"{','.join(g.tags) or '-'}, pool {g.pool or '-'}, status {g.status}"
-        if g is not None
-        else "guest not in snapshot"
-    )
-    log.debug(
-        "planned move inputs: %s %d %s → %s step %d after %s; %s; copies %d B; imbalance %.3f → %.3f; "
-        "HA-managed %s",
-        m.kind.value,
-        m.vmid,
-        m.source,
-        m.target,
-        m.step + 1,
-        ",".join(map(str, m.depends_on)) or "nothing",
-        size,
-        m.bytes_to_copy,
-        m.imbalance_before,
-        m.imbalance_after,
-        m.ha_managed,
-    )
+def _log_plan(planned: Planned, shown: bool) -> None:
+    """The plan in the log; when the CLI prints it as a table (`shown`), the summary and the moves
+    go to DEBUG only, so each fact is said once."""
+    levels = {
+        "warning": logging.WARNING,
+        "info": logging.INFO,
+        "plan": logging.DEBUG if shown else logging.INFO,
+    }
+    for kind, line in plan_lines(planned.plan):
+        log.log(levels[kind], "%s", line)
+    if log.isEnabledFor(logging.DEBUG):
+        for m in planned.plan.migrations:
+            log.debug("planned move inputs: %s", move_inputs_line(planned.snapshot, m))
 
 
 def _worse(snapshot: ClusterSnapshot, vmid: VmId, newly_excluded: bool) -> bool:
@@ -228,10 +278,46 @@ def _worse(snapshot: ClusterSnapshot, vmid: VmId, newly_excluded: bool) -> bool:
     return newly_excluded or (guest is not None and bool(guest.local_disk_bytes or guest.local_devices))
 
 
-def _drained(
-    snapshot: ClusterSnapshot, constraints: ConstraintSet, maintenance: frozenset[str]
-) -> frozenset[str]:
-    return constraints.drained_nodes() | maintenance | {n.name for n in snapshot.nodes if n.ha_maintenance}
+def execution_context(planned: Planned, maintenance: frozenset[str]) -> ExecutionContext:
+    """The snapshot's facts the executor needs (typed; nothing merged into settings by name)."""
+    snap = planned.snapshot
+    drained = (
+        planned.constraints.drained_nodes() | maintenance | {n.name for n in snap.nodes if n.ha_maintenance}
+    )
+    return ExecutionContext(
+        node_versions={n.name: n.pve_version for n in snap.nodes},
+        inflight_targets=inflight_targets(snap.guests),
+        quorate=snap.quorate,
+        drained_nodes=frozenset(drained),
+    )
+
+
+def execute_stage(
+    deps: PipelineDeps, planned: Planned, context: ExecutionContext, stages: _Stages
+) -> ExecutionReport:
+    """Carry the plan out; every outcome is stored the moment it is known."""
+    settings = ExecutionSettings.from_config(deps.config, dry_run=deps.dry_run).with_poll(deps.poll)
+    mark = time.perf_counter()
+    recorder = HistoryRecorder(deps.state, deps.observer)  # each outcome stored as it happens
+    execution = execute_plan(
+        planned.plan, deps.client, settings, deps.clock, deps.stop_event, recorder, context
+    )
+    stages.add("execute", mark)
+    stages.log("execute")
+    recorder.flush(execution.outcomes, execution.finished_at)
+    counts = ", ".join(f"{n} {state}" for state, n in execution.totals.items() if n)
+    said = logging.DEBUG if deps.on_plan is not None else logging.INFO  # the CLI prints the outcome
+    log.log(said, "execution: %s in %.0f s", counts or "nothing", execution.seconds)
+    return execution
+
+
+def remember_plan(deps: PipelineDeps, plan: Plan, started: float) -> None:
+    """The next cycle prefers these moves (dry run or not: a dry run previews the --once after it)."""
+    deps.state.record_planned_moves({m.vmid: m.target for m in plan.migrations}, started)
+
+
+def remember_run(deps: PipelineDeps, report: RunReport) -> None:
+    deps.state.record_run(report.summary(), report.started_at, report.finished_at)
 
 
 def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
@@ -245,102 +331,33 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         log.info("standby: %s", standby)
         return RunReport(started, deps.clock.now(), None, None, frozenset(), None, standby=standby)
     stages = _Stages()
-    mark = time.perf_counter()
-    snapshot = collect_snapshot(deps.client, config, started)
-    unfit = reserve_problems(config.balancing, snapshot.nodes)
-    if unfit:  # known only now that capacities are read: nothing is planned on a wrong reserve
-        raise ConfigError("; ".join(unfit), unfit)
-    deps.state.bind(snapshot.identity)  # every remembered row below belongs to this cluster only
-    cpu_history = deps.state.cpu_history(since=started - CPU_HISTORY_MAX_AGE_SECONDS)
-    snapshot = with_smoothed_cpu(snapshot, cpu_history)
-    stages.add("collect", mark)
-    reconcile(deps.state, snapshot, started)  # moves a killed or timed-out run left unsettled
-    deps.state.record_cpu({g.vmid: float(g.usage.cpu_milli) for g in snapshot.guests if g.running}, started)
-    maintenance = active_maintenance_nodes(config, deps.local_now())
-    recent = deps.state.recent_moves(since=started - config.balancing.cooldown_minutes * 60.0)
-    previous = deps.state.planned_moves()
-    last_move_at = deps.state.last_move_finished(MigrationReason.BALANCE.value)
-    bal = config.balancing
-    departed = recently_left(deps.state, started, bal.cooldown_minutes, bal.return_window_cycles)
-    snapshot, constraints, plan, rounds = _plan(
-        snapshot, deps, maintenance, recent, started, stages, previous, last_move_at, departed
-    )
-    # remembered for the next cycle's plan (dry run or not): a dry run previews the --once after it
-    deps.state.record_planned_moves({m.vmid: m.target for m in plan.migrations}, started)
+    inputs = read_inputs(deps, started, stages)
+    planned = plan_stage(deps, inputs, stages)
+    remember_plan(deps, planned.plan, started)
     for stage in ("collect", "derive", "plan"):
         stages.log(stage)
-    # the CLI's plan hook prints the plan (and later the outcome): the log then repeats it at DEBUG only
-    said = logging.DEBUG if deps.on_plan is not None else logging.INFO
-    log.log(
-        said,
-        "plan: %d migration(s); imbalance %.1f → %.1f%s",
-        len(plan.migrations),
-        plan.imbalance_before,
-        plan.imbalance_after,
-        f" ({plan.trigger_reason})" if plan.trigger_reason else "",
-    )
-    for warning in plan.warnings:
-        log.warning("plan: %s", warning)
-    if plan.stopped_by:
-        log.info("plan stopped above balanciness, held back by: %s", stopped_sentence(plan.stopped_by))
-    for m in plan.migrations:
-        log.log(
-            said,
-            "planned: %s %d (%s) %s → %s [%s] %s",
-            m.kind.value,
-            m.vmid,
-            m.name,
-            m.source,
-            m.target,
-            m.reason.value,
-            m.detail,
-        )
-        _log_move_inputs(snapshot, m)
+    _log_plan(planned, shown=deps.on_plan is not None)
     if deps.on_plan is not None:
-        deps.on_plan(snapshot, constraints, plan)
-    execution: ExecutionReport | None = None
+        deps.on_plan(planned.snapshot, planned.constraints, planned.plan)
     applied = apply and config.balancing.enable
     if apply and not config.balancing.enable:
         log.info("balancing.enable is false: the plan is shown, nothing is migrated")
-    if applied and plan.migrations:
-        settings = ExecutionSettings.from_config(
-            config, dry_run=deps.dry_run, drained_nodes=_drained(snapshot, constraints, maintenance)
-        )
-        settings = _override(
-            settings,
-            {
-                "node_versions": {n.name: n.pve_version for n in snapshot.nodes},
-                "inflight_targets": inflight_targets(snapshot.guests),
-                "quorate": snapshot.quorate,
-            },
-        )
-        if deps.settings_override:
-            settings = _override(settings, deps.settings_override)
-        mark = time.perf_counter()
-        recorder = HistoryRecorder(deps.state, deps.observer)  # each outcome stored as it happens
-        execution = execute_plan(plan, deps.client, settings, deps.clock, deps.stop_event, recorder)
-        stages.add("execute", mark)
-        stages.log("execute")
-        recorder.flush(execution.outcomes, execution.finished_at)
-        counts = ", ".join(f"{n} {state}" for state, n in execution.totals.items() if n)
-        log.log(said, "execution: %s in %.0f s", counts or "nothing", execution.seconds)
+    execution = None
+    if applied and planned.plan.migrations:
+        execution = execute_stage(deps, planned, execution_context(planned, inputs.maintenance), stages)
+    plan, snapshot, constraints = planned.plan, planned.snapshot, planned.constraints
     report = RunReport(
         started_at=started,
         finished_at=deps.clock.now(),
         snapshot=snapshot,
         constraints=constraints,
-        maintenance_nodes=maintenance,
+        maintenance_nodes=inputs.maintenance,
         plan=plan,
         execution=execution,
         applied=applied,
-        enrich_rounds=rounds,
+        enrich_rounds=planned.rounds,
         warnings=tuple(dict.fromkeys(snapshot.warnings + constraints.warnings + plan.warnings)),
+        problem=planned.problem,
     )
-    deps.state.record_run(report.summary(), report.started_at, report.finished_at)
+    remember_run(deps, report)
     return report
-
-
-def _override(settings: ExecutionSettings, values: dict[str, Any]) -> ExecutionSettings:
-    from dataclasses import replace
-
-    return replace(settings, **values)

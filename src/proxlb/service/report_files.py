@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from proxlb.config.model import ProxlbConfig
-from proxlb.planning import PlanningProblem, policy_from_config
+from proxlb.planning import policy_from_config
 from proxlb.planning.curve import CurvePoint, gain_curve
 from proxlb.planning.headroom import failover_now_and_after
 from proxlb.report.html import ReportInput, render_html
@@ -33,17 +33,18 @@ def last_report_name(identity: str) -> str:
     return f"{LAST_REPORT_PREFIX}{slug[:120]}.html"
 
 
-def curve_of(config: ProxlbConfig, report: RunReport) -> tuple[CurvePoint, ...]:
-    """The plan's gain curve, measured on the cycle's own snapshot and constraints."""
-    if report.snapshot is None or report.constraints is None or report.plan is None:
+def curve_of(report: RunReport) -> tuple[CurvePoint, ...]:
+    """The plan's gain curve, measured on the cycle's own planning problem."""
+    if report.problem is None or report.plan is None:
         return ()
-    problem = PlanningProblem(report.snapshot, report.constraints, policy_from_config(config))
-    return gain_curve(problem, report.plan)
+    return gain_curve(report.problem, report.plan)
 
 
 def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
     """What the HTML page shows for this cycle (None for a standby cycle: nothing was planned)."""
     if report.snapshot is None or report.constraints is None or report.plan is None:
+        return None
+    if report.problem is None:
         return None
     bal = config.balancing
     policy = policy_from_config(config)
@@ -51,7 +52,7 @@ def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
         snapshot=report.snapshot,
         constraints=report.constraints,
         plan=report.plan,
-        curve=curve_of(config, report),
+        curve=curve_of(report),
         mode=policy.mode.value,
         thresholds={r: policy.threshold(r) for r in ("memory", "cpu", "disk")},
         reserve={n: bal.reserve_for(n) for n in report.snapshot.node_names},
@@ -60,9 +61,7 @@ def report_input(config: ProxlbConfig, report: RunReport) -> ReportInput | None:
         generated_at=report.finished_at,
         max_migrations=bal.max_migrations,
         warnings=tuple(dict.fromkeys((*report.warnings, *report.plan.warnings))),
-        failover=failover_now_and_after(
-            PlanningProblem(report.snapshot, report.constraints, policy), report.plan.migrations
-        ),
+        failover=failover_now_and_after(report.problem, report.plan.migrations),
         failover_mode=policy.failover.mode,
     )
 

@@ -248,7 +248,7 @@ class StateStore:
                 o.detail,
             )
             for o in outcomes
-            if not o.detail.startswith("dry run")
+            if not o.dry_run
         ]
         with self._conn:
             self._conn.execute("BEGIN")
@@ -358,6 +358,11 @@ class StateStore:
             self._conn.execute("DELETE FROM cpu_samples WHERE cluster=? AND updated < ?", (cluster, before))
             self._conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
             self._conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
+
+    def size_bytes(self) -> int:
+        """Bytes the database occupies (pages in use and free), WAL excluded."""
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        return int(pages) * int(self._conn.execute("PRAGMA page_size").fetchone()[0])
 
     # -- cpu smoothing -------------------------------------------------------------------------
     def cpu_history(self, since: float | None = None) -> dict[VmId, float]:

@@ -1,4 +1,4 @@
-"""Performance figures of the simulator, for the lead's `make bench` (no assertions here).
+"""Performance figures of the simulator for `make bench` (no assertions here; not part of any package).
 
 `measure()` generates a cluster, serves it over HTTPS on a free port and times real requests with a
 keep-alive `requests` session: a small GET, `/cluster/resources` (full and `type=vm`), a node's qemu
@@ -16,8 +16,8 @@ from typing import Any
 import requests
 
 from proxlb_sim.generate import GenerateOptions, generate_scenario
+from proxlb_sim.launch import start_simulator
 from proxlb_sim.scenario import parse_scenario
-from proxlb_sim.testing import start_simulator
 
 
 def _time(
