@@ -29,8 +29,11 @@ def soak(
     signals = DaemonSignals()
     state = StateStore.open(tmp_path / "state")
 
+    reports: list[RunReport] = []
+
     def stop_after(report: RunReport) -> None:
-        if len(daemon.reports) >= CYCLES:
+        reports.append(report)
+        if len(reports) >= CYCLES:
             signals.request_stop()
 
     daemon = Daemon(
@@ -54,8 +57,8 @@ def soak(
         configure_log=False,
     )
     assert daemon.run() == 0
-    assert daemon.failures == 0 and len(daemon.reports) == CYCLES
-    first = daemon.reports[0].snapshot
+    assert daemon.failures == 0 and len(reports) == CYCLES
+    first = reports[0].snapshot
     assert first is not None
     history = StateStore.open(tmp_path / "state", cluster=first.identity).history(1000)
     ours = [
@@ -64,7 +67,7 @@ def soak(
         if h.outcome == "done"
     ]
     pve = [(t, int(sid.split(":")[1]), src, dst, "pve") for t, sid, src, dst in cluster.auto_rebalance.moves]
-    return sorted(ours + pve), daemon.reports
+    return sorted(ours + pve), reports
 
 
 def reversals(moves: list[tuple[float, int, str, str, str]]) -> list[tuple[int, str, str]]:
