@@ -5,7 +5,7 @@ Invariants:
   `parallel`), per-node outgoing and incoming limits (`lanes.py`, which also says how long a
   timed-out job keeps its slots); a finished job frees its slot at once (streaming queue).
 - A move starts only when its `depends_on` moves are DONE, the earlier moves of the same guest have
-  ended, and a fresh re-check (one GET /cluster/resources per scheduling round, plus PVE's own qemu
+  ended, and a fresh re-check (GET /cluster/resources right before each start, plus PVE's own qemu
   migrate precondition) passes. Otherwise it waits, or is SKIPPED with the reason. There is no
   barrier between steps: sequencing lists in `depends_on` every move that frees a target or clears
   an anti-affinity partner, so a free lane takes the next ready move in plan order (largest first).
@@ -217,10 +217,19 @@ class _Run:
                 for i in list(self.pending):
                     self._skip(i, f"cluster state unavailable: {exc}")
             return True
+        fresh = True  # `state` was read just now
         for i in candidates:
             m = self.moves[i]
             if not self.lanes.allow(m):
                 continue
+            if not fresh:  # earlier starts took time: a target may have gone offline meanwhile
+                try:
+                    state = parse_resources(self.client.get("/cluster/resources"))
+                except ApiError as exc:
+                    log.warning("could not re-read cluster state before starting %s: %s", describe(m), exc)
+                    return True  # the next round tries again
+                self.offline_nodes = offline_nodes(state)
+            fresh = False
             reason = precheck(m, state, self.s, self.lanes.incoming_bytes(state, self.foreign))
             if reason is None and m.kind is GuestKind.QEMU and self.s.check_precondition:
                 reason = self.dispatch.precondition(m)
