@@ -33,6 +33,8 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=explore $(VENV)/bin/pytest -n 2 --dist loadfile -q \
 	  tests/planning tests/rules tests/collect tests/config tests/sim
 
+# All sizes and tables take long on a shared machine; pick some with e.g.
+#   make bench BENCH_SIZES=5x40,32x4000 BENCH_SECTIONS=ours,cpsat BENCH_SOLVER_TIMEOUT=10
 bench: $(STAMP) $(UPSTREAM_STAMP)
 	$(PY) -m benchmarks.run
 
@@ -83,14 +85,18 @@ clean:
 	rm -rf $(VENV) .venv-clients build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # --- Debian package and container image (docs/operations.md §1) --------------------------------
-# deb: dist/proxlb_<version>_<arch>.deb via dpkg-buildpackage + dh-virtualenv, then lintian.
+# deb: dist/proxlb_<version>_<arch>.deb via dpkg-buildpackage + dh-virtualenv; deb-lint: lintian on it.
 # deb-test: build, install, use (dry run against proxlb-sim as user proxlb), purge; needs root,
 #   skips with a message when Debian's build tools cannot be installed.
 # container: the Dockerfile built without a daemon (podman/buildah); container-test runs it once.
-.PHONY: deb deb-test container container-test
+.PHONY: deb deb-lint deb-test container container-test
 
 deb:
 	packaging/build-deb.sh
+
+# lintian on the built .deb (about 3 minutes; not part of `make deb`)
+deb-lint:
+	packaging/deb-lint.sh
 
 deb-test:
 	packaging/deb-test.sh

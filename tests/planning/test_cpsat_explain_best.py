@@ -141,3 +141,13 @@ def test_reasons_are_labelled() -> None:
     reasons = {m.vmid: m.reason for m in plan_cycle(pb).migrations}
     assert reasons[101] is MigrationReason.DRAIN
     assert MigrationReason.RULE in reasons.values()
+
+
+def test_the_neighbourhood_search_gives_the_same_plan_every_time(monkeypatch: Any) -> None:
+    # #16: deterministic — one worker, fixed seeds, budgets in deterministic time
+    monkeypatch.setattr("proxlb.planning.cpsat.EXACT_VARIABLES", 3)
+    guests = [guest(100 + i, on="pve1" if i % 3 else "pve2", mem=f"{2 + i % 5}G") for i in range(24)]
+    pb = problem(cluster(NODES3, guests), solver=solver(SolverMode.ACTIVE))
+    first = [(m.vmid, m.target) for m in plan_cycle(pb).migrations]
+    again = problem(cluster(NODES3, guests), solver=solver(SolverMode.ACTIVE))
+    assert [(m.vmid, m.target) for m in plan_cycle(again).migrations] == first

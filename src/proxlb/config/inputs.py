@@ -105,3 +105,21 @@ def ca_file_problems(config: ProxlbConfig) -> tuple[str, ...]:
     except (ssl.SSLError, ValueError):
         return (f"{where} holds no PEM certificate; {hint}",)
     return ()
+
+
+def solver_problems(config: ProxlbConfig) -> tuple[str, ...]:
+    """`solver.enable: true` without OR-Tools installed (it is the optional `solver` extra for pip)."""
+    if not config.solver.enable:
+        return ()
+    import importlib.util
+
+    try:
+        present = importlib.util.find_spec("ortools") is not None
+    except (ImportError, ValueError):
+        present = False
+    if present:
+        return ()
+    return (
+        "solver.enable: true needs OR-Tools, which is not installed: pip install 'proxlb[solver]' "
+        "(the Debian package includes it), or set solver.enable: false",
+    )

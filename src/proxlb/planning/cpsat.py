@@ -26,7 +26,7 @@ from proxlb.domain.plan import Migration, UnmetRule
 from proxlb.planning.cpsat_model import Placement, solve_sub
 from proxlb.planning.cpsat_prep import Prepared, prepare
 from proxlb.planning.eligibility import move_reason
-from proxlb.planning.lns import Search, lower_bound, rules_by_unit, run_lns
+from proxlb.planning.lns import Search, lower_bound, rules_by_unit, run_lns, unavoidable
 from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.trigger import Trigger
 
@@ -78,7 +78,7 @@ def solve_cpsat(
         if res.improved:
             search.try_change(res.changed, rules_by_unit(pb))
         optimal = status == "OPTIMAL"
-        bound = res.bound if res.bound is not None else lower_bound(pb)
+        bound = max(res.bound if res.bound is not None else 0.0, lower_bound(pb))
         stats.update({"cpsat_exact": 1.0, "cpsat_seconds": round(res.deterministic_time, 3)})
     else:
         search, figures = run_lns(pb, placement, budget, SEED)
@@ -90,7 +90,9 @@ def solve_cpsat(
     stats["cpsat_status_optimal"] = 1.0 if optimal else 0.0
     stats["cpsat_objective_pp2"] = round(value / pb.scale, 3)
     stats["cpsat_bound_pp2"] = round(bound / pb.scale, 3)
-    stats["cpsat_gap"] = round((value - bound) / value, 4) if value > 0 else 0.0
+    # the gap is relative to what a plan can still change: penalties no placement avoids are left out
+    floor = min(unavoidable(pb), bound)
+    stats["cpsat_gap"] = round((value - bound) / (value - floor), 4) if value > floor else 0.0
     return SolverResult(tuple(_moves(pb, search.placement)), status, tuple(pb.unmet), stats)
 
 

@@ -112,7 +112,9 @@ def solve_sub(
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.max_deterministic_time = max(0.01, det_time)
-    solver.parameters.max_time_in_seconds = max(0.1, 2 * det_time)  # a backstop: det time ends it first
+    # a wall-clock backstop only: on one core deterministic time runs at ~0.35 per second, so this
+    # ends a solve only on a machine ~30× slower than that, where reproducibility is lost anyway
+    solver.parameters.max_time_in_seconds = 10 * det_time / 0.35 + 5
     code = solver.solve(model)
     status = solver.status_name(code)
     held = sum(
@@ -174,9 +176,14 @@ def _balance(
             continue
         total_terms: list[Any] = []
         const = 0
+        fixed_loads: list[int] = []
+        ranges: list[tuple[int, int]] = []
         for n in pb.nodes:
+            if pb.state.cap[n][i] <= 0:
+                continue
             if n not in by_node:
-                const += pb.pct_units(n, i, tot.raw[n][i])
+                fixed_loads.append(pb.pct_units(n, i, tot.raw[n][i]))
+                const += fixed_loads[-1]
                 continue
             us = by_node[n]
             residual = tot.raw[n][i] - sum(pb.units[u].raw[i] for u in us if placement[u] == n)
@@ -190,8 +197,22 @@ def _balance(
             model.add_multiplication_equality(sq, [p, p])
             objective.append(weight * big_n * sq)
             total_terms.append(p)
+            ranges.append((lo, hi))
         if not total_terms:
             continue
+        # the spread term of J: N · w · (max − min)², max and min over every balanced node
+        top = max([h for _, h in ranges] + fixed_loads)
+        bottom = min([lo for lo, _ in ranges] + fixed_loads)
+        high = model.new_int_var(max([lo for lo, _ in ranges] + fixed_loads), top, f"hi{i}")
+        low = model.new_int_var(bottom, min([h for _, h in ranges] + fixed_loads), f"lo{i}")
+        for p in total_terms:
+            model.add(high >= p)
+            model.add(low <= p)
+        d = model.new_int_var(0, top - bottom, f"d{i}")
+        model.add(d == high - low)
+        d2 = model.new_int_var(0, (top - bottom) ** 2, f"d2{i}")
+        model.add_multiplication_equality(d2, [d, d])
+        objective.append(weight * big_n * big_n * d2)
         s_hi = const + sum(PP * 1000 for _ in total_terms)
         s = model.new_int_var(-s_hi, s_hi, f"s{i}")
         model.add(s == const + sum(total_terms))
@@ -210,27 +231,37 @@ def _anti(
     objective: list[Any],
 ) -> None:
     free_set = set(free)
-    for r, (members, penalty) in enumerate(pb.anti):
+    for r, (members, penalty, strict) in enumerate(pb.anti):
         holders = sorted({pb.unit_of[m] for m in members if m in pb.unit_of})
         moving = [u for u in holders if u in free_set]
         if not moving:
             continue
         held: dict[str, int] = {}
+        count: dict[int, int] = {}
         for u in holders:
+            unit = pb.units[u]
+            count[u] = sum(1 for m in unit.members if m in members)
             if u in free_set:
                 continue
-            unit = pb.units[u]
             for m, s in zip(unit.members, unit.start, strict=True):
                 if m in members:
                     node = placement[u] or s
                     held[node] = held.get(node, 0) + 1
         for n in sorted({n for u in moving for n in dom[u]}):
-            terms = [x[u, n] for u in moving if (u, n) in x]
+            terms = [x[u, n] * count[u] for u in moving if (u, n) in x]
             if not terms:
                 continue
-            v = model.new_int_var(0, len(holders), f"a{r}_{n}")
+            v = model.new_int_var(0, sum(count.values()), f"a{r}_{n}")
             model.add(sum(terms) + held.get(n, 0) - 1 <= v)
             objective.append(v * penalty)
+            newcomers = [x[u, n] for u in moving if (u, n) in x and any(s != n for s in pb.units[u].start)]
+            if strict and newcomers:
+                # as greedy's hard check and validation: a member never joins another on a node (an
+                # existing clash may stay, at its penalty, when no move can resolve it)
+                joined = model.new_bool_var(f"j{r}_{n}")
+                for var in newcomers:
+                    model.add_implication(var, joined)
+                model.add(sum(terms) + held.get(n, 0) <= 1).only_enforce_if(joined)
 
 
 def as_moves(pb: Prepared, placement: Placement) -> list[tuple[VmId, str, str]]:

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import UnmetRule
+from proxlb.domain.resources import GIB
 from proxlb.planning.eligibility import cooldown_until, fixed_reason, static_allowed
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.policy import Mode
 from proxlb.planning.problem import PlanningProblem
-from proxlb.planning.score import UNMET_PP2, move_cost
+from proxlb.planning.score import UNMET_PP2
 from proxlb.planning.trigger import Trigger, should_rebalance
 
 PP = 100  # load in the model: hundredths of a percentage point
@@ -61,7 +62,7 @@ class Prepared:
     scale: float  # model units per pp²
     unmet_cost: int
     broken: frozenset[VmId]
-    anti: list[tuple[frozenset[VmId], int]]  # (members, penalty per extra member)
+    anti: list[tuple[frozenset[VmId], int, bool]]  # (members, penalty per extra member, strict)
     base: dict[str, list[float]] = field(default_factory=dict)  # metric raw, per node, without units
     base_mem: dict[str, int] = field(default_factory=dict)
     base_vcpu: dict[str, int] = field(default_factory=dict)
@@ -109,6 +110,22 @@ def prepare(problem: PlanningProblem, trigger: Trigger | None = None) -> Prepare
     cooling = frozenset(cooldown_until(problem))  # greedy's cooldown, PVE-balancer guests included
     pb = Prepared(problem, state, nodes, [], {}, wanted, scale, unmet_cost, broken, [])
     seen: set[VmId] = set()
+
+    def plain(members: tuple[VmId, ...]) -> bool:  # no pin and no local storage: every node fits
+        return not any(
+            m in idx.strict_pins
+            or m in idx.soft_pins
+            or getattr(problem.snapshot.guest(m), "local_storages", None)
+            for m in members
+        )
+
+    half = {  # per node and active resource: w × 50 / capacity (half a move's size per unit of load)
+        n: [
+            w * 50.0 / state.cap[n][i] if n in state.in_balance and state.cap[n][i] > 0 else 0.0
+            for i, w in state.active
+        ]
+        for n in state.load
+    }
     for g in problem.snapshot.guests:
         if g.vmid in seen:
             continue
@@ -133,10 +150,12 @@ def prepare(problem: PlanningProblem, trigger: Trigger | None = None) -> Prepare
             if not allowed:
                 allowed = sorted(homes)[:1] if len(homes) == 1 else []
             if not allowed:  # split and held by members on several nodes: stays as it is
-                pb.units.append(_unit(pb, members, start, (), balance_only))
+                pb.units.append(_unit(pb, members, start, (), balance_only, half))
                 continue
         else:
-            allowed = [n for n in nodes if static_allowed(problem, state.placement, members, n)]
+            allowed = [
+                n for n in nodes if plain(members) or static_allowed(problem, state.placement, members, n)
+            ]
             if balance_only:
                 left = frozenset().union(*(problem.recently_left.get(m, frozenset()) for m in members))
                 allowed = [n for n in allowed if n in homes or n not in left]
@@ -151,7 +170,7 @@ def prepare(problem: PlanningProblem, trigger: Trigger | None = None) -> Prepare
                         tuple(members),
                     )
                 )
-        pb.units.append(_unit(pb, members, start, tuple(allowed), balance_only))
+        pb.units.append(_unit(pb, members, start, tuple(allowed), balance_only, half))
     for u, unit in enumerate(pb.units):
         for m in unit.members:
             pb.unit_of[m] = u
@@ -169,10 +188,9 @@ def prepare(problem: PlanningProblem, trigger: Trigger | None = None) -> Prepare
                     tuple(sorted(rule.members)),
                 )
             )
-            continue
         enforced = rule.strict or pol.enforce_affinity
         if enforced or f"anti-affinity {rule.source}" not in broken_rules:
-            pb.anti.append((rule.members, unmet_cost if enforced else unmet_cost // 100))
+            pb.anti.append((rule.members, unmet_cost if enforced else unmet_cost // 100, rule.strict))
     return pb
 
 
@@ -182,12 +200,28 @@ def _unit(
     start: tuple[str, ...],
     allowed: tuple[str, ...],
     balance_only: bool,
+    half: dict[str, list[float]],
 ) -> Unit:
-    state, problem = pb.state, pb.problem
+    """The unit with its cost per allowed node: Σ over members that leave their node of
+    score.move_cost (2 × size × charge), computed from per-node factors, plus broken-rule penalties."""
+    state, problem, pol = pb.state, pb.problem, pb.problem.policy
     cost: dict[str, int] = {}
+    per_member = []
+    for m, s in zip(members, start, strict=True):
+        ld = state.gload[m]
+        charge = 2.0 * (pol.min_improvement + pol.cost_per_gib * ld.copy_bytes / GIB)
+        metric = [ld.metric[i] for i, _ in state.active]
+        src = sum(c * f for c, f in zip(metric, half.get(s, ()), strict=False))
+        per_member.append((s, charge, metric, src))
+    rules = any(m in problem.index.strict_pins or m in problem.index.soft_pins for m in members)
     for n in allowed:
-        pp2 = sum(move_cost(problem, state, m, s, n) for m, s in zip(members, start, strict=True) if s != n)
-        cost[n] = round(pp2 * pb.scale) + pb.unmet_cost * _penalty(problem, members, n)
+        factors = half[n]
+        pp2 = 0.0
+        for s, charge, metric, src in per_member:
+            if s != n:
+                pp2 += charge * (src + sum(c * f for c, f in zip(metric, factors, strict=True)))
+        penalty = _penalty(problem, members, n) if rules or n in problem.index.drained else 0
+        cost[n] = round(pp2 * pb.scale) + pb.unmet_cost * penalty
     loads = [state.gload[m] for m in members]
     return Unit(
         members,

@@ -139,33 +139,52 @@ class Draft:
         state, pol = self.state, self.problem.policy
         band = max(pol.noise_band, 1e-9)
         previous = self.problem.previous_moves.get(unit[0])
-        ranked: list[tuple[tuple[int, float, int, str], float, Move]] = []
-        rejected: list[str] = []
-        for dst in state.balance:
-            if allowed is not None and dst not in allowed:
+        src = state.placement[unit[0]]
+        load = Move.of(state, unit, src, reason).load
+        # cheap part of the key for every node first; checks then run in key order and stop at the
+        # first target that passes them all (it is the best), so a repair costs O(nodes) arithmetic
+        # and a few checks instead of every check on every node
+        cands: list[tuple[tuple[float, int, str], int, float]] = []
+        for pos, dst in enumerate(state.balance):
+            if (allowed is not None and dst not in allowed) or dst == src:
                 continue
-            mv = Move.of(state, unit, dst, reason)
-            if mv.src == dst:
-                continue
-            hard = first_failure(state, mv, soft=False)
-            if hard is not None:
-                rejected.append(f"{dst}: {hard.detail}")
-                continue
-            soft = soft_failure(state, mv)
             after = sum(
-                w * 100.0 * (state.load[dst][i] + mv.load.metric[i]) / state.cap[dst][i]
+                w * 100.0 * (state.load[dst][i] + load.metric[i]) / state.cap[dst][i]
                 for i, w in state.active
                 if state.cap[dst][i] > 0
             )
-            key = (1 if soft else 0, prefer(dst) if prefer else 0.0, round(after / band), dst)
-            ranked.append((key, after, mv))
+            cands.append(((prefer(dst) if prefer else 0.0, round(after / band), dst), pos, after))
+        cands.sort()
+        ranked: list[tuple[tuple[int, float, int, str], float, Move]] = []
+        rejected: list[tuple[int, str]] = []
+        seen: set[str] = set()
+
+        def judge(pre: tuple[float, int, str], pos: int, after: float) -> bool:
+            dst = pre[2]
+            seen.add(dst)
+            mv = Move(unit, src, dst, reason, load)
+            hard = first_failure(state, mv, soft=False)
+            if hard is not None:
+                rejected.append((pos, f"{dst}: {hard.detail}"))
+                return False
+            soft = soft_failure(state, mv)
+            ranked.append(((1 if soft else 0, *pre), after, mv))
+            return soft is None
+
+        for pre, pos, after in cands:
+            if judge(pre, pos, after):
+                break
+        for pre, pos, after in cands:
+            if pre[2] == previous and previous not in seen:
+                judge(pre, pos, after)
+        reasons = [text for _, text in sorted(rejected)]
         if not ranked:
-            return None, False, rejected
+            return None, False, reasons
         best_key, best_after, best = min(ranked, key=lambda r: r[0])
         for key, after, mv in ranked:
             if mv.dst == previous and key[:2] == best_key[:2] and after <= best_after + pol.plan_margin:
                 best_key, best = key, mv
-        return best, best_key[0] == 1, rejected
+        return best, best_key[0] == 1, reasons
 
 
 def gib_text(value: int) -> str:

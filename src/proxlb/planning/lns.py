@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from proxlb.planning.cpsat_model import Placement, Totals, solve_sub
 from proxlb.planning.cpsat_prep import Prepared
 from proxlb.planning.metrics import LoadState
+from proxlb.planning.score import balance_term
 
 STALE = 9
 MAX_FREE_UNITS = 400
@@ -50,7 +51,7 @@ class Search:
         return search
 
     def _extra(self, r: int) -> int:
-        members, _ = self.pb.anti[r]
+        members = self.pb.anti[r][0]
         count: dict[str, int] = {}
         for m in members:
             at = self.state.placement.get(m)
@@ -61,7 +62,7 @@ class Search:
     def value(self) -> float:
         """J of the incumbent in model units (balance + costs + anti-affinity penalties)."""
         pb = self.pb
-        balance = self.state.objective() * pb.scale if pb.wanted else 0.0
+        balance = balance_term(self.state) * pb.scale if pb.wanted else 0.0
         anti = sum(e * pb.anti[r][1] for r, e in enumerate(self.anti_extra))
         return balance + self.cost + anti
 
@@ -97,16 +98,32 @@ class Search:
 def rules_by_unit(pb: Prepared) -> dict[int, list[int]]:
     """unit → the anti-affinity rows (Prepared.anti) its members are in."""
     rules_of: dict[int, list[int]] = {}
-    for r, (members, _) in enumerate(pb.anti):
+    for r, (members, _, _) in enumerate(pb.anti):
         for m in sorted(members):
             if m in pb.unit_of and r not in rules_of.get(pb.unit_of[m], []):
                 rules_of.setdefault(pb.unit_of[m], []).append(r)
     return rules_of
 
 
+def unavoidable(pb: Prepared) -> float:
+    """Penalties no placement avoids (model units): a unit whose every node breaks a rule, and the
+    members of an anti-affinity rule beyond the nodes they can spread over."""
+    units = sum(min(unit.cost.values()) // pb.unmet_cost * pb.unmet_cost for unit in pb.units if unit.cost)
+    spots = len(pb.nodes)
+    anti = sum(
+        penalty * max(0, sum(1 for m in members if m in pb.unit_of) - spots)
+        for members, penalty, _ in pb.anti
+    )
+    return float(units + anti)
+
+
 def lower_bound(pb: Prepared) -> float:
-    """Σ over units of their cheapest node's cost (model units): J can never be lower."""
-    return float(sum(min(unit.cost.values()) for unit in pb.units if unit.cost))
+    """Σ over units of their cheapest node's cost, plus the anti-affinity members that cannot all
+    be apart (model units): J can never be lower."""
+    anti = unavoidable(pb) - sum(
+        min(unit.cost.values()) // pb.unmet_cost * pb.unmet_cost for unit in pb.units if unit.cost
+    )
+    return float(sum(min(unit.cost.values()) for unit in pb.units if unit.cost)) + anti
 
 
 def _movable(pb: Prepared, placement: Placement, u: int) -> bool:
@@ -130,7 +147,7 @@ def _neighbourhood(search: Search, it: int, rng: random.Random) -> tuple[list[in
         ]
         if bad:
             return bad[:REPAIR_UNITS], None
-        kind = 0
+        kind = 2
     if kind == 0:
         shift = (it // 3) % max(1, len(ranked) // 4)
         chosen = {*ranked[shift : shift + 2], *ranked[len(ranked) - 2 - shift : len(ranked) - shift]}
@@ -151,7 +168,7 @@ def run_lns(pb: Prepared, placement: Placement, budget: float, seed: int) -> tup
     rules_of = rules_by_unit(pb)
     rng = random.Random(seed)
     spent, rounds, improved, stale = 0.0, 0, 0, 0
-    slice_ = max(0.2, budget / 25)
+    slice_ = max(0.5, budget / 10)
     while spent < budget and stale < STALE:
         free, restrict = _neighbourhood(search, rounds, rng)
         rounds += 1

@@ -1,9 +1,12 @@
 """The one objective every planner's plan is judged by (greedy, CP-SAT, LNS). Pure.
 
-    J = [balancing wanted] · Σ_r w_r Σ_n (p_nr − mean_r)²          (LoadState.objective, pp²)
+    J = [balancing wanted] · Σ_r w_r (Σ_n (p_nr − mean_r)² + N · spread_r²)     (pp²)
         + Σ_moved guests 2 · size · (min_improvement + cost_per_gib · GiB to copy)
         + UNMET_PP2 · (wanted repairs the placement still breaks)
 
+The balance term is greedy's objective (LoadState.objective) plus the spread users see (max −
+min, squared, × N nodes): variance alone rewards evening out the middle nodes as much as the
+extremes, while the spread is what the trigger and the users judge.
 `size` is the move's size in pp (its load as a share of source and target, averaged: the measure
 greedy's gain divides by), so a move lowers J exactly when its objective drop beats
 `min_improvement` + its cost per GiB — greedy's acceptance rule, summed over the plan. Broken rules
@@ -62,6 +65,13 @@ def broken_count(problem: PlanningProblem, placement: Mapping[VmId, str]) -> int
     return count
 
 
+def balance_term(state: LoadState) -> float:
+    """Σ_r w_r (Σ_n (p_nr − mean_r)² + N · spread_r²): the variance greedy lowers, plus the spread
+    users see, squared and weighted by the number of nodes so both count alike."""
+    n = len(state.balance)
+    return state.objective() + n * sum(w * state.spread_of(i) ** 2 for i, w in state.active)
+
+
 def objective(
     problem: PlanningProblem,
     after: LoadState,
@@ -71,6 +81,6 @@ def objective(
     """J of a final state reached by `moved` (vmid, source, target) from the problem's start."""
     start = start or LoadState.of(problem)
     wanted, _ = balance_wanted(start, starting=True)
-    value = after.objective() if wanted else 0.0
+    value = balance_term(after) if wanted else 0.0
     value += sum(move_cost(problem, start, v, s, t) for v, s, t in moved if s != t)
     return value + UNMET_PP2 * broken_count(problem, after.placement)

@@ -257,6 +257,15 @@ class CycleMetrics:
                 self.failover_not_fitting.labels(f.name, when).set(float(len(f.not_fitting)))
 
     def cycle_done(self, config: ProxlbConfig, report: RunReport) -> None:
+        """The cycle ended: gauges for its plan; events not yet counted live are counted now."""
+        try:
+            self._cycle_done(config, report)
+        finally:
+            with self._lock:  # the next cycle starts afresh
+                self._plan_counted = False
+                self._ended = set()
+
+    def _cycle_done(self, config: ProxlbConfig, report: RunReport) -> None:
         self.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
         if report.standby is not None:
             self.leader.set(0)

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -206,9 +206,16 @@ def read_inputs(deps: PipelineDeps, started: float, stages: _Stages) -> CycleInp
 
 
 def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None = None) -> Planned:
-    """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier."""
+    """Plan, then read the movers' configs; re-plan while a mover proves immovable or costlier.
+
+    With `solver.enable` these rounds plan greedily; once their facts settle, CP-SAT plans from
+    them (it starts from the greedy plan), and its own new movers get one more round: the solver
+    runs at most twice per cycle, not once per round.
+    """
     config = deps.config
     policy = policy_from_config(config)
+    solver_plans = 2 if policy.solver.enable else 0
+    current = replace(policy, solver=replace(policy.solver, enable=False)) if solver_plans else policy
     snapshot = inputs.snapshot
     enriched: set[VmId] = set()
     rounds = 0
@@ -225,7 +232,7 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
         problem = PlanningProblem(
             snapshot,
             constraints,
-            policy,
+            current,
             inputs.recent,
             inputs.started,
             inputs.last_move_at,
@@ -234,27 +241,34 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
         )
         plan = plan_cycle(problem)
         stages.add("plan", mark)
+        if current is policy and solver_plans:
+            solver_plans -= 1
         movers = {m.vmid for m in plan.migrations} - enriched
-        if not movers or rounds >= MAX_ENRICH_ROUNDS:
-            return Planned(snapshot, constraints, problem, plan, rounds)
-        rounds += 1
-        mark = time.perf_counter()
-        snapshot = enrich_guests(deps.client, snapshot, sorted(movers))
-        stages.add("collect", mark)
-        enriched |= movers
-        excluded_after = derive_constraints(snapshot, config, inputs.maintenance).excluded()
-        before = constraints.excluded()
-        changed = [v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)]
+        changed: list[VmId] = []
+        last = current is policy and solver_plans == 0 and policy.solver.enable
+        solving = policy.solver.enable and current is policy
+        if movers and not last and (rounds < MAX_ENRICH_ROUNDS or solving):
+            rounds += 1
+            mark = time.perf_counter()
+            snapshot = enrich_guests(deps.client, snapshot, sorted(movers))
+            stages.add("collect", mark)
+            enriched |= movers
+            excluded_after = derive_constraints(snapshot, config, inputs.maintenance).excluded()
+            before = constraints.excluded()
+            changed = [
+                v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)
+            ]
         if not changed:
+            if current is not policy:  # the greedy rounds settled: CP-SAT plans from their facts
+                current = policy
+                continue
             return Planned(snapshot, constraints, problem, plan, rounds)
         log.debug(
             "plan revised: the configuration of guest(s) %s (local disks, devices, pinning) changed moves",
             ", ".join(map(str, changed)),
         )
-        # re-plan around this plan: its moves are replayed while still valid and still paying
-        # (planning/replay.py), so only the part the new facts affect changes and the next round
-        # rarely brings new movers to read (one re-plan instead of up to three)
-        previous = {**previous, **{m.vmid: m.target for m in plan.migrations}}
+        # a fresh plan, not a replay of this one: replayed, the moves of guests found to copy local
+        # disks were kept while they still paid (32 × 4 000: 5 982 GiB to copy instead of 4 080)
 
 
 def _log_plan(planned: Planned, shown: bool) -> None:
