@@ -257,7 +257,9 @@ class _Run:
         newcomers = sorted(
             v
             for v, g in state.guests.items()
-            if v not in known and (g.lock == MIGRATE_LOCK or self._moved_away(state, v, g.node))
+            if v not in known
+            and not g.ha_managed  # PVE's own HA stack moves these (recovery, auto-rebalance)
+            and (g.lock == MIGRATE_LOCK or self._moved_away(state, v, g.node))
         )
         if not newcomers or not self.pending:
             return False
