@@ -75,8 +75,13 @@ def solve_sub(
     totals: Totals,
     det_time: float,
     seed: int,
+    keep_spread: bool = False,
 ) -> SubResult:
-    """Re-optimise the `free` units (each within `restrict` ∪ its incumbent node) around the rest."""
+    """Re-optimise the `free` units (each within `restrict` ∪ its incumbent node) around the rest.
+
+    `keep_spread`: the second, lexicographic phase — no balanced resource's spread (max − min, in
+    the model's own rounding) above the incumbent's, and the fewest bytes copied (MiB; broken-rule
+    penalties still count)."""
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
@@ -103,10 +108,20 @@ def solve_sub(
                 by_node[n].append(u)
     _caps(model, pb, x, by_node, placement, totals)
     objective: list[Any] = []
-    _balance(model, pb, x, by_node, placement, totals, objective)
+    _balance(model, pb, x, by_node, placement, totals, objective, keep_spread)
     _anti(model, pb, x, dom, free, placement, objective)
     for u in free:
-        objective.extend(x[u, n] * pb.units[u].cost[n] for n in dom[u] if pb.units[u].cost[n])
+        if not keep_spread:
+            objective.extend(x[u, n] * pb.units[u].cost[n] for n in dom[u] if pb.units[u].cost[n])
+            continue
+        unit = pb.units[u]
+        for n in dom[u]:
+            mib = sum(
+                pb.state.gload[m].copy_bytes for m, s in zip(unit.members, unit.start, strict=True) if s != n
+            )
+            weight = -(-mib // 2**20) + unit.cost[n] // pb.unmet_cost * pb.unmet_cost
+            if weight:
+                objective.append(x[u, n] * weight)
     model.minimize(sum(objective))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
@@ -166,6 +181,7 @@ def _balance(
     placement: Placement,
     tot: Totals,
     objective: list[Any],
+    keep_spread: bool = False,
 ) -> None:
     if not pb.wanted:
         return
@@ -178,6 +194,7 @@ def _balance(
         const = 0
         fixed_loads: list[int] = []
         ranges: list[tuple[int, int]] = []
+        now: list[int] = []  # the incumbent's load per node, in the model's arithmetic
         for n in pb.nodes:
             if pb.state.cap[n][i] <= 0:
                 continue
@@ -193,11 +210,14 @@ def _balance(
             hi = base + sum(max(0, c) for c in coef.values())
             p = model.new_int_var(lo, hi, f"p{i}_{n}")
             model.add(p == base + sum(x[u, n] * c for u, c in coef.items() if c))
+            total_terms.append(p)
+            ranges.append((lo, hi))
+            now.append(base + sum(c for u, c in coef.items() if placement[u] == n))
+            if keep_spread:
+                continue
             sq = model.new_int_var(0, max(lo * lo, hi * hi), f"sq{i}_{n}")
             model.add_multiplication_equality(sq, [p, p])
             objective.append(weight * big_n * sq)
-            total_terms.append(p)
-            ranges.append((lo, hi))
         if not total_terms:
             continue
         # the spread term of J: N · w · (max − min)², max and min over every balanced node
@@ -210,6 +230,9 @@ def _balance(
             model.add(low <= p)
         d = model.new_int_var(0, top - bottom, f"d{i}")
         model.add(d == high - low)
+        if keep_spread:
+            model.add(d <= max(now + fixed_loads) - min(now + fixed_loads))
+            continue
         d2 = model.new_int_var(0, (top - bottom) ** 2, f"d2{i}")
         model.add_multiplication_equality(d2, [d, d])
         objective.append(weight * big_n * big_n * d2)
