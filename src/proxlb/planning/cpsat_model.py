@@ -20,6 +20,7 @@ from typing import Any
 
 from proxlb.domain.model import VmId
 from proxlb.planning.cpsat_prep import PP, Prepared
+from proxlb.planning.policy import Mode
 
 Placement = list[str | None]  # per unit: its node, or None = every member where it started
 
@@ -155,22 +156,45 @@ def _caps(
     tot: Totals,
 ) -> None:
     units = pb.units
+    assigned_mode = pb.problem.policy.mode is Mode.ASSIGNED
     for n, us in by_node.items():
         here = [u for u in us if placement[u] == n]
-        asg = {u: 0 if units[u].repair and _newcomer(pb, u, n) else units[u].assigned for u in us}
         rows = (
             (tot.mem[n], pb.mem_cap.get(n), {u: units[u].used_mem for u in us}),
             (tot.vcpu[n], pb.vcpu_cap.get(n), {u: units[u].vcpu for u in us}),
             (tot.disk[n], pb.disk_cap.get(n), {u: units[u].disk for u in us}),
-            (tot.asg_row[n], pb.asg_cap.get(n), asg),
+            (tot.asg[n], pb.asg_cap.get(n), {u: units[u].assigned for u in us}),
         )
-        for total, cap, size in rows:
+        for k, (total, cap, size) in enumerate(rows):
             if cap is None:
                 continue
             residual = total - sum(size[u] for u in here)
             terms = [x[u, n] * s for u, s in size.items() if s]
-            if terms:  # never below what the incumbent already has there: it stays a solution
-                model.add(sum(terms) <= max(cap, total) - residual)
+            if not terms:
+                continue
+            # never below what the incumbent already has there: it stays a solution
+            row = sum(terms) <= max(cap, total) - residual
+            if k < 3 or assigned_mode:
+                model.add(row)
+                continue
+            # overprovisioning: false binds a node that receives a balancing move (validation's
+            # rule); a repair's or a drain's target alone is exempt, as in greedy
+            balancing_in = [x[u, n] for u in us if _balance_newcomer(pb, u, n)]
+            if balancing_in:
+                receives = model.new_bool_var(f"b{n}")
+                for var in balancing_in:
+                    model.add_implication(var, receives)
+                model.add(row).only_enforce_if(receives)
+
+
+def _balance_newcomer(pb: Prepared, u: int, node: str) -> bool:
+    """Would ending on `node` make a balancing move of one of the unit's members?"""
+    unit = pb.units[u]
+    drained = pb.problem.index.drained
+    return any(
+        s != node and s not in drained and m not in pb.broken
+        for m, s in zip(unit.members, unit.start, strict=True)
+    )
 
 
 def _balance(
