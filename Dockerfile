@@ -8,6 +8,9 @@
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
+# Optional extras (docs/dependencies.md): none by default, as the solver is off by default;
+# --build-arg PROXLB_EXTRAS=solver adds the CP-SAT planner (OR-Tools, ~210 MB).
+ARG PROXLB_EXTRAS=""
 # Build stage only: versions come from the base image's Debian 12 release.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -21,7 +24,7 @@ COPY src ./src
 # e.g. for a TLS-inspecting proxy.
 RUN if [ -s /etc/ssl/host-ca.crt ]; then export PIP_CERT=/etc/ssl/host-ca.crt; fi \
  && python3 -m venv /opt/proxlb \
- && /opt/proxlb/bin/pip install --no-cache-dir --disable-pip-version-check /src \
+ && /opt/proxlb/bin/pip install --no-cache-dir --disable-pip-version-check "/src${PROXLB_EXTRAS:+[$PROXLB_EXTRAS]}" \
  && /opt/proxlb/bin/pip uninstall --yes --quiet pip setuptools
 
 FROM ${BASE_IMAGE}

@@ -85,14 +85,18 @@ clean:
 	rm -rf $(VENV) .venv-clients build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # --- Debian package and container image (docs/operations.md §1) --------------------------------
-# deb: dist/proxlb_<version>_<arch>.deb via dpkg-buildpackage + dh-virtualenv, then lintian.
+# deb: dist/proxlb_<version>_<arch>.deb via dpkg-buildpackage + dh-virtualenv; deb-lint: lintian on it.
 # deb-test: build, install, use (dry run against proxlb-sim as user proxlb), purge; needs root,
 #   skips with a message when Debian's build tools cannot be installed.
 # container: the Dockerfile built without a daemon (podman/buildah); container-test runs it once.
-.PHONY: deb deb-test container container-test
+.PHONY: deb deb-lint deb-test container container-test
 
 deb:
 	packaging/build-deb.sh
+
+# lintian on the built .deb (about 3 minutes; not part of `make deb`)
+deb-lint:
+	packaging/deb-lint.sh
 
 deb-test:
 	packaging/deb-test.sh

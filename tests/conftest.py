@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("gate", derandomize=True, print_blob=True)
@@ -48,3 +49,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.section("REAL-WORLD CHECKS NOT RUN", sep="!", yellow=True, bold=True)
     for tool, (count, reason) in sorted(skipped.items()):
         terminalreporter.write_line(f"{tool}: {count} test(s) skipped: {reason}", yellow=True, bold=True)
+
+
+# -- Host-wide cluster locks (service/instance_lock.py) go to a directory of each test's own ------
+@pytest.fixture(autouse=True)
+def _own_cluster_lock_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests (and the CLI processes they start) acting on the same simulated cluster in parallel
+    must not hold each other's cluster lock; a test that needs two instances to meet runs both in it."""
+    monkeypatch.setenv("PROXLB_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))

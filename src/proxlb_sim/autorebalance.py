@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from proxlb_sim.ha_recovery import _crs, _rules
 
 if TYPE_CHECKING:
-    from proxlb_sim.cluster import SimCluster
+    from proxlb_sim.simstate import SimHost
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _num(value: object, default: float) -> float:
 class AutoRebalancer:
     """The CRM's balancer state: sustained rounds and the migrations it queued (t, sid, from, to)."""
 
-    c: SimCluster
+    c: SimHost
     sustained: int = 0
     moves: list[tuple[float, str, str, str]] = field(default_factory=list)
 
@@ -165,7 +165,7 @@ class AutoRebalancer:
         self.c.engine.schedule(t + ROUND_S, self.tick)
 
 
-def attach(c: SimCluster) -> AutoRebalancer | None:
+def attach(c: SimHost) -> AutoRebalancer | None:
     """Start the CRM's balancer rounds when the scenario turns PVE's auto-rebalance on."""
     crs = _crs(c)
     if str(crs.get("ha-auto-rebalance", 0)) not in ("1", "True", "true"):

@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         code = _serve(args) if args.command == "serve" else _generate(args)
+    except ModuleNotFoundError as exc:  # an optional dependency (the `sim` extra) is not installed
+        missing = f"proxlb-sim: needs {exc.name}, which is not installed: pip install 'proxlb[sim]'"
+        print(missing, file=sys.stderr)
+        code = 1
     except (ProxlbError, OSError) as exc:
         print(f"proxlb-sim: {exc}", file=sys.stderr)
         code = 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from proxlb_sim import autorebalance
@@ -27,6 +26,7 @@ from proxlb_sim.scenario import Scenario
 from proxlb_sim.state import (
     BackupArchive,
     Pool,
+    Sample,
     SimGuest,
     SimNode,
     SimStorage,
@@ -37,16 +37,6 @@ from proxlb_sim.state import (
 from proxlb_sim.tasks import Task, TaskStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Sample:
-    """Metrics of every guest and node at one stats bucket."""
-
-    guest: dict[int, tuple[float, int]]  # vmid -> (cpu fraction, mem bytes)
-    node: dict[str, tuple[float, int]]  # node -> (cpu fraction, mem bytes)
-    t: float
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class SimCluster:

@@ -25,7 +25,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from proxlb_sim.cluster import SimCluster
+    from proxlb_sim.simstate import SimHost
     from proxlb_sim.state import SimGuest
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ FENCE_DELAY_S = 120.0  # LRM watchdog expiry (60 s) + CRM fencing round, roughly
 WEIGHTS = (1.0, 2.0, 5.0, 10.0)
 
 
-def _crs(c: SimCluster) -> dict[str, object]:
+def _crs(c: SimHost) -> dict[str, object]:
     crs = c.scenario.options.get("crs") or {}
     if isinstance(crs, str):  # property-string form "ha=static,ha-auto-rebalance=1"
         out: dict[str, object] = {}
@@ -45,7 +45,7 @@ def _crs(c: SimCluster) -> dict[str, object]:
     return dict(crs) if isinstance(crs, dict) else {}
 
 
-def scheduler(c: SimCluster) -> str:
+def scheduler(c: SimHost) -> str:
     mode = str(_crs(c).get("ha") or "basic")
     return mode if mode in ("basic", "static", "dynamic") else "basic"
 
@@ -55,25 +55,25 @@ def _sid_vmid(sid: str) -> int:
 
 
 def _rules(
-    c: SimCluster,
+    c: SimHost,
 ) -> tuple[dict[str, tuple[dict[str, int], bool]], dict[str, set[str]], dict[str, set[str]]]:
     prio: dict[str, tuple[dict[str, int], bool]] = {}
     together: dict[str, set[str]] = {}
     apart: dict[str, set[str]] = {}
-    for r in c.scenario.ha.rules:
-        if r.disable:
+    for r in c.ha_rules:  # the rules as stored now (the scenario's, then API writes)
+        if r.get("disable"):
             continue
-        sids = [s.strip() for s in r.resources.split(",") if s.strip()]
-        if r.type == "node-affinity":
+        sids = [s.strip() for s in str(r["resources"]).split(",") if s.strip()]
+        if r["type"] == "node-affinity":
             nodes: dict[str, int] = {}
-            for part in (r.nodes or "").split(","):
+            for part in str(r.get("nodes") or "").split(","):
                 name, _, p = part.strip().partition(":")
                 if name:
                     nodes[name] = int(p) if p.strip().lstrip("-").isdigit() else 0
             for sid in sids:
-                prio.setdefault(sid, (nodes, bool(r.strict)))
+                prio.setdefault(sid, (nodes, bool(r.get("strict"))))
         else:
-            bucket = together if r.affinity == "positive" else apart
+            bucket = together if r.get("affinity") == "positive" else apart
             for sid in sids:
                 bucket.setdefault(sid, set()).update(s for s in sids if s != sid)
     for g in c.scenario.ha.groups:  # PVE 8 groups: node affinity by another name
@@ -89,7 +89,7 @@ def _rules(
 
 
 class _Usage:
-    def __init__(self, c: SimCluster, nodes: list[str], mode: str, t: float) -> None:
+    def __init__(self, c: SimHost, nodes: list[str], mode: str, t: float) -> None:
         self.mode, self.nodes = mode, nodes
         sample = c.sample(t).guest
         self.sample = sample
@@ -119,7 +119,7 @@ class _Usage:
         self.mem[node] += mem
         self.count[node] += int(count)
 
-    def score(self, c: SimCluster, g: SimGuest) -> dict[str, float]:
+    def score(self, c: SimHost, g: SimGuest) -> dict[str, float]:
         if self.mode == "basic":
             return {n: float(self.count[n]) for n in self.nodes}
         cpu, mem = self.demand(g)
@@ -143,7 +143,7 @@ class _Usage:
         return out
 
 
-def recover(c: SimCluster, failed: set[str], t: float) -> list[str]:
+def recover(c: SimHost, failed: set[str], t: float) -> list[str]:
     """The CRM's recovery of every HA resource on the fenced nodes `failed`; returns its log lines."""
     mode = scheduler(c)
     online = sorted(
@@ -200,7 +200,7 @@ def recover(c: SimCluster, failed: set[str], t: float) -> list[str]:
     return lines
 
 
-def fail_node(c: SimCluster, name: str, t: float, fence: bool = True) -> list[str]:
+def fail_node(c: SimHost, name: str, t: float, fence: bool = True) -> list[str]:
     """Node `name` loses power: its guests stop; with `fence`, HA resources are recovered at once."""
     c.set_node_online(name, False)
     for g in c.guests.values():
@@ -209,7 +209,7 @@ def fail_node(c: SimCluster, name: str, t: float, fence: bool = True) -> list[st
     return recover(c, {name}, t) if fence else []
 
 
-def schedule_failure(c: SimCluster, name: str, at: float, fence_delay: float = FENCE_DELAY_S) -> None:
+def schedule_failure(c: SimHost, name: str, at: float, fence_delay: float = FENCE_DELAY_S) -> None:
     """Fail `name` at virtual time `at`; the CRM recovers its HA resources `fence_delay` later."""
 
     def fail(t: float) -> None:

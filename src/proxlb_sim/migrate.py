@@ -14,15 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from proxlb_sim.auth import Identity
-from proxlb_sim.cluster import SimCluster
 from proxlb_sim.engine import Migration, duration
 from proxlb_sim.params import UNKNOWN
 from proxlb_sim.pveerror import PveError
+from proxlb_sim.simstate import SimHost
 from proxlb_sim.state import DiskRef, SimGuest, local_resources, parse_disk
 from proxlb_sim.tasks import Task
 
 
-def _local_disks(c: SimCluster, g: SimGuest) -> list[DiskRef]:
+def _local_disks(c: SimHost, g: SimGuest) -> list[DiskRef]:
     out = []
     for key, value in g.config.items():
         disk = parse_disk(key, value)
@@ -31,7 +31,7 @@ def _local_disks(c: SimCluster, g: SimGuest) -> list[DiskRef]:
     return sorted(out, key=lambda d: d.key)
 
 
-def _check_target(c: SimCluster, source: str, target: str) -> None:
+def _check_target(c: SimHost, source: str, target: str) -> None:
     """PVE's order: target is local (400), quorum (500), target exists and is online (500)."""
     if target == source:
         raise PveError.params({"target": "target is local node."})
@@ -53,7 +53,7 @@ def storage_map(spec: str | None) -> dict[str, str] | str | None:
     return dict(pair.split(":", 1) for pair in spec.split(",") if ":" in pair)
 
 
-def _check_storage(c: SimCluster, g: SimGuest, target: str, mapping: dict[str, str] | str | None) -> None:
+def _check_storage(c: SimHost, g: SimGuest, target: str, mapping: dict[str, str] | str | None) -> None:
     for key, value in sorted(g.config.items()):
         disk = parse_disk(key, value)
         if not disk or disk.cdrom or disk.storage not in c.storages:
@@ -65,13 +65,13 @@ def _check_storage(c: SimCluster, g: SimGuest, target: str, mapping: dict[str, s
             raise PveError(500, f"storage '{wanted}' is not available on node '{target}'")
 
 
-def _new_task(c: SimCluster, node: str, t: float, type_: str, vmid: int, user: str) -> Task:
+def _new_task(c: SimHost, node: str, t: float, type_: str, vmid: int, user: str) -> Task:
     n = c.nodes[node]
     boot = c.clock.start - n.uptime0
     return c.tasks.new(node, boot, t, type_, str(vmid), user)
 
 
-def qemu_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Identity, t: float) -> str:
+def qemu_migrate(c: SimHost, node: str, vmid: int, p: dict[str, Any], who: Identity, t: float) -> str:
     """`POST /nodes/{node}/qemu/{vmid}/migrate` → UPID, or PveError."""
     if "with-conntrack-state" in p and not c.nodes[node].pve9:
         raise PveError.params({"with-conntrack-state": UNKNOWN})
@@ -96,7 +96,7 @@ def qemu_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Id
     )
 
 
-def lxc_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Identity, t: float) -> str:
+def lxc_migrate(c: SimHost, node: str, vmid: int, p: dict[str, Any], who: Identity, t: float) -> str:
     """`POST /nodes/{node}/lxc/{vmid}/migrate` → UPID, or PveError."""
     target = str(p["target"])
     _check_target(c, node, target)
@@ -128,7 +128,7 @@ def lxc_migrate(c: SimCluster, node: str, vmid: int, p: dict[str, Any], who: Ide
 
 
 def start_migration(
-    c: SimCluster,
+    c: SimHost,
     g: SimGuest,
     target: str,
     user: str,
@@ -190,7 +190,7 @@ def start_migration(
 
 
 def _phase1_problem(
-    c: SimCluster, g: SimGuest, disks: list[Any], online: bool, with_local: bool, task: Task, t: float
+    c: SimHost, g: SimGuest, disks: list[Any], online: bool, with_local: bool, task: Task, t: float
 ) -> str | None:
     if g.kind != "qemu":
         return None
@@ -210,7 +210,7 @@ def _phase1_problem(
     return None
 
 
-def _ha_request(c: SimCluster, g: SimGuest, target: str, who: Identity, t: float, relocate: bool) -> str:
+def _ha_request(c: SimHost, g: SimGuest, target: str, who: Identity, t: float, relocate: bool) -> str:
     """`hamigrate` task: queue the request with the HA stack; the real move follows later as root@pam."""
     task = _new_task(c, g.node, t, "hamigrate", g.vmid, who.task_user)
     what = "VM" if g.kind == "qemu" else "CT"
@@ -246,7 +246,7 @@ def _ha_request(c: SimCluster, g: SimGuest, target: str, who: Identity, t: float
     return task.upid
 
 
-def _ha_queue(c: SimCluster, g: SimGuest, target: str, t: float, relocate: bool) -> list[str]:
+def _ha_queue(c: SimHost, g: SimGuest, target: str, t: float, relocate: bool) -> list[str]:
     """The CRM takes the request: `g` and its positive-affinity partners move after `ha_delay_s`."""
     movers = [g] + [c.guests[int(sid.split(":")[1])] for sid in ha_partners(c, g, target)]
     for mover in movers:
@@ -256,14 +256,14 @@ def _ha_queue(c: SimCluster, g: SimGuest, target: str, t: float, relocate: bool)
     return [m.sid for m in movers[1:]]
 
 
-def _executor(c: SimCluster, g: SimGuest, target: str, relocate: bool) -> Callable[[float], None]:
+def _executor(c: SimHost, g: SimGuest, target: str, relocate: bool) -> Callable[[float], None]:
     def run(at: float) -> None:
         _ha_execute(c, g, target, at, relocate)
 
     return run
 
 
-def ha_partners(c: SimCluster, g: SimGuest, target: str) -> list[str]:
+def ha_partners(c: SimHost, g: SimGuest, target: str) -> list[str]:
     """HA resources in enabled positive resource affinity with `g` that are not on `target` yet."""
     out: list[str] = []
     for rule in c.ha_rules:
@@ -278,7 +278,7 @@ def ha_partners(c: SimCluster, g: SimGuest, target: str) -> list[str]:
     return sorted(set(out))
 
 
-def _ha_execute(c: SimCluster, g: SimGuest, target: str, t: float, relocate: bool) -> None:
+def _ha_execute(c: SimHost, g: SimGuest, target: str, t: float, relocate: bool) -> None:
     """The source LRM runs the migration with root@pam, online + with-local-disks."""
     c.ha_pending.pop(g.sid, None)
     if g.node == target or not c.nodes[target].online or not c.nodes[g.node].online or g.lock:
@@ -290,7 +290,7 @@ def _ha_execute(c: SimCluster, g: SimGuest, target: str, t: float, relocate: boo
         start_migration(c, g, target, "root@pam", t, online=g.running, with_local=True)
 
 
-def ha_blockers(c: SimCluster, g: SimGuest, target: str) -> list[tuple[str, str]]:
+def ha_blockers(c: SimHost, g: SimGuest, target: str) -> list[tuple[str, str]]:
     """HA resources on `target` in negative affinity with `g` (from enabled resource-affinity rules)."""
     out: list[tuple[str, str]] = []
     for rule in c.ha_rules:
@@ -307,7 +307,7 @@ def ha_blockers(c: SimCluster, g: SimGuest, target: str) -> list[tuple[str, str]
 
 
 def ha_resource_migrate(
-    c: SimCluster, sid: str, node: str, who: Identity, t: float, relocate: bool
+    c: SimHost, sid: str, node: str, who: Identity, t: float, relocate: bool
 ) -> dict[str, Any]:
     """`POST /cluster/ha/resources/{sid}/migrate|relocate`: synchronous answer, CRM acts later."""
     c.auth.require(who, "/", "Sys.Console")
@@ -329,7 +329,7 @@ def ha_resource_migrate(
     return out
 
 
-def precondition(c: SimCluster, node: str, vmid: int, kind: str, target: str | None) -> dict[str, Any]:
+def precondition(c: SimHost, node: str, vmid: int, kind: str, target: str | None) -> dict[str, Any]:
     """`GET .../{vmid}/migrate`: qemu uses underscore keys, lxc hyphen keys."""
     g = c.guest_on(node, vmid, kind)
     if g.lock:

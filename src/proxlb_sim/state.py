@@ -93,6 +93,16 @@ class SimStorage:
 
 
 @dataclass
+class Sample:
+    """Metrics of every guest and node at one stats bucket."""
+
+    guest: dict[int, tuple[float, int]]  # vmid -> (cpu fraction, mem bytes)
+    node: dict[str, tuple[float, int]]  # node -> (cpu fraction, mem bytes)
+    t: float
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Pool:
     poolid: str
     comment: str | None

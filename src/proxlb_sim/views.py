@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from proxlb_sim.cluster import Sample, SimCluster
-from proxlb_sim.state import SimGuest, SimNode
+from proxlb_sim.cluster import SimCluster
+from proxlb_sim.state import Sample, SimGuest, SimNode
 
 _PSI = (
     "pressurecpusome",

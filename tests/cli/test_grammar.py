@@ -89,3 +89,16 @@ def test_no_argparse_private_api() -> None:
     for path in CLI_DIR.glob("*.py"):
         used = {n.attr for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Attribute)}
         assert not used & private, path
+
+
+def test_version_names_ours_and_the_upstream_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from proxlb import UPSTREAM_COMPATIBLE, __version__
+
+    for flag in ("-v", "--version"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main([flag])
+        assert exc.value.code == 0
+        first = capsys.readouterr().out.splitlines()[0]
+        expected = f"ProxLB version: {__version__} (compatible with upstream ProxLB {UPSTREAM_COMPATIBLE})"
+        assert first == expected
+        assert UPSTREAM_COMPATIBLE == "2.3.0"

@@ -31,3 +31,14 @@ def test_logs_on_stderr_tables_on_stdout_each_fact_once(tmp_path: Path) -> None:
         assert best.returncode == 1
         assert best.stderr.count("no node can take this guest") == 1, best.stderr
         assert best.stdout == ""
+
+
+def test_html_option_says_wrote_like_report(tmp_path: Path) -> None:
+    with running_simulator("demo", time_scale=0.0) as sim:
+        cfg = write_config(tmp_path, sim)
+        page = tmp_path / "r.html"
+        proc = run_cli("-c", str(cfg), "plan", "--html", str(page))
+        assert proc.returncode == 0 and page.exists(), proc.stderr
+        assert f"wrote {page}" in proc.stderr and "wrote" not in proc.stdout
+        quiet = run_cli("-c", str(cfg), "plan", "--quiet", "--html", str(page))
+        assert "wrote" not in quiet.stdout + quiet.stderr

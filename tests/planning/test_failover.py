@@ -191,3 +191,12 @@ def test_a_guest_pve_moved_within_the_cooldown_is_not_balanced_even_with_balance
     assert decision_sentence(plan.decisions[VmId(100)]).startswith("stays: in cooldown until")
     later = plan_cycle(problem(snap, now=now + 3600, cooldown_minutes=60, failover=balance_all))
     assert later.migrations  # once the cooldown is over, ProxLB may balance them
+
+
+def test_a_failure_domain_naming_an_unknown_node_is_warned_about() -> None:
+    domains = {"rack": ("pve2", "pve9")}
+    plan = plan_cycle(problem(lopsided(), failover=FailoverPolicy(mode="report", domains=domains)))
+    assert (
+        "balancing.failover_headroom.failure_domains.rack: node(s) pve9 are not in the cluster; "
+        "the domain is pve2" in plan.warnings
+    )

@@ -23,8 +23,11 @@ def test_noisy_cycles_without_cooldown_never_move_a_guest_back_for_balance(tmp_p
     signals = DaemonSignals()
     state = StateStore.open(tmp_path / "state")
 
+    reports: list[RunReport] = []
+
     def stop_after(report: RunReport) -> None:
-        if len(daemon.reports) >= CYCLES:
+        reports.append(report)
+        if len(reports) >= CYCLES:
             signals.request_stop()
 
     daemon = Daemon(
@@ -42,8 +45,8 @@ def test_noisy_cycles_without_cooldown_never_move_a_guest_back_for_balance(tmp_p
         configure_log=False,
     )
     assert daemon.run() == 0
-    assert daemon.failures == 0 and len(daemon.reports) == CYCLES
-    first = daemon.reports[0].snapshot
+    assert daemon.failures == 0 and len(reports) == CYCLES
+    first = reports[0].snapshot
     assert first is not None
     history = StateStore.open(tmp_path / "state", cluster=first.identity).history(1000)
     moves = [(h.vmid, h.source, h.target, h.reason) for h in reversed(history) if h.outcome == "done"]

@@ -1,4 +1,4 @@
-"""Issue #19 items 5 and 8: numbers from the API are validated where they enter.
+"""Issue #19 items 5 and 8: numbers (and HA states) from the API are validated where they enter.
 
 `maxmem: Infinity`, an RRD `cpu: 1e308` and JSON nested 100 000 deep used to end the cycle with
 exit 70 (OverflowError, RecursionError); negative memory, NaN CPU, RRD cpu -1 and node memory far
@@ -70,6 +70,8 @@ def test_hostile_numbers_are_logged_once_and_the_cycle_goes_on(tmp_path: Path, c
         ("GET", "/cluster/resources"): (200, "OK", raw_body(RESOURCES)),
         ("GET", "/nodes/pve1/rrddata"): (200, "OK", RRD),
         ("GET", "/nodes/pve1/version"): (200, "OK", raw_body(DEEP)),
+        ("GET", "/cluster/ha/status/current"): (200, "OK", "garbage"),
+        ("GET", "/cluster/ha/status/manager_status"): (200, "OK", [1, 2, 3]),
     }
     caplog.set_level(logging.WARNING)
     with serve(tmp_path, routes) as (_fake, port, cert):
@@ -97,6 +99,8 @@ def test_hostile_numbers_are_logged_once_and_the_cycle_goes_on(tmp_path: Path, c
     once("guest", "'abc'", "not a number")
     once("/nodes/pve1/rrddata", "2 row(s)", "cpu out of range")
     once("/nodes/pve1/version", "nested too deep")
+    once("/cluster/ha/status/current", "did not return a list (str)")
+    once("/cluster/ha/status/manager_status", "did not return an object (list)")
     assert not any(r.exc_info for r in caplog.records)
 
 

@@ -113,3 +113,19 @@ def test_node_failure_fault_from_the_scenario_recovers_ha_guests_and_leaves_othe
     listed = {e["vmid"]: e for e in api.get("/cluster/resources", type="vm")}
     assert listed[100]["node"] == "pve2" and listed[100]["status"] == "running"
     assert listed[101]["node"] == "pve1" and listed[101]["status"] != "running"
+
+
+def test_ha_rules_written_over_the_api_steer_the_recovery() -> None:
+    """#18 x failover: the CRM recovers with the rules as stored now, including ones an admin wrote
+    with `POST /cluster/ha/rules` during the rehearsal (not only the scenario's)."""
+    cluster = homogeneous({"ha": "static"})
+    api = InProcessApi(cluster)
+    sids = "vm:101,vm:102,vm:103,vm:104"
+    api.post(
+        "/cluster/ha/rules", rule="pin-node3", type="node-affinity", resources=sids, nodes="node3", strict=1
+    )
+    with cluster.lock:
+        schedule_failure(cluster, "node1", cluster.clock.start + 5)
+    api.advance(180)
+    listed = {e["vmid"]: e for e in api.get("/cluster/resources", type="vm")}
+    assert [listed[v]["node"] for v in (101, 102, 103, 104)] == ["node3"] * 4

@@ -1,7 +1,7 @@
 """The simulator package has no import cycle (#15 item 9): every `proxlb_sim` module's imports of
 other `proxlb_sim` modules — at module level, under TYPE_CHECKING or inside functions — form a DAG.
 Modules that need the cluster take a narrow Protocol (`engine.EngineHost`, `faults.FaultHost`,
-`simstate.ClusterView`) instead of importing `cluster.py`."""
+`simstate.ClusterView`, `simstate.SimHost`) instead of importing `cluster.py`."""
 
 from __future__ import annotations
 

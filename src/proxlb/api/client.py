@@ -37,6 +37,7 @@ from proxlb.api.diagnose import (
     pve_answer,
     unreachable_summary,
 )
+from proxlb.api.guard import AnswerRefused, BodyGuard
 from proxlb.api.settings import ApiSettings, Endpoint, settings_from_config
 from proxlb.api.tasks import (
     Precondition,
@@ -78,7 +79,9 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
 class ProxmoxerTransport:
     """proxmoxer's HTTPS backend bound to one endpoint; logs in (password auth) on creation."""
 
-    def __init__(self, endpoint: Endpoint, settings: ApiSettings) -> None:
+    def __init__(
+        self, endpoint: Endpoint, settings: ApiSettings, stop: threading.Event | None = None
+    ) -> None:
         if ":" in endpoint.host and not endpoint.is_ipv6:  # config check warned; never reaches a socket
             raise UnreachableError("not a valid IPv6 address nor a host name", sent=False, permanent=True)
         verify: bool | str = (settings.ca_file or True) if settings.verify_tls else False
@@ -122,8 +125,10 @@ class ProxmoxerTransport:
         if isinstance(store, dict):  # every resource built from here on copies the store
             store["serializer"] = StrictJsonSerializer()
         session = getattr(self._api, "_store", {}).get("session")
-        if session is not None:
-            session.hooks.setdefault("response", []).append(RequestLogger(endpoint, self._secrets))
+        if session is not None:  # the guard reads the body first: the logger sees its size
+            hooks = session.hooks.setdefault("response", [])
+            hooks.append(BodyGuard(settings.deadline_seconds, stop))
+            hooks.append(RequestLogger(endpoint, self._secrets))
 
     def request(self, method: str, path: str, params: Params) -> Any:
         resource = self._api(path.strip("/"))
@@ -145,6 +150,8 @@ class ProxmoxerTransport:
             raise classify_failure(exc, self._settings) from None
         except UnreadableAnswerError as exc:  # another host may answer properly; a POST's fate is unknown
             raise UnreachableError(f"unreadable answer: {exc}", sent=True) from None
+        except AnswerRefused as exc:  # asking this host again would bring the same flood or trickle
+            raise UnreachableError(str(exc), sent=True, permanent=True) from None
 
 
 class ProxmoxClient:
@@ -185,7 +192,10 @@ class ProxmoxClient:
     def _transport(self, endpoint: Endpoint) -> Transport:
         transport = self._transports.get(endpoint)
         if transport is None:
-            transport = self._factory(endpoint, self.settings)
+            if self._factory is ProxmoxerTransport:
+                transport = ProxmoxerTransport(endpoint, self.settings, self._stop)
+            else:
+                transport = self._factory(endpoint, self.settings)
             self._transports[endpoint] = transport
         return transport
 

@@ -43,6 +43,11 @@ class ApiSettings:
     backoff_seconds: float = 1.0
 
     @property
+    def deadline_seconds(self) -> float:
+        """The whole of one request (connect, headers, body): 3 × `timeout`, which is per read."""
+        return 3 * self.timeout_seconds
+
+    @property
     def uses_token(self) -> bool:
         return bool(self.token_secret)
 

@@ -1,4 +1,5 @@
-"""`proxlb -v` / `--version`: our version and the upstream ProxLB version this one is compatible with."""
+"""`proxlb -v` / `--version`: our version and the upstream ProxLB version this one is compatible with,
+both on the first line (scripts that read upstream's `ProxLB version: …` line see both)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,6 @@ from proxlb.cli.args import VersionArgs
 
 
 def run(args: VersionArgs) -> int:
-    print(f"ProxLB version: {__version__}")
-    print(f"Dynamic resource scheduler for Proxmox VE (upstream ProxLB {UPSTREAM_COMPATIBLE} compatible)")
+    print(f"ProxLB version: {__version__} (compatible with upstream ProxLB {UPSTREAM_COMPATIBLE})")
+    print("Dynamic resource scheduler for Proxmox VE")
     return 0

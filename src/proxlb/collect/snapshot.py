@@ -88,8 +88,10 @@ def collect_with_settings(
     if parsed.ignored_guests:
         log.info("%d guests on ignored nodes are left out", parsed.ignored_guests)
     status = parse_cluster_status(_data(status_answer, warnings), warnings)
-    lrm_maintenance = maintenance_nodes_from_status(_data(ha_status_answer, warnings))
-    master, crm_maintenance = parse_manager_status(_data(manager_answer, warnings))
+    ha_status = _shaped("/cluster/ha/status/current", _data(ha_status_answer, warnings), list, warnings)
+    lrm_maintenance = maintenance_nodes_from_status(ha_status)
+    manager = _shaped("/cluster/ha/status/manager_status", _data(manager_answer, warnings), dict, warnings)
+    master, crm_maintenance = parse_manager_status(manager)
 
     nodes, guest_psi = _with_node_metrics(reader, parsed.nodes, settings, warnings)
     nodes = tuple(
@@ -128,6 +130,17 @@ def collect_with_settings(
         ha_auto_rebalance_off=auto_off,
         recent_migrations=migrated,
     )
+
+
+def _shaped(path: str, data: object, kind: type, warnings: list[str]) -> object:
+    """`data` when it is a JSON `kind` (or absent); otherwise None, with one warning naming the path."""
+    if data is None or isinstance(data, kind):
+        return data
+    shape = "a list" if kind is list else "an object"
+    warnings.append(
+        f"{path} did not return {shape} ({type(data).__name__}); its HA states are ignored this cycle"
+    )
+    return None
 
 
 def _data(answer: Answer, warnings: list[str]) -> object:

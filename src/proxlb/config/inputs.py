@@ -13,6 +13,7 @@ Python data (cycles and deep nesting included). Reads files (edge module).
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import stat
 from collections.abc import Iterator, Mapping
@@ -71,6 +72,9 @@ def text_problems(data: Any) -> tuple[str, ...]:
     return tuple(sorted(set(found)))
 
 
+_HASHED = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
+
+
 def ca_file_problems(config: ProxlbConfig) -> tuple[str, ...]:
     """Problems of `proxmox_api.ca_file` (checked only when TLS verification is on)."""
     api = config.proxmox_api
@@ -87,7 +91,11 @@ def ca_file_problems(config: ProxlbConfig) -> tuple[str, ...]:
         error = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a usable path"
         return (f"{where} cannot be read: {error}",)
     if stat.S_ISDIR(info.st_mode):
-        return () if os.access(path, os.R_OK | os.X_OK) else (f"{where} is a directory that cannot be read",)
+        if not os.access(path, os.R_OK | os.X_OK):
+            return (f"{where} is a directory that cannot be read",)
+        if not any(_HASHED.match(entry.name) for entry in os.scandir(path)):  # what OpenSSL looks up
+            return (f"{where} is a directory without hashed certificates (run c_rehash on it); {hint}",)
+        return ()
     text, reason = read_limited(path, MAX_CA_BYTES)
     if text is None:
         because = f"it {reason}" if reason and reason.startswith("is ") else reason
@@ -97,3 +105,21 @@ def ca_file_problems(config: ProxlbConfig) -> tuple[str, ...]:
     except (ssl.SSLError, ValueError):
         return (f"{where} holds no PEM certificate; {hint}",)
     return ()
+
+
+def solver_problems(config: ProxlbConfig) -> tuple[str, ...]:
+    """`solver.enable: true` without OR-Tools installed (it is the optional `solver` extra for pip)."""
+    if not config.solver.enable:
+        return ()
+    import importlib.util
+
+    try:
+        present = importlib.util.find_spec("ortools") is not None
+    except (ImportError, ValueError):
+        present = False
+    if present:
+        return ()
+    return (
+        "solver.enable: true needs OR-Tools, which is not installed: pip install 'proxlb[solver]' "
+        "(the Debian package includes it), or set solver.enable: false",
+    )

@@ -54,6 +54,17 @@ def config_warnings(config: ProxlbConfig) -> tuple[str, ...]:
                 f"balancing.node_resource_reserve.{key}: treated as a node name — "
                 f"did you mean '{RESERVE_DEFAULTS_KEY}'?"
             )
+    if (
+        bal.cooldown_minutes == 0
+        and bal.return_window_cycles == 0
+        and bal.plan_margin == 0
+        and (bal.min_improvement < 0.5)
+    ):
+        found.append(
+            "balancing: cooldown_minutes 0, return_window_cycles 0, plan_margin 0 and min_improvement "
+            f"{bal.min_improvement} turn off every guard against ping-pong: on a noisy cluster the same "
+            "guests can move back and forth every cycle; keep at least one (e.g. cooldown_minutes: 60)"
+        )
     for name, pool in (bal.pools or {}).items():
         if pool.type is None and not pool.pin:
             found.append(f"balancing.pools.{name}: neither type nor pin is set, so this pool has no effect")

@@ -24,7 +24,7 @@ from proxlb.config.credentials import (
     check_credentials,
     resolve_credentials,
 )
-from proxlb.config.inputs import ca_file_problems, text_problems
+from proxlb.config.inputs import ca_file_problems, solver_problems, text_problems
 from proxlb.config.lint import config_warnings
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.normalize import normalize
@@ -119,7 +119,7 @@ def _evaluate(
         rendered = tuple(p for p in render_validation_error(exc) if not p.startswith(flagged))
         problems = rendered + late_problems
     else:
-        problems = late_problems + ca_file_problems(config)
+        problems = late_problems + ca_file_problems(config) + solver_problems(config)
     if problems:
         return Evaluation(None, problems, warnings)
     return Evaluation(config, (), warnings + config_warnings(config))

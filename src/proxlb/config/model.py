@@ -177,6 +177,12 @@ class MetricsConfig(BaseModel):
         return host.strip("[]"), int(port)
 
 
+def _need_dir(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty path is no directory; expected e.g. /var/lib/proxlb")
+    return value
+
+
 class ServiceConfig(BaseModel):
     """`service:` — one-shot or daemon, logging, HA leader gate, and our runtime settings."""
 
@@ -188,7 +194,7 @@ class ServiceConfig(BaseModel):
     log_level: Annotated[LogLevel, BeforeValidator(case_insensitive(LogLevel))] = LogLevel.INFO
     enable_ha: bool = False
     # our extensions
-    state_dir: str = "/var/lib/proxlb"
+    state_dir: Annotated[str, AfterValidator(_need_dir)] = "/var/lib/proxlb"
     log_format: Annotated[LogFormat, BeforeValidator(case_insensitive(LogFormat))] = LogFormat.AUTO
     ha_identity: str | None = None
     stop_timeout: Annotated[int, BeforeValidator(Bounded(0, 24 * 3600, "seconds"))] = 120

@@ -1,7 +1,9 @@
 """A printable, JSON-safe view of the configuration with every secret replaced. Pure.
 
 Invariant: no value of `proxmox_api.pass` or `proxmox_api.token_secret` ever appears in the result,
-also not where it was pasted under another key (`service.ha_identity: <the token>`).
+also not where it was pasted under another key (`service.ha_identity: <the token>`); and any value
+that looks like a credential (a UUID, a long token-like word) is masked wherever it stands, since a
+secret pasted under the wrong key need not be the configured one.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxlb.config.model import ProxlbConfig
-from proxlb.config.render import REDACTED, scrub
+from proxlb.config.render import REDACTED, mask_secret_like, scrub
 
 
 def redacted_dict(config: ProxlbConfig) -> dict[str, Any]:
@@ -21,12 +23,13 @@ def redacted_dict(config: ProxlbConfig) -> dict[str, Any]:
     secrets = [
         s.get_secret_value() for s in (config.proxmox_api.password, config.proxmox_api.token_secret) if s
     ]
-    return _scrubbed(data, secrets) if secrets else data
+    scrubbed: dict[str, Any] = _scrubbed(data, secrets)
+    return scrubbed
 
 
 def _scrubbed(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return scrub(value, secrets) if any(s in value for s in secrets) else value
+        return mask_secret_like(scrub(value, secrets) if any(s in value for s in secrets) else value)
     if isinstance(value, dict):
         return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
     if isinstance(value, list):

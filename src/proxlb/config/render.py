@@ -162,14 +162,36 @@ def render_validation_error(exc: ValidationError) -> tuple[str, ...]:
     return tuple(render_error(e) for e in exc.errors(include_url=False))
 
 
+# PyYAML's problem texts → what YAML expected there, in words an admin acts on (first match wins)
+_YAML_HINTS: tuple[tuple[str, str], ...] = (
+    ("cannot start any token", "a tab or a character YAML does not accept here; indent with spaces only"),
+    ("mapping values are not allowed", "a ':' where YAML expected a plain value: a line indented deeper "
+     "than the key above it, or a value holding ': ' (quote it)"),
+    ("could not find expected ':'", "a line without 'key: value'; each entry needs ':' and a space"),
+    ("did not find expected key", "an entry that does not line up with the keys above it; entries of one "
+     "section start in the same column"),
+    ("expected <block end>", "an entry indented differently from the ones before it (or a '- item' where "
+     "a key was expected); line up the indentation"),
+    ("expected ',' or ']'", "a [list] that is not closed, or items not separated by ','"),
+    ("expected ',' or '}'", "a {mapping} that is not closed, or entries not separated by ','"),
+    ("did not find expected '-' indicator", "a list item that does not line up with the '-' items above it"),
+    ("found unexpected end of stream", "a quote or bracket opened and never closed"),
+    ("found undefined alias", "a '*name' alias with no '&name' anchor; quote values that start with '*'"),
+)  # fmt: skip
+
+
 def render_yaml_error(path: str, exc: yaml.YAMLError) -> str:
-    """A YAML syntax error with line/column, without echoing the file's text (it may hold secrets)."""
+    """A YAML syntax error with line/column and what YAML expected there, without echoing the file's
+    text (it may hold secrets); the parser's own words follow in parentheses."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or "invalid YAML"
     context = getattr(exc, "context", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     reason = f"{problem} ({context})" if context else str(problem)
-    return f"{path}: YAML syntax error{where}: {reason}"
+    hint = next((h for key, h in _YAML_HINTS if key in str(problem)), None)
+    if hint is None:
+        return f"{path}: YAML syntax error{where}: {reason}"
+    return f"{path}: YAML syntax error{where}: {hint} (parser: {reason})"
 
 
 def join_problems(header: str, problems: Iterable[str]) -> str:

@@ -144,6 +144,8 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` (upstream's PyYAML accepts it); explicit keys override it
             key = self.construct_object(key_node, deep=True)
             try:
                 duplicate = key in seen

@@ -66,6 +66,7 @@ def _fill_decisions(
 ) -> dict[VmId, Decision]:
     final = {m.vmid: m for m in moves}
     unmet_for = _unmet_by_guest(draft.unmet)
+    moved, stopped = draft.moved, stop.cause()
     decisions: dict[VmId, Decision] = {}
     for g in problem.snapshot.guests:
         v = g.vmid
@@ -82,10 +83,10 @@ def _fill_decisions(
             decisions[v] = earlier
         elif v in dropped:
             decisions[v] = held(v, g.node, NEVER_WORSE)
-        elif v in draft.moved:
+        elif v in moved:
             decisions[v] = held(v, g.node, UNORDERED)
         else:
-            decisions[v] = Decision(v, Verdict.STAYS, g.node, stop.cause())
+            decisions[v] = Decision(v, Verdict.STAYS, g.node, stopped)
     return decisions
 
 

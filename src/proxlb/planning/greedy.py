@@ -92,7 +92,9 @@ Chosen = tuple[tuple[float, float, int, int, str], Move, float, float]
 class _Scan:
     """One round of phase B: the best qualifying move among some units of one source."""
 
-    def __init__(self, draft: Draft, best_seen: dict[VmId, Cause]) -> None:
+    def __init__(
+        self, draft: Draft, best_seen: dict[VmId, Cause], banned: frozenset[tuple[tuple[VmId, ...], str]]
+    ) -> None:
         pol = draft.problem.policy
         self.state = draft.state
         self.margin, self.per_gib = pol.min_improvement, pol.cost_per_gib
@@ -102,7 +104,7 @@ class _Scan:
         self.chosen: Chosen | None = None
         self.moving = draft.by_vmid
         self.blocked = draft.blocked
-        self.guard = guard_for(draft.problem, draft.state)  # failover headroom (prefer/require)
+        self.banned = banned  # (unit, target) pairs the failover headroom guard refused this round
 
     def vcpu_ratio(self, dst: str, load: GuestLoad) -> float:
         cores = self.state.cap[dst][1]
@@ -135,15 +137,12 @@ class _Scan:
                 )
                 if self.chosen is not None and key >= self.chosen[0]:
                     continue
+                if self.banned and (unit, dst) in self.banned:
+                    continue
                 mv = Move(unit, src, dst, MigrationReason.BALANCE, load)
                 failure = first_failure(state, mv)
                 if failure is not None:
                     self.best_seen[unit[0]] = self.blocked[unit[0]] = failure.cause(dst)
-                    continue
-                veto = self.guard.veto(mv) if self.guard is not None else None
-                if veto is not None:
-                    vetoed = Rejection("failover-headroom", veto).cause(dst)
-                    self.best_seen[unit[0]] = self.blocked[unit[0]] = vetoed
                     continue
                 self.chosen = (key, mv, gain, cost)
             if best_gain <= margin + cost + EPSILON_PP:
@@ -177,6 +176,52 @@ def _window(state: LoadState, src: str, dsts: list[str], sized: list[tuple[float
         for j in range(max(0, at - WINDOW), min(len(sized), at + WINDOW)):
             picked[j] = None
     return [sized[j][1] for j in sorted(picked)]
+
+
+def _scan_round(
+    draft: Draft,
+    best_seen: dict[VmId, Cause],
+    ranked: list[str],
+    targets: list[str],
+    sized: dict[str, list[tuple[float, Unit]]],
+) -> _Scan:
+    """One round's choice: the best qualifying move of the first source that has one.
+
+    With failover headroom planned (prefer/require) the chosen move is checked by the guard only
+    once chosen; a refused (unit, target) is banned and the round scanned again, which picks exactly
+    the move an eager check of every candidate would, with one headroom prediction per refusal
+    instead of one per improving candidate.
+    """
+    state = draft.state
+    guard = guard_for(draft.problem, state)
+    banned: set[tuple[tuple[VmId, ...], str]] = set()
+    while True:
+        scan = _Scan(draft, best_seen, frozenset(banned))
+        for full in (False, True):
+            for src in ranked:
+                dsts = [d for d in targets if d != src and state.score(d) < state.score(src)]
+                if not dsts or not sized[src]:
+                    continue
+                rows = sized[src]
+                cands = (
+                    [u for _, u in rows]
+                    if full or len(rows) <= 2 * WINDOW
+                    else _window(state, src, dsts, rows)
+                )
+                scan.units(src, dsts, cands)
+                if scan.chosen is not None:
+                    break
+            if scan.chosen is not None:
+                break
+        if scan.chosen is None or guard is None:
+            return scan
+        mv = scan.chosen[1]
+        veto = guard.veto(mv)
+        if veto is None:
+            return scan
+        vetoed = Rejection("failover-headroom", veto).cause(mv.dst)
+        best_seen[mv.unit[0]] = draft.blocked[mv.unit[0]] = vetoed
+        banned.add((mv.unit, mv.dst))
 
 
 def _balance(draft: Draft, started: bool) -> tuple[Stop, bool]:
@@ -213,23 +258,7 @@ def _balance(draft: Draft, started: bool) -> tuple[Stop, bool]:
         band = max(pol.noise_band, 1e-9)  # nodes within the noise band of each other rank by name
         ranked = sorted(state.balance, key=lambda n: (-round(state.score(n) / band), n))
         targets = list(reversed(ranked))[:TARGETS_PER_ROUND]
-        scan = _Scan(draft, best_seen)
-        for full in (False, True):
-            for src in ranked:
-                dsts = [d for d in targets if d != src and state.score(d) < state.score(src)]
-                if not dsts or not sized[src]:
-                    continue
-                rows = sized[src]
-                cands = (
-                    [u for _, u in rows]
-                    if full or len(rows) <= 2 * WINDOW
-                    else _window(state, src, dsts, rows)
-                )
-                scan.units(src, dsts, cands)
-                if scan.chosen is not None:
-                    break
-            if scan.chosen is not None:
-                break
+        scan = _scan_round(draft, best_seen, ranked, targets, sized)
         if scan.chosen is None:
             for vmid, cause in best_seen.items():
                 for v in draft.sub_unit(vmid):

@@ -208,3 +208,21 @@ def failover_now_and_after(
     for m in moves:
         state.move(m.vmid, m.target)
     return now, report_of(problem, state)
+
+
+def domain_warnings(problem: PlanningProblem) -> list[str]:
+    """One sentence per failure-domain node the cluster does not have (a typo would otherwise make
+    the domain silently smaller), when failover headroom is on."""
+    if problem.policy.failover.mode == "off":
+        return []
+    known = set(problem.snapshot.node_names)
+    out = []
+    for name, nodes in sorted(problem.policy.failover.domains.items()):
+        missing = sorted(n for n in nodes if n not in known)
+        present = ", ".join(n for n in nodes if n in known) or "empty"
+        if missing:
+            out.append(
+                f"balancing.failover_headroom.failure_domains.{name}: node(s) {', '.join(missing)} "
+                f"are not in the cluster; the domain is {present}"
+            )
+    return out

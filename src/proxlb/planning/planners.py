@@ -29,6 +29,7 @@ from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, UnmetRule
 from proxlb.planning.draft import Draft
 from proxlb.planning.greedy import plan_greedy
+from proxlb.planning.headroom import domain_warnings
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.pve_balancer import coexistence_note
@@ -66,6 +67,7 @@ def _greedy_draft(
     note = coexistence_note(problem)
     if note is not None:
         draft.warnings.append(note)
+    draft.warnings.extend(domain_warnings(problem))
     if trigger.psi_fallback:
         draft.warnings.append(
             "mode psi: some nodes report no pressure (PVE < 9), so this plan balances on 'used' "

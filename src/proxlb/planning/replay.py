@@ -8,7 +8,7 @@ while balancing is wanted and it gains more than `min_improvement` + its cost, e
 every check. A replayed move keeps the reason it had in the plan that chose it: the member of a
 broken anti-affinity rule that the repair leaves in place (`repair.anti_keeper`) moved for
 balance, so it is replayed as a balancing move, never as a second repair of the same rule.
-The repair and balancing phases then complete the plan from there. `cycle.run_planner`
+The repair and balancing phases then complete the plan from there. `planners.GreedyPlanner`
 keeps this plan only when it agrees with the previous one at least as well as a fresh plan does and
 ends within `plan_margin` pp of the fresh plan's spread.
 """

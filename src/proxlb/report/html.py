@@ -148,7 +148,7 @@ def _curve_section(data: ReportInput) -> str:
     return (
         f"<p>{best} of {len(points) - 1} moves reach 90 % of the plan's spread reduction "
         f"({points[0].spread:.1f} → {points[-1].spread:.1f} pp).{budget}</p>"
-        f'<div class="charts"><div id="gain-curve">{gain_curve_chart(points)}</div>'
+        f'<div class="charts"><div id="gain-curve">{gain_curve_chart(points, best)}</div>'
         + _table(["k", "vmid", "reason", "spread pp", "objective", "GiB copied"], rows, "curve", {0, 3, 4, 5})
         + "</div>"
     )

@@ -37,7 +37,7 @@ CURVE_STYLE = Style(
     foreground="#333333",
     foreground_strong="#111111",
     foreground_subtle="#bbbbbb",
-    colors=("#1f77b4", "#ff7f0e"),
+    colors=("#1f77b4", "#ff7f0e", "#2ca02c"),
     font_family="DejaVu Sans, Arial, sans-serif",
     title_font_size=15,
     label_font_size=12,
@@ -106,20 +106,34 @@ def node_bars(
     return _svg(chart, chart_id)
 
 
-def gain_curve_chart(points: Sequence[CurvePoint]) -> str:
-    """Spread (left axis) and objective (right axis) after the first k moves, against GiB copied."""
+def gain_curve_chart(points: Sequence[CurvePoint], best: int | None = None) -> str:
+    """Spread (left axis, pp) and objective (right axis, pp²) after the first k moves, against GiB
+    copied; `best`: the k that reaches 90 % of the spread reduction, marked as its own labelled
+    series. Both axes start at 0, so the last point never sits on the x axis. pygal has no title for
+    the secondary axis: the legend names each series with its unit and axis."""
     chart = pygal.XY(
         title="Gain curve: balance bought by each further migration",
         width=700,
         height=340,
         x_title="GiB copied (cumulative)",
-        y_title="spread (pp)",
+        y_title="spread (pp), left axis",
         legend_at_bottom=True,
         dots_size=4,
         show_x_guides=False,
+        include_x_axis=True,
+        truncate_legend=-1,  # the legend carries the units; never cut it
         value_formatter=lambda v: f"{v:.0f}",
         **{**_COMMON, "style": CURVE_STYLE},
     )
-    chart.add("spread (pp)", [(p.gib_copied, p.spread) for p in points])
-    chart.add("objective", [(p.gib_copied, p.objective) for p in points], secondary=True)
+    chart.add("spread (pp, left axis)", [(p.gib_copied, p.spread) for p in points])
+    chart.add("objective (pp², right axis)", [(p.gib_copied, p.objective) for p in points], secondary=True)
+    marked = [p for p in points if best is not None and p.k == best and best > 0]
+    if marked:
+        k = marked[0]
+        chart.add(
+            f"90 % of the reduction after {k.k} move(s)",
+            [{"value": (k.gib_copied, k.spread), "label": f"{k.k} moves: 90 % of the reduction"}],
+            dots_size=8,
+            stroke=False,
+        )
     return _svg(chart, "proxlb-gain-curve")

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proxlb.domain import GIB, ClusterSnapshot, ConstraintSet, Plan, Resources
+from proxlb.report.escape import printable
 from proxlb.report.sentences import stop_summary
 from proxlb.report.state import node_accounts, percent
 
@@ -100,7 +101,12 @@ def plan_table(plan: Plan) -> Table:
         table.add_column(col, justify="right" if col in ("step", "vmid") else "left", overflow="fold")
     for m in plan.migrations:
         table.add_row(
-            str(m.step + 1), str(m.vmid), m.name, f"{m.source} → {m.target}", m.reason.value, m.detail
+            str(m.step + 1),
+            str(m.vmid),
+            shown(m.name),
+            f"{m.source} → {m.target}",
+            m.reason.value,
+            shown(m.detail),
         )
     return table
 
@@ -127,6 +133,11 @@ def summary_text(plan: Plan) -> Text:
     return lines
 
 
+def shown(text: str) -> Text:
+    """A table cell for text from the API: control characters escaped, no rich markup read."""
+    return Text(printable(text))
+
+
 def execution_table(rows: Sequence[ExecutionRow]) -> Table:
     table = Table(title="Execution", title_justify="left")
     for col in ("vmid", "name", "from → to", "outcome", "seconds", "note"):
@@ -135,11 +146,11 @@ def execution_table(rows: Sequence[ExecutionRow]) -> Table:
         style = {"DONE": "green", "FAILED": "red", "TIMEOUT": "red"}.get(r.outcome.upper(), "yellow")
         table.add_row(
             str(r.vmid),
-            r.name,
+            shown(r.name),
             f"{r.source} → {r.target}",
             Text(r.outcome, style=style),
             f"{r.seconds:.0f}",
-            r.note,
+            shown(r.note),
         )
     return table
 

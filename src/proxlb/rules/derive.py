@@ -8,6 +8,7 @@ pins by vmid then source, excludes by vmid, drains by node), so equal inputs giv
 from __future__ import annotations
 
 from proxlb.config.model import ProxlbConfig
+from proxlb.config.render import mask_secret_like
 from proxlb.domain import (
     Affinity,
     AntiAffinity,
@@ -87,7 +88,8 @@ def _drains(
         canonical = nodes.get(name.lower())
         if canonical is None:
             warnings.append(
-                f"maintenance node '{name}' is not in the cluster (or is ignored); nothing to drain"
+                f"maintenance node '{mask_secret_like(name)}' is not in the cluster (or is ignored); "
+                "nothing to drain"
             )
             continue
         if name in settings.static_maintenance or canonical in settings.static_maintenance:

@@ -10,6 +10,8 @@ Invariants:
 - SIGTERM/SIGINT: no new migration starts; in-flight ones are followed up to `service.stop_timeout`.
 - A failing cycle (API down, odd data, a bug) is logged with context and retried with exponential
   backoff (capped by the schedule); only a bad config or an unusable state dir ends the daemon.
+  A full state file system is not "unusable": at start the daemon waits for space (every 60 s),
+  later a failed write is logged and the cycle goes on (service/state.py, service/journal.py).
   A one-shot cycle that fails on an unexpected (non-ProxLB) exception returns `ExitCode.INTERNAL` (70).
 - The start-up permission check of a one-shot run is asked again only for errors that say
   `retryable` (no answer, HTTP 5xx); a certificate, a name or a port that cannot work ends it at once.
@@ -17,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import threading
@@ -34,7 +37,7 @@ from proxlb.errors import ApiError, AuthError, ConfigError, ProxlbError
 from proxlb.execute.model import Clock, SystemClock
 from proxlb.execute.progress import ExecutionObserver, MigrationEvent, notify
 from proxlb.exit_codes import ExitCode
-from proxlb.service.instance_lock import InstanceLock
+from proxlb.service.instance_lock import InstanceLock, acquire_cluster_lock
 from proxlb.service.leader import STANDBY_RECHECK_SECONDS
 from proxlb.service.logging_setup import configure_logging
 from proxlb.service.metrics import CycleMetrics
@@ -42,13 +45,14 @@ from proxlb.service.ownership import ownership_fix
 from proxlb.service.pipeline import PipelineClient, PipelineDeps, PlanHook, RunReport, run_once
 from proxlb.service.report_files import keep_last_report
 from proxlb.service.retention import Retention
-from proxlb.service.state import StateError, StateStore
+from proxlb.service.state import StateError, StateFullError, StateStore
 
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF_SECONDS = 30.0
 # a one-shot run whose first request meets a PVE that is not ready (5xx, no answer) retries this long
 STARTUP_RETRY_SECONDS = 60.0
+STATE_FULL_RETRY_SECONDS = 60.0  # a daemon started on a full state file system asks again this often
 
 
 @dataclass
@@ -107,6 +111,10 @@ def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
     try:
         lock = InstanceLock.acquire(config.service.state_dir)
     except OSError as exc:
+        if not one_shot and exc.errno == errno.ENOSPC:
+            raise StateFullError(
+                f"state directory {config.service.state_dir} is not usable: its file system is full"
+            ) from None
         if not one_shot:
             fix = (
                 f"fix the ownership: {ownership_fix(Path(config.service.state_dir))}"
@@ -125,7 +133,27 @@ def acting_state(config: ProxlbConfig, one_shot: bool) -> StateStore:
         lock.release()
         raise
     state.hold(lock.release)
+    _guard_cluster(state, config.service.state_dir)
     return state
+
+
+def _guard_cluster(state: StateStore, state_dir: str) -> None:
+    """When the store is bound to a cluster, take that cluster's host-wide lock (released with it)."""
+    held: list[Callable[[], None]] = []
+
+    def release_all() -> None:
+        for release in held:
+            release()
+        held.clear()
+
+    def on_bind(identity: str) -> None:
+        release_all()
+        taken = acquire_cluster_lock(identity, state_dir)
+        if taken is not None:
+            held.append(taken)
+
+    state.on_bind = on_bind
+    state.hold(release_all)
 
 
 @dataclass
@@ -221,11 +249,9 @@ class Daemon:
         for warning in loaded.warnings:
             log.warning("config: %s", warning)
         one_shot = not config.service.daemon
-        try:
-            state = self.open_state(config, one_shot)
-        except StateError as exc:
-            log.error("%s", exc)
-            return ExitCode.SETUP
+        state = self._open_state(config, one_shot)
+        if state is None:
+            return ExitCode.SETUP if not self.signals.stop.is_set() else ExitCode.OK
         own_metrics = self.metrics is None
         try:
             if self.metrics is None:
@@ -239,6 +265,23 @@ class Daemon:
             if own_metrics and self.metrics is not None:
                 self.metrics.close()
                 self.metrics = None
+
+    def _open_state(self, config: ProxlbConfig, one_shot: bool) -> StateStore | None:
+        """The state store; a full file system is waited out (daemon: it may be freed), any other
+        problem ends the start (None, after logging it)."""
+        while True:
+            try:
+                return self.open_state(config, one_shot)
+            except StateFullError as exc:
+                if one_shot:
+                    log.error("%s", exc)
+                    return None
+                log.error("%s; trying again in %.0f s", exc, STATE_FULL_RETRY_SECONDS)
+                if self.clock.sleep(STATE_FULL_RETRY_SECONDS, self.signals.stop):
+                    return None
+            except StateError as exc:
+                log.error("%s", exc)
+                return None
 
     def _first_contact(self, client: PipelineClient, one_shot: bool) -> None:
         """The permission check; in a one-shot run a PVE that is not ready yet (HTTP 5xx, no

@@ -54,9 +54,18 @@ class HistoryRecorder:
             self.rows[event.index] = self.state.migration_started(started)
         elif event.phase is MigrationPhase.FINISHED:
             row = self.rows.get(event.index)
-            if row is not None:
+            failures = self.state.write_failures
+            if row:
                 self.state.settle_migration(row, event.outcome, event.detail, event.at)
-                self.written.add(event.index)
+            if not row or self.state.write_failures != failures:
+                # its start or its end could not be stored: the whole move goes in (or aside), so
+                # the cooldown holds now; a 'running' row left behind is settled by reconcile
+                whole = outcome_of(
+                    m, Outcome(event.outcome), event.detail, upid=event.upid, exitstatus=None,
+                    started_at=event.at - event.seconds, seconds=event.seconds, final_node=None, ha=False,
+                )  # fmt: skip
+                self.state.record_migrations([whole], event.at)
+            self.written.add(event.index)
 
     def flush(self, outcomes: Iterable[MigrationOutcome], finished: float) -> None:
         """Store the outcomes no event wrote (moves that never started: skipped, cancelled)."""

@@ -1,4 +1,11 @@
-"""One acting instance per state directory: an exclusive `flock` on `<state_dir>/proxlb.lock`.
+"""One acting instance per state directory, and per cluster on a host: exclusive `flock`s.
+
+`<state_dir>/proxlb.lock` is taken at start. Once the cluster's identity is known (the first
+collect binds the state store to it), an acting instance also takes
+`<lock dir>/proxlb-<hash of the identity>.lock`, so two instances with *different* state
+directories (a `--once` from another shell beside the daemon) cannot both migrate in one cluster.
+The lock dir is `$PROXLB_LOCK_DIR`, else `/run/lock`, else `$XDG_RUNTIME_DIR`; when none is writable
+the cluster lock is skipped with a WARNING (the state_dir lock still holds).
 
 Two ProxLB processes on one host with the same `service.state_dir` (e.g. the systemd service and a
 hand-started `proxlb` with the default config) would both plan from the same snapshot and both
@@ -12,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from proxlb.service.ownership import adopt_directory_owner
@@ -22,6 +31,7 @@ from proxlb.service.state import StateError
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "proxlb.lock"
+LOCK_DIRS = ("/run/lock",)
 
 
 class InstanceBusyError(StateError):
@@ -80,3 +90,56 @@ def _read_pid(fd: int) -> int | None:
         return int(text) if text.isdigit() else None
     except OSError:
         return None
+
+
+def cluster_lock_dir() -> Path | None:
+    """Where cluster locks live on this host (see the module docstring); None when nowhere."""
+    candidates = [os.environ.get("PROXLB_LOCK_DIR", ""), *LOCK_DIRS, os.environ.get("XDG_RUNTIME_DIR", "")]
+    for candidate in candidates:
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return Path(candidate)
+    return None
+
+
+def acquire_cluster_lock(identity: str, state_dir: str | Path) -> Callable[[], None] | None:
+    """Take the host-wide lock of cluster `identity`; returns its release, None when no lock dir.
+
+    Raises `InstanceBusyError` naming the holder's pid and state_dir when another process acts on
+    the same cluster from this host.
+    """
+    directory = cluster_lock_dir()
+    if directory is None:
+        log.warning(
+            "no writable lock directory (/run/lock, $XDG_RUNTIME_DIR): not guarding against "
+            "a second instance acting on cluster %s with another state_dir",
+            identity,
+        )
+        return None
+    name = "proxlb-" + hashlib.sha256(identity.encode()).hexdigest()[:16] + ".lock"
+    path = directory / name
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:  # created by another user (root beside the proxlb service): lock read-only
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").split("\n")
+        os.close(fd)
+        who = f"pid {holder[0]}" if holder and holder[0].isdigit() else "another process"
+        where = f" with state_dir {holder[1]}" if len(holder) > 1 and holder[1] else ""
+        raise InstanceBusyError(
+            f"another ProxLB instance ({who}{where}) is already acting on cluster {identity} from this "
+            "host; only one instance may migrate in a cluster — stop the other one, or run this one "
+            "with --dry-run (several hosts: use service.enable_ha, see docs/operations.md)"
+        ) from None
+    with contextlib.suppress(OSError):  # a read-only descriptor cannot say who holds it
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n{Path(state_dir)}\n".encode())
+
+    def release() -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    return release

@@ -16,6 +16,7 @@ import logging
 import socket
 from typing import Any, Protocol
 
+from proxlb.config.render import mask_secret_like
 from proxlb.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def _unknown_identity(me: str, status: Any) -> str:
     names = _node_names(status)
     if not names or any(_same(n, me) for n in names):
         return ""
+    me = mask_secret_like(me)  # a token pasted as the identity is not echoed
     log.warning(
         "HA identity '%s' matches no node of this cluster (%s): this instance will NEVER act. Set "
         "service.ha_identity to the PVE node this instance runs on or stands in for",
@@ -92,7 +94,9 @@ def standby_reason(client: LeaderApi, config: Any) -> str | None:
             unknown = _unknown_identity(me, client.get("/cluster/status"))
         except ApiError:
             unknown = ""
-        return f"the PVE HA manager master is {master}; this instance speaks for {me}{unknown}"
+        return (
+            f"the PVE HA manager master is {master}; this instance speaks for {mask_secret_like(me)}{unknown}"
+        )
     status = client.get("/cluster/status")
     leader = quorum_leader(status)
     if leader is None:
@@ -101,5 +105,6 @@ def standby_reason(client: LeaderApi, config: Any) -> str | None:
         log.debug("leader: %s is the lowest-named online node (no HA master)", me)
         return None
     unknown = _unknown_identity(me, status)
-    why = f"no PVE HA master; the lowest-named online node {leader} leads, this instance speaks for {me}"
+    shown = mask_secret_like(me)
+    why = f"no PVE HA master; the lowest-named online node {leader} leads, this instance speaks for {shown}"
     return why + unknown

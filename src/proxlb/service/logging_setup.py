@@ -3,7 +3,8 @@ carries only tables, results and JSON documents, so `2>/dev/null` leaves just th
 
 Invariants: calling `configure_logging` again (SIGHUP) replaces our handler instead of stacking a
 second one; every record passes `RedactFilter`, which masks the configured secrets as a last line
-of defence; no timestamps on lines that journald stamps itself.
+of defence and escapes control characters (a guest name cannot forge a log line); no timestamps on
+lines that journald stamps itself.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import IO, Any
+
+from proxlb.report.escape import printable
 
 _MARK = "_proxlb_handler"
 _SYSLOG_PRIORITY = {
@@ -27,17 +30,16 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 
 class RedactFilter(logging.Filter):
-    """Replace every known secret in a record's final message by ********."""
+    """Replace every known secret in a record's final message by ********, and escape control
+    characters (`report.escape.printable`)."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         super().__init__()
         self.secrets = tuple(s for s in secrets if s and len(s) >= 4)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         message = record.getMessage()
-        redacted = message
+        redacted = printable(message)  # a name from the API cannot forge a line or drive a terminal
         for secret in self.secrets:
             redacted = redacted.replace(secret, "********")
         if record.exc_info and record.exc_info[1] is not None:

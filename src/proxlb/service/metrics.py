@@ -24,7 +24,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
     write_to_textfile,
 )
 
@@ -37,6 +36,7 @@ from proxlb.execute.progress import MigrationEvent, MigrationPhase
 from proxlb.planning import PlanningProblem
 from proxlb.planning.headroom import failover_now_and_after
 from proxlb.planning.policy import RESOURCES, policy_from_config
+from proxlb.service.metrics_server import start_server
 from proxlb.service.pipeline import RunReport
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ class CycleMetrics:
             registry=r,
         )
         self._server: Any = None
+        self._wanted: tuple[str, int] | None = None  # the listen address while it was busy
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._plan_counted = False  # this cycle's plan was counted by plan_ready
@@ -156,13 +157,17 @@ class CycleMetrics:
         metrics = CycleMetrics()
         address = config.service.metrics.address()
         if address is not None and config.service.daemon:
-            metrics.serve(*address)
+            try:
+                metrics.serve(*address)
+            except ConfigError as exc:  # a busy port may free up: the daemon runs on and asks again
+                log.error("%s; no /metrics until it is free (tried again each cycle)", exc)
+                metrics._wanted = address
         return metrics
 
     def serve(self, host: str, port: int) -> int:
         """Serve /metrics on host:port (port 0 picks one); returns the bound port."""
         try:
-            self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+            self._server, self._thread = start_server(host, port, self.registry)
         except OSError as exc:
             raise ConfigError(
                 f"service.metrics.listen: cannot listen on {host}:{port}: {exc.strerror or exc}"
@@ -190,7 +195,14 @@ class CycleMetrics:
             self.api_errors.labels(str(status)).inc()
 
     def before_cycle(self, client: object) -> None:
-        """Let the API client report its requests here (once per client); a new cycle starts."""
+        """Let the API client report its requests here (once per client); a new cycle starts; a
+        listen port that was busy is tried again."""
+        if self._wanted is not None and self._server is None:
+            try:
+                self.serve(*self._wanted)
+                self._wanted = None
+            except ConfigError as exc:
+                log.debug("%s", exc)
         if hasattr(client, "observer") and getattr(client, "observer", None) is None:
             client.observer = self.api_request
         with self._lock:
@@ -245,6 +257,15 @@ class CycleMetrics:
                 self.failover_not_fitting.labels(f.name, when).set(float(len(f.not_fitting)))
 
     def cycle_done(self, config: ProxlbConfig, report: RunReport) -> None:
+        """The cycle ended: gauges for its plan; events not yet counted live are counted now."""
+        try:
+            self._cycle_done(config, report)
+        finally:
+            with self._lock:  # the next cycle starts afresh
+                self._plan_counted = False
+                self._ended = set()
+
+    def _cycle_done(self, config: ProxlbConfig, report: RunReport) -> None:
         self.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
         if report.standby is not None:
             self.leader.set(0)

@@ -5,7 +5,10 @@ Role: the memory that survives restarts — above all the cross-run guard agains
 moved recently is not moved again for balancing). Invariants: schema versioned in `meta`; WAL
 journal; every write is one transaction; times are epoch seconds supplied by the caller (no clock
 is read here). An unwritable state dir raises `StateError` unless the caller asked for the
-documented in-memory fallback (one-shot runs), which logs a WARNING.
+documented in-memory fallback (one-shot runs), which logs a WARNING. A write that fails later
+(a full disk, an I/O error) never raises: it is logged naming what is full; migration rows go to
+the fallback journal (service/journal.py), count for cooldowns from memory, and are replayed at
+the next write that succeeds.
 
 Scoped per cluster: every row carries the identity of the cluster it belongs to
 (`ClusterSnapshot.identity`: the PVE cluster name, or the node set of a standalone node), and
@@ -22,7 +25,8 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from typing import Any
 from proxlb.domain import VmId
 from proxlb.errors import ProxlbError
 from proxlb.execute.model import MigrationOutcome, Outcome
+from proxlb.service.journal import Journal, Row, what_failed
 from proxlb.service.ownership import adopt_directory_owner, ownership_fix
 
 log = logging.getLogger(__name__)
@@ -98,6 +103,44 @@ class StateError(ProxlbError):
     """The state directory or database cannot be used."""
 
 
+class StateFullError(StateError):
+    """The state database cannot be created or opened because its file system is full."""
+
+
+_WRITE_ERRORS = (OSError, sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+class _Discard:
+    """Stands in for the connection while the database cannot be written: statements go nowhere."""
+
+    lastrowid = None
+
+    def execute(self, *args: object) -> _Discard:
+        return self
+
+    def executemany(self, *args: object) -> _Discard:
+        return self
+
+
+def _done(row: Row, since: float) -> bool:
+    """A kept-aside migration row (INSERT_MIGRATION order) that succeeded at or after `since`."""
+    return row[9] == Outcome.DONE.value and float(str(row[8])) >= since
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its -wal/-shm) out of the way; returns the new name."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(os.stat(path).st_mtime)}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(path) + suffix)
+        if source.exists():
+            source.replace(Path(str(aside) + suffix))
+    return aside
+
+
+def _is_full(exc: BaseException) -> bool:
+    return "full" in str(exc).lower() or getattr(exc, "errno", None) == 28  # ENOSPC
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     vmid: VmId
@@ -122,44 +165,82 @@ class StateStore:
         self.location = location
         self._cluster: str | None = None
         self._held: list[Callable[[], None]] = []
+        self._journal = Journal(location)
+        self.write_failures = 0  # writes that failed since the store was opened
+        self.on_bind: Callable[[str], None] | None = None
         self._migrate_schema()
         if cluster is not None:
             self.bind(cluster)
 
     @classmethod
     def open(
-        cls, state_dir: str | Path, *, memory_fallback: bool = False, cluster: str | None = None
+        cls,
+        state_dir: str | Path,
+        *,
+        memory_fallback: bool = False,
+        cluster: str | None = None,
+        _rebuilt: bool = False,
     ) -> StateStore:
         """Open (creating) `<state_dir>/proxlb.sqlite3`, bound to `cluster` when given.
 
         memory_fallback: when the directory is unusable, keep state in memory for this process
         only (cooldowns then do not survive a restart) and log a WARNING instead of raising.
+        A corrupt database file is moved aside (`proxlb.sqlite3.corrupt-<epoch>`) and rebuilt
+        empty, with a WARNING — as docs/operations.md says, the file may be deleted at any time.
         """
         directory = Path(state_dir)
         try:
-            # created here (not by systemd's StateDirectory=): only the proxlb user may look inside;
-            # SQLite gives its -wal/-shm files the database file's mode, so all stay 0600
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path = directory / DB_NAME
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
-            conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # a run as root must not leave files the service user cannot open
-            adopt_directory_owner(directory, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")
-            return cls(conn, str(path), cluster)
+            return cls._open(directory, cluster)
+        except (sqlite3.DatabaseError, StateError) as exc:
+            if _rebuilt or not ("not a database" in str(exc) or "malformed" in str(exc)):
+                if isinstance(exc, StateError) and not isinstance(exc, StateFullError):
+                    raise  # e.g. a schema newer than this ProxLB: its own message says what to do
+                return cls._unusable(directory, exc, memory_fallback, cluster)
+            aside = _set_aside(directory / DB_NAME)
+            log.warning(
+                "state database %s is corrupt (%s); moved aside to %s and started afresh "
+                "(history and cooldowns of earlier runs are not seen)",
+                directory / DB_NAME,
+                exc,
+                aside,
+            )
+            return cls.open(directory, memory_fallback=memory_fallback, cluster=cluster, _rebuilt=True)
         except (OSError, sqlite3.Error) as exc:
-            message = f"state directory {directory} is not usable: {exc}"
-            if not memory_fallback:
-                denied = isinstance(exc, PermissionError) or "readonly" in str(exc)
-                fix = (
-                    f"fix the ownership: {ownership_fix(directory)}"
-                    if denied
-                    else "create it writable for the proxlb user, or set service.state_dir"
-                )
-                raise StateError(f"{message} ({fix})") from None
-            log.warning("%s; keeping state in memory for this run only (no cooldown across runs)", message)
-            return cls.in_memory(cluster)
+            return cls._unusable(directory, exc, memory_fallback, cluster)
+
+    @classmethod
+    def _open(cls, directory: Path, cluster: str | None) -> StateStore:
+        # created here (not by systemd's StateDirectory=): only the proxlb user may look inside;
+        # SQLite gives its -wal/-shm files the database file's mode, so all stay 0600
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = directory / DB_NAME
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # a run as root must not leave files the service user cannot open
+        adopt_directory_owner(directory, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm")
+        return cls(conn, str(path), cluster)
+
+    @classmethod
+    def _unusable(
+        cls, directory: Path, exc: BaseException, memory_fallback: bool, cluster: str | None
+    ) -> StateStore:
+        message = f"state directory {directory} is not usable: {exc}"
+        if _is_full(exc) and not memory_fallback:
+            raise StateFullError(
+                f"state directory {directory} is not usable: {what_failed(str(directory / DB_NAME), exc)}"
+            ) from None
+        if not memory_fallback:
+            denied = isinstance(exc, PermissionError) or "readonly" in str(exc)
+            fix = (
+                f"fix the ownership: {ownership_fix(directory)}"
+                if denied
+                else "create it writable for the proxlb user, or set service.state_dir"
+            )
+            raise StateError(f"{message} ({fix})") from None
+        log.warning("%s; keeping state in memory for this run only (no cooldown across runs)", message)
+        return cls.in_memory(cluster)
 
     @classmethod
     def in_memory(cls, cluster: str | None = None) -> StateStore:
@@ -203,7 +284,51 @@ class StateStore:
                     (str(SCHEMA_VERSION),),
                 )
         except sqlite3.Error as exc:
-            raise StateError(f"state database {self.location} is not usable: {exc}") from None
+            kind = StateFullError if _is_full(exc) else StateError
+            raise kind(f"state database {self.location} is not usable: {exc}") from None
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[Any]:
+        """One write transaction; a failure (disk full, I/O error) is logged, never raised.
+
+        Migration rows the journal holds are replayed first, in their own transaction."""
+        saved = self._journal.saved()
+        if saved:
+            try:
+                with self._conn:
+                    self._conn.execute("BEGIN")
+                    self._conn.executemany(INSERT_MIGRATION, saved)
+                self._journal.written()
+                log.info("state: %d migration record(s) kept aside are stored now", len(saved))
+            except _WRITE_ERRORS:
+                pass  # still failing: the write below reports it
+        try:
+            self._conn.execute("BEGIN")
+        except _WRITE_ERRORS as exc:
+            self._failed(what, exc)
+            yield _Discard()
+            return
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except _WRITE_ERRORS as exc:
+            self._rollback()
+            self._failed(what, exc)
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.Error):  # nothing was open
+            self._conn.execute("ROLLBACK")
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.write_failures += 1
+        log.warning("state: could not store %s: %s", what, what_failed(self.location, exc))
+
+    def _kept_aside(self) -> list[Row]:
+        """Migration rows of the bound cluster waiting in the journal (they count for cooldowns)."""
+        return [r for r in self._journal.pending if r[0] == self._cluster]
 
     @property
     def schema_version(self) -> int:
@@ -218,6 +343,8 @@ class StateStore:
         """
         if not cluster:
             raise StateError("a cluster identity is required to scope the state store")
+        if self.on_bind is not None and cluster != self._cluster:
+            self.on_bind(cluster)  # an acting instance takes the cluster's host-wide lock here
         self._cluster = cluster
         row = self._conn.execute("SELECT value FROM meta WHERE key='legacy_rows'").fetchone()
         if row is None:
@@ -250,9 +377,13 @@ class StateStore:
             for o in outcomes
             if not o.dry_run
         ]
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(INSERT_MIGRATION, rows)
+        if not rows:
+            return 0
+        failures = self.write_failures
+        with self._writing("the outcome of migrations") as conn:
+            conn.executemany(INSERT_MIGRATION, rows)
+        if self.write_failures != failures:
+            self._journal.keep(rows)
         return len(rows)
 
     def _migration_row(
@@ -271,16 +402,17 @@ class StateStore:
         start settles it from the guest's real location (`settle_migration`).
         """
         started = o.started_at or 0.0
-        with self._conn:
-            self._conn.execute("BEGIN")
-            cur = self._conn.execute(INSERT_MIGRATION, self._migration_row(o, started, started, RUNNING, ""))
-        return int(cur.lastrowid or 0)
+        row_id = 0
+        with self._writing(f"the start of the migration of {o.vmid}") as conn:
+            cur = conn.execute(INSERT_MIGRATION, self._migration_row(o, started, started, RUNNING, ""))
+            row_id = int(cur.lastrowid or 0)
+        return row_id  # 0: not stored; the caller stores the final outcome as a whole row
 
     def settle_migration(self, row_id: int, outcome: str, detail: str, finished: float) -> None:
-        """Give a 'running' or 'timeout' row its final outcome (one transaction)."""
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute(
+        """Give a 'running' or 'timeout' row its final outcome (one transaction; on failure the row
+        stays unsettled and the next cycle's reconcile decides it from PVE)."""
+        with self._writing(f"the outcome of migration row {row_id}") as conn:
+            conn.execute(
                 "UPDATE migrations SET outcome=?, detail=?, finished=? WHERE id=? AND cluster=?",
                 (outcome, detail, finished, row_id, self.cluster),
             )
@@ -308,9 +440,10 @@ class StateStore:
             "SELECT vmid, source FROM migrations WHERE cluster=? AND outcome=? AND reason=? AND finished>=?",
             (self.cluster, Outcome.DONE.value, "balance", since),
         )
+        aside = [(r[1], r[4]) for r in self._kept_aside() if _done(r, since) and r[6] == "balance"]
         out: dict[VmId, set[str]] = {}
-        for vmid, source in cur.fetchall():
-            out.setdefault(VmId(int(vmid)), set()).add(str(source))
+        for vmid, source in cur.fetchall() + aside:
+            out.setdefault(VmId(int(str(vmid))), set()).add(str(source))
         return {vmid: frozenset(nodes) for vmid, nodes in out.items()}
 
     def run_started(self, back: int) -> float | None:
@@ -328,7 +461,12 @@ class StateStore:
             " GROUP BY vmid",
             (self.cluster, Outcome.DONE.value, since),
         )
-        return {VmId(int(vmid)): float(when) for vmid, when in cur.fetchall()}
+        moves = {VmId(int(vmid)): float(when) for vmid, when in cur.fetchall()}
+        for r in self._kept_aside():
+            if _done(r, since):
+                vmid, when = VmId(int(str(r[1]))), float(str(r[8]))
+                moves[vmid] = max(moves.get(vmid, when), when)
+        return moves
 
     def last_move_finished(self, reason: str = "balance") -> float | None:
         """Finish time of this cluster's latest successful migration for `reason` (PSI window)."""
@@ -336,7 +474,10 @@ class StateStore:
             "SELECT MAX(finished) FROM migrations WHERE cluster=? AND outcome=? AND reason=?",
             (self.cluster, Outcome.DONE.value, reason),
         ).fetchone()
-        return float(row[0]) if row is not None and row[0] is not None else None
+        times = [float(str(r[8])) for r in self._kept_aside() if _done(r, 0.0) and r[6] == reason]
+        if row is not None and row[0] is not None:
+            times.append(float(row[0]))
+        return max(times) if times else None
 
     def history(self, limit: int = 100) -> list[HistoryEntry]:
         cur = self._conn.execute(
@@ -352,12 +493,11 @@ class StateStore:
     def prune(self, before: float) -> None:
         """Forget this cluster's migrations, CPU samples, runs and planned moves older than `before`."""
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute("DELETE FROM migrations WHERE cluster=? AND finished < ?", (cluster, before))
-            self._conn.execute("DELETE FROM cpu_samples WHERE cluster=? AND updated < ?", (cluster, before))
-            self._conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
-            self._conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
+        with self._writing("the pruning of old rows") as conn:
+            conn.execute("DELETE FROM migrations WHERE cluster=? AND finished < ?", (cluster, before))
+            conn.execute("DELETE FROM cpu_samples WHERE cluster=? AND updated < ?", (cluster, before))
+            conn.execute("DELETE FROM runs WHERE cluster=? AND finished < ?", (cluster, before))
+            conn.execute("DELETE FROM planned_moves WHERE cluster=? AND planned < ?", (cluster, before))
 
     def size_bytes(self) -> int:
         """Bytes the database occupies (pages in use and free), WAL excluded."""
@@ -376,9 +516,8 @@ class StateStore:
     def record_cpu(self, samples: Mapping[VmId, float], now: float) -> None:
         """Replace the stored smoothed CPU of these guests (the collector already applied the EWMA)."""
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(
+        with self._writing("CPU samples") as conn:
+            conn.executemany(
                 "INSERT INTO cpu_samples (cluster, vmid, cpu_milli, updated) VALUES (?,?,?,?)"
                 " ON CONFLICT(cluster, vmid) DO UPDATE SET cpu_milli=excluded.cpu_milli,"
                 " updated=excluded.updated",
@@ -396,10 +535,9 @@ class StateStore:
     def record_planned_moves(self, moves: Mapping[VmId, str], now: float) -> None:
         """Replace this cluster's remembered plan by `moves` (vmid → target)."""
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute("DELETE FROM planned_moves WHERE cluster=?", (cluster,))
-            self._conn.executemany(
+        with self._writing("the planned moves") as conn:
+            conn.execute("DELETE FROM planned_moves WHERE cluster=?", (cluster,))
+            conn.executemany(
                 "INSERT INTO planned_moves (cluster, vmid, target, planned) VALUES (?,?,?,?)",
                 [(cluster, int(v), t, now) for v, t in moves.items()],  # plan order
             )
@@ -407,9 +545,8 @@ class StateStore:
     # -- runs ----------------------------------------------------------------------------------
     def record_run(self, summary: Mapping[str, Any], started: float, finished: float) -> None:
         cluster = self.cluster
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute(
+        with self._writing("the run summary") as conn:
+            conn.execute(
                 "INSERT INTO runs (cluster, started, finished, summary) VALUES (?,?,?,?)",
                 (cluster, started, finished, json.dumps(dict(summary), sort_keys=True, default=str)),
             )
