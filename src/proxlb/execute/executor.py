@@ -5,7 +5,7 @@ Invariants:
   `parallel`), per-node outgoing and incoming limits (`lanes.py`, which also says how long a
   timed-out job keeps its slots); a finished job frees its slot at once (streaming queue).
 - A move starts only when its `depends_on` moves are DONE, the earlier moves of the same guest have
-  ended, and a fresh re-check (one GET /cluster/resources per scheduling round, plus PVE's own qemu
+  ended, and a fresh re-check (GET /cluster/resources right before each start, plus PVE's own qemu
   migrate precondition) passes. Otherwise it waits, or is SKIPPED with the reason. There is no
   barrier between steps: sequencing lists in `depends_on` every move that frees a target or clears
   an anti-affinity partner, so a free lane takes the next ready move in plan order (largest first).
@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from proxlb.api.tasks import upid_node, upid_starttime, upid_type
+from proxlb.collect.inflight import MIGRATE_LOCK
 from proxlb.domain import GuestKind, Plan
 from proxlb.errors import ApiError
 from proxlb.execute.dispatch import Dispatch
@@ -95,6 +96,9 @@ class _Run:
         self.dispatch = Dispatch(client, settings)
         self.stopped = False
         self.foreign = ForeignMigrations(client, settings.inflight_targets)
+        self.known_foreign = {int(v) for v in settings.inflight_targets}  # in flight when planned
+        self.yielded = False  # another actor started migrating: the rest was left for a new plan
+        self.placed: dict[int, str] | None = None
         self.offline_nodes: frozenset[str] = frozenset()
 
     # -- main loop -----------------------------------------------------------------------------
@@ -134,6 +138,7 @@ class _Run:
             max_node_outgoing=dict(self.lanes.counters.out_hwm),
             max_node_incoming=dict(self.lanes.counters.in_hwm),
             stopped=self.stopped,
+            yielded=self.yielded,
         )
 
     def _before_loop(self) -> None:
@@ -208,6 +213,8 @@ class _Run:
                     self._skip(i, _NO_QUORUM, final_node=node_of(state, self.moves[i]))
                 return True
             self.state_failures = 0
+            if self._another_actor(state):
+                return True
             if self.lanes.release_ended(state):
                 candidates = [i for i in ready if i in self.pending and self.lanes.allow(self.moves[i])]
         except ApiError as exc:
@@ -217,10 +224,19 @@ class _Run:
                 for i in list(self.pending):
                     self._skip(i, f"cluster state unavailable: {exc}")
             return True
+        fresh = True  # `state` was read just now
         for i in candidates:
             m = self.moves[i]
             if not self.lanes.allow(m):
                 continue
+            if not fresh:  # earlier starts took time: a target may have gone offline meanwhile
+                try:
+                    state = parse_resources(self.client.get("/cluster/resources"))
+                except ApiError as exc:
+                    log.warning("could not re-read cluster state before starting %s: %s", describe(m), exc)
+                    return True  # the next round tries again
+                self.offline_nodes = offline_nodes(state)
+            fresh = False
             reason = precheck(m, state, self.s, self.lanes.incoming_bytes(state, self.foreign))
             if reason is None and m.kind is GuestKind.QEMU and self.s.check_precondition:
                 reason = self.dispatch.precondition(m)
@@ -229,6 +245,39 @@ class _Run:
                 continue
             self._start(i, state, now)
         return len(self.results) + len(self.running) != before
+
+    def _another_actor(self, state: FreshState) -> bool:
+        """Guests another actor began migrating (or moved) since this plan's first read (a second
+        instance, a person, HA):
+        this plan no longer describes the cluster, so nothing more of it starts (SKIPPED; the daemon
+        plans again soon). Moves already running are followed to their end."""
+        known = {int(m.vmid) for m in self.moves} | self.known_foreign
+        if self.placed is None:  # where every other guest stood at the first read of this plan
+            self.placed = {v: g.node for v, g in state.guests.items()}
+        newcomers = sorted(
+            v
+            for v, g in state.guests.items()
+            if v not in known
+            and not g.ha_managed  # PVE's own HA stack moves these (recovery, auto-rebalance)
+            and (g.lock == MIGRATE_LOCK or self._moved_away(state, v, g.node))
+        )
+        if not newcomers or not self.pending:
+            return False
+        guests = ", ".join(map(str, newcomers))
+        log.warning(
+            "another actor started migrating guest(s) %s; the rest of this plan is left for a new one", guests
+        )
+        why = f"another actor started migrating guest(s) {guests} after this plan was made; planned again"
+        for i in list(self.pending):
+            self._skip(i, why, final_node=node_of(state, self.moves[i]))
+        self.yielded = True
+        return True
+
+    def _moved_away(self, state: FreshState, vmid: int, node: str) -> bool:
+        """Moved since the first read, from a node that is still online (not an HA recovery)."""
+        before = (self.placed or {}).get(vmid, node)
+        was = state.nodes.get(before)
+        return before != node and was is not None and was.online
 
     def _start(self, i: int, state: FreshState, now: float) -> None:
         m = self.moves[i]

@@ -25,6 +25,7 @@ class FreshGuest:
     lock: str | None
     mem_bytes: int
     maxmem_bytes: int
+    ha_managed: bool = False  # PVE's HA stack may move it (recovery, 9.2 auto-rebalance)
 
     @property
     def running(self) -> bool:
@@ -72,6 +73,7 @@ def parse_resources(data: Any) -> FreshState:
                 lock=str(lock) if lock else None,
                 mem_bytes=_int(entry.get("mem")),
                 maxmem_bytes=_int(entry.get("maxmem")),
+                ha_managed=bool(entry.get("hastate")),
             )
         elif kind == "node":
             name = str(entry.get("node", ""))

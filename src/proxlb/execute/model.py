@@ -195,6 +195,7 @@ class ExecutionReport:
     max_node_outgoing: Mapping[str, int] = field(default_factory=dict)
     max_node_incoming: Mapping[str, int] = field(default_factory=dict)
     stopped: bool = False
+    yielded: bool = False  # another actor began migrating mid-plan: the rest was skipped for a new plan
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome is outcome)

@@ -20,6 +20,7 @@ from typing import Any
 
 from proxlb.domain.model import VmId
 from proxlb.planning.cpsat_prep import PP, Prepared
+from proxlb.planning.policy import Mode
 
 Placement = list[str | None]  # per unit: its node, or None = every member where it started
 
@@ -75,8 +76,13 @@ def solve_sub(
     totals: Totals,
     det_time: float,
     seed: int,
+    keep_spread: bool = False,
 ) -> SubResult:
-    """Re-optimise the `free` units (each within `restrict` ∪ its incumbent node) around the rest."""
+    """Re-optimise the `free` units (each within `restrict` ∪ its incumbent node) around the rest.
+
+    `keep_spread`: the second, lexicographic phase — no balanced resource's spread (max − min, in
+    the model's own rounding) above the incumbent's, and the fewest bytes copied (MiB; broken-rule
+    penalties still count)."""
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
@@ -103,10 +109,20 @@ def solve_sub(
                 by_node[n].append(u)
     _caps(model, pb, x, by_node, placement, totals)
     objective: list[Any] = []
-    _balance(model, pb, x, by_node, placement, totals, objective)
+    _balance(model, pb, x, by_node, placement, totals, objective, keep_spread)
     _anti(model, pb, x, dom, free, placement, objective)
     for u in free:
-        objective.extend(x[u, n] * pb.units[u].cost[n] for n in dom[u] if pb.units[u].cost[n])
+        if not keep_spread:
+            objective.extend(x[u, n] * pb.units[u].cost[n] for n in dom[u] if pb.units[u].cost[n])
+            continue
+        unit = pb.units[u]
+        for n in dom[u]:
+            mib = sum(
+                pb.state.gload[m].copy_bytes for m, s in zip(unit.members, unit.start, strict=True) if s != n
+            )
+            weight = -(-mib // 2**20) + unit.cost[n] // pb.unmet_cost * pb.unmet_cost
+            if weight:
+                objective.append(x[u, n] * weight)
     model.minimize(sum(objective))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
@@ -140,22 +156,45 @@ def _caps(
     tot: Totals,
 ) -> None:
     units = pb.units
+    assigned_mode = pb.problem.policy.mode is Mode.ASSIGNED
     for n, us in by_node.items():
         here = [u for u in us if placement[u] == n]
-        asg = {u: 0 if units[u].repair and _newcomer(pb, u, n) else units[u].assigned for u in us}
         rows = (
             (tot.mem[n], pb.mem_cap.get(n), {u: units[u].used_mem for u in us}),
             (tot.vcpu[n], pb.vcpu_cap.get(n), {u: units[u].vcpu for u in us}),
             (tot.disk[n], pb.disk_cap.get(n), {u: units[u].disk for u in us}),
-            (tot.asg_row[n], pb.asg_cap.get(n), asg),
+            (tot.asg[n], pb.asg_cap.get(n), {u: units[u].assigned for u in us}),
         )
-        for total, cap, size in rows:
+        for k, (total, cap, size) in enumerate(rows):
             if cap is None:
                 continue
             residual = total - sum(size[u] for u in here)
             terms = [x[u, n] * s for u, s in size.items() if s]
-            if terms:  # never below what the incumbent already has there: it stays a solution
-                model.add(sum(terms) <= max(cap, total) - residual)
+            if not terms:
+                continue
+            # never below what the incumbent already has there: it stays a solution
+            row = sum(terms) <= max(cap, total) - residual
+            if k < 3 or assigned_mode:
+                model.add(row)
+                continue
+            # overprovisioning: false binds a node that receives a balancing move (validation's
+            # rule); a repair's or a drain's target alone is exempt, as in greedy
+            balancing_in = [x[u, n] for u in us if _balance_newcomer(pb, u, n)]
+            if balancing_in:
+                receives = model.new_bool_var(f"b{n}")
+                for var in balancing_in:
+                    model.add_implication(var, receives)
+                model.add(row).only_enforce_if(receives)
+
+
+def _balance_newcomer(pb: Prepared, u: int, node: str) -> bool:
+    """Would ending on `node` make a balancing move of one of the unit's members?"""
+    unit = pb.units[u]
+    drained = pb.problem.index.drained
+    return any(
+        s != node and s not in drained and m not in pb.broken
+        for m, s in zip(unit.members, unit.start, strict=True)
+    )
 
 
 def _balance(
@@ -166,6 +205,7 @@ def _balance(
     placement: Placement,
     tot: Totals,
     objective: list[Any],
+    keep_spread: bool = False,
 ) -> None:
     if not pb.wanted:
         return
@@ -178,6 +218,7 @@ def _balance(
         const = 0
         fixed_loads: list[int] = []
         ranges: list[tuple[int, int]] = []
+        now: list[int] = []  # the incumbent's load per node, in the model's arithmetic
         for n in pb.nodes:
             if pb.state.cap[n][i] <= 0:
                 continue
@@ -193,11 +234,14 @@ def _balance(
             hi = base + sum(max(0, c) for c in coef.values())
             p = model.new_int_var(lo, hi, f"p{i}_{n}")
             model.add(p == base + sum(x[u, n] * c for u, c in coef.items() if c))
+            total_terms.append(p)
+            ranges.append((lo, hi))
+            now.append(base + sum(c for u, c in coef.items() if placement[u] == n))
+            if keep_spread:
+                continue
             sq = model.new_int_var(0, max(lo * lo, hi * hi), f"sq{i}_{n}")
             model.add_multiplication_equality(sq, [p, p])
             objective.append(weight * big_n * sq)
-            total_terms.append(p)
-            ranges.append((lo, hi))
         if not total_terms:
             continue
         # the spread term of J: N · w · (max − min)², max and min over every balanced node
@@ -210,6 +254,9 @@ def _balance(
             model.add(low <= p)
         d = model.new_int_var(0, top - bottom, f"d{i}")
         model.add(d == high - low)
+        if keep_spread:
+            model.add(d <= max(now + fixed_loads) - min(now + fixed_loads))
+            continue
         d2 = model.new_int_var(0, (top - bottom) ** 2, f"d2{i}")
         model.add_multiplication_equality(d2, [d, d])
         objective.append(weight * big_n * big_n * d2)

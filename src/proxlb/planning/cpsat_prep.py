@@ -10,8 +10,9 @@ wanted rule) keep greedy's cooldown and no-return rules.
 Caps follow `validate` (so a model solution validates): real memory and local disk ≤ capacity −
 reserve on a node that receives a guest (a node already over it accepts no newcomer); vCPUs ≤ cap ×
 the highest ratio the cluster already had when `cpu_overcommit` is set; assigned memory in mode
-`assigned`, or ≤ the highest fill the cluster already had with `overprovisioning: false` — for
-balancing newcomers only: a repair's target is exempt, as in greedy (checks._overprovisioning).
+`assigned`, or ≤ the highest fill the cluster already had with `overprovisioning: false` on a node
+that receives a balancing move (validation's rule): a repair's or a drain's target alone is exempt,
+as in greedy.
 
 Scale: one model unit is 1/(nodes × 10⁶) pp² of J (planning/score.py).
 """

@@ -66,9 +66,12 @@ class Search:
         anti = sum(e * pb.anti[r][1] for r, e in enumerate(self.anti_extra))
         return balance + self.cost + anti
 
-    def try_change(self, changed: dict[int, str], rules_of: dict[int, list[int]]) -> bool:
-        """Apply `changed` if it lowers J; otherwise leave everything as it was."""
-        before = self.value()
+    def try_change(
+        self, changed: dict[int, str], rules_of: dict[int, list[int]], limit: float | None = None
+    ) -> bool:
+        """Apply `changed` if it lowers J (below `limit` when given); otherwise leave everything as
+        it was."""
+        before = self.value() if limit is None else limit
         trial = self.state.trial()
         old = {u: self.placement[u] for u in changed}
         touched = sorted({r for u in changed for r in rules_of.get(u, ())})

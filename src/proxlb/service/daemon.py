@@ -380,8 +380,8 @@ class Daemon:
                 last_exit = report.exit_code
                 if self.on_report is not None:
                     self.on_report(report)
-                if report.standby is not None:
-                    wait = min(wait, STANDBY_RECHECK_SECONDS)
+                if report.standby is not None or (report.execution is not None and report.execution.yielded):
+                    wait = min(wait, STANDBY_RECHECK_SECONDS)  # a new plan soon, not after the schedule
             if one_shot:
                 log.info("daemon mode not active: stopping after one cycle")
                 return last_exit
