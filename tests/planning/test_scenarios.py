@@ -105,7 +105,16 @@ def test_drain_moves_every_guest_off_and_never_onto_the_drained_node() -> None:
     assert set(moved) == {100, 101, 102, 103}
     assert "pve3" not in moved.values()
     assert all(m.reason is MigrationReason.DRAIN for m in plan.migrations)
-    assert plan.triggered and "repair" in plan.trigger_reason
+    # plain words an admin reads in the summary (#20 item 6: was "1 rule/drain repair(s)")
+    assert plan.triggered and "1 node to empty (maintenance)" in plan.trigger_reason
+
+
+def test_the_trigger_names_broken_rules_in_plain_words() -> None:
+    guests = [guest(100, on="pve1"), guest(101, on="pve1"), guest(102, on="pve2"), guest(103, on="pve2")]
+    pb = problem(cluster(NODES3, guests), rules(anti("db", 100, 101), anti("web", 102, 103)))
+    plan = plan_cycle(pb)
+    assert plan.triggered and "2 broken rules (anti-affinity)" in plan.trigger_reason, plan.trigger_reason
+    assert "repair(s)" not in plan.trigger_reason
 
 
 def test_ha_maintenance_node_is_drained_too() -> None:

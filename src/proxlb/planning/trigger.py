@@ -13,7 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from proxlb.domain.decision import NO_STOP, Stop
@@ -195,12 +195,26 @@ def wanted_repairs(problem: PlanningProblem, found: list[Violation]) -> tuple[Vi
     return tuple(keep)
 
 
+def _repair_phrases(repairs: Sequence[Violation]) -> list[str]:
+    """Plain words for what must be repaired: "1 node to empty (maintenance)", "2 broken rules
+    (anti-affinity)" — one count per kind of work, not a count of internal repair steps."""
+    drains = [v for v in repairs if v.kind == "drain"]
+    rules = [v for v in repairs if v.kind != "drain"]
+    out = []
+    if drains:
+        out.append(f"{len(drains)} node{'s' if len(drains) > 1 else ''} to empty (maintenance)")
+    if rules:
+        kinds = ", ".join(sorted({v.kind for v in rules}))
+        out.append(f"{len(rules)} broken rule{'s' if len(rules) > 1 else ''} ({kinds})")
+    return out
+
+
 def should_rebalance(problem: PlanningProblem, state: LoadState | None = None) -> Trigger:
     """Does this cycle need any move, and why. Computed once per problem (`plan_cycle`)."""
     state = state or LoadState.of(problem)
     found = tuple(violations(problem, state.placement))
     repairs = wanted_repairs(problem, list(found))
-    parts = [f"{len(repairs)} rule/drain repair(s)"] if repairs else []
+    parts = _repair_phrases(repairs)
     if problem.policy.mode is Mode.PSI:
         hot_nodes, hot_guests, unavailable = psi_heat(problem)
         if not unavailable:
