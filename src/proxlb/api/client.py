@@ -172,6 +172,9 @@ class ProxmoxClient:
         self.request_count = 0
         self.write_count = 0
         self._answered = False  # some host has answered (with data or an HTTP error) at least once
+        self._read_deadline: float | None = None  # monotonic; reads after it fail (set_read_deadline)
+        self._read_budget = 0.0
+        self._read_refused: str | None = None  # the first read refused for the deadline
         # (method, HTTP status; 0 = no answer) per request, e.g. for metrics; set by the caller
         self.observer: Callable[[str, int], None] | None = None
 
@@ -180,8 +183,26 @@ class ProxmoxClient:
     def endpoint(self) -> Endpoint:
         return self.settings.endpoints[self._current]
 
+    def set_read_deadline(self, seconds: float | None) -> str | None:
+        """Bound the reads of one cycle: a GET asked for more than `seconds` from now fails with a
+        retryable error naming `proxmox_api.cycle_read_timeout`. None (or 0) lifts the bound.
+
+        Returns the error of the first GET refused since the previous call, or None: callers that
+        tolerate a failed optional read must still learn that the cycle ran out of time."""
+        refused, self._read_refused = self._read_refused, None
+        self._read_budget = seconds or 0.0
+        self._read_deadline = time.monotonic() + seconds if seconds else None
+        return refused
+
     def get(self, path: str, **params: str | int) -> Any:
         """GET with failover and retries; returns PVE's unwrapped `data`."""
+        if self._read_deadline is not None and time.monotonic() > self._read_deadline:
+            message = (
+                f"reading the cluster took longer than {self._read_budget:.0f} s "
+                f"(proxmox_api.cycle_read_timeout); GET {path} not sent, this cycle is abandoned"
+            )
+            self._read_refused = self._read_refused or message
+            raise ApiError(message, 0, path, retryable=True)
         return self._call("GET", path, dict(params))
 
     def post(self, path: str, **params: str | int) -> Any:

@@ -75,6 +75,8 @@ class ProxmoxApiConfig(BaseModel):
     retries: Annotated[int, BeforeValidator(Bounded(1, 100))] = 1
     wait_time: Annotated[int, BeforeValidator(Bounded(0, 3600, "seconds"))] = 1
     # our extensions
+    # the reads of one cycle (collect, movers' configs) must be done within this; 0 = no limit
+    cycle_read_timeout: Annotated[int, BeforeValidator(Bounded(0, 24 * 3600, "seconds"))] = 600
     ca_file: str | None = None
     pass_file: str | None = None
     token_secret_file: str | None = None

@@ -35,7 +35,7 @@ from proxlb.config.model import ProxlbConfig
 from proxlb.config.reserve import reserve_problems
 from proxlb.config.schedule import active_maintenance_nodes
 from proxlb.domain import ClusterSnapshot, ConstraintSet, MigrationReason, Plan, VmId
-from proxlb.errors import ConfigError
+from proxlb.errors import ApiError, ConfigError
 from proxlb.execute.executor import execute_plan
 from proxlb.execute.jobs import MigrationApi
 from proxlb.execute.model import (
@@ -345,8 +345,16 @@ def run_once(deps: PipelineDeps, apply: bool) -> RunReport:
         log.info("standby: %s", standby)
         return RunReport(started, deps.clock.now(), None, None, frozenset(), None, standby=standby)
     stages = _Stages()
-    inputs = read_inputs(deps, started, stages)
-    planned = plan_stage(deps, inputs, stages)
+    bound_reads = getattr(deps.client, "set_read_deadline", None)  # the real client has it
+    if bound_reads is not None:  # a cycle's reads end in bounded time, however slow the API is
+        bound_reads(float(config.proxmox_api.cycle_read_timeout))
+    try:
+        inputs = read_inputs(deps, started, stages)
+        planned = plan_stage(deps, inputs, stages)
+    finally:  # the executor's own reads are bounded by its job timeouts
+        refused = bound_reads(None) if bound_reads is not None else None
+    if refused:  # an optional read was cut off: the plan rests on partial facts and is dropped
+        raise ApiError(refused, 0, "", retryable=True)
     remember_plan(deps, planned.plan, started)
     for stage in ("collect", "derive", "plan"):
         stages.log(stage)
