@@ -5,12 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from proxmoxer import ProxmoxAPI
 
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.inprocess import InProcessApi
 from proxlb_sim.scenario import parse_scenario
+from proxlb_sim.testing import SimInfo
 
 GIB = 1024**3
+
+
+def proxmoxer_for(sim: SimInfo, user: str | None = None, password: str | None = None) -> ProxmoxAPI:
+    """The real proxmoxer client on the simulator over HTTPS: the simulator's API token, or a
+    password login as `user`."""
+    if user:
+        return ProxmoxAPI(sim.host, port=sim.port, user=user, password=password, verify_ssl=sim.ca_file)
+    return ProxmoxAPI(
+        sim.host,
+        port=sim.port,
+        user=sim.user,
+        token_name=sim.token_id,
+        token_value=sim.token_secret,
+        verify_ssl=sim.ca_file,
+        timeout=10,
+    )
 
 
 def small_scenario(**overrides: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from proxmoxer.tools import Tasks
 
 from proxlb_sim.scenario import parse_scenario
 from proxlb_sim.testing import SimInfo, running_simulator
-from tests.sim.conftest import small_scenario
+from tests.sim.conftest import proxmoxer_for, small_scenario
 
 Num = (int, float)
 
@@ -35,15 +35,7 @@ def sim() -> Iterator[SimInfo]:
 
 @pytest.fixture(scope="module")
 def token_api(sim: SimInfo) -> ProxmoxAPI:
-    return ProxmoxAPI(
-        sim.host,
-        port=sim.port,
-        user=sim.user,
-        token_name=sim.token_id,
-        token_value=sim.token_secret,
-        verify_ssl=sim.ca_file,
-        timeout=10,
-    )
+    return proxmoxer_for(sim)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from proxmoxer import ProxmoxAPI, ResourceException
 
 from proxlb_sim.scenario import parse_scenario
 from proxlb_sim.testing import SimInfo, running_simulator
-from tests.sim.conftest import GIB, small_scenario
+from tests.sim.conftest import GIB, proxmoxer_for, small_scenario
 
 SNAPS = [
     {"name": "base", "snaptime": 1_760_000_000, "description": "installed"},
@@ -65,15 +65,7 @@ def sim() -> Iterator[SimInfo]:
 
 @pytest.fixture(scope="module")
 def api(sim: SimInfo) -> ProxmoxAPI:
-    return ProxmoxAPI(
-        sim.host,
-        port=sim.port,
-        user=sim.user,
-        token_name=sim.token_id,
-        token_value=sim.token_secret,
-        verify_ssl=sim.ca_file,
-        timeout=10,
-    )
+    return proxmoxer_for(sim)
 
 
 def _error(call: Any) -> tuple[int, str]:

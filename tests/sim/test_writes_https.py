@@ -13,7 +13,7 @@ from proxmoxer import ProxmoxAPI, ResourceException
 
 from proxlb_sim.scenario import parse_scenario
 from proxlb_sim.testing import SimInfo, running_simulator
-from tests.sim.conftest import GIB, small_scenario
+from tests.sim.conftest import GIB, proxmoxer_for, small_scenario
 
 
 def _raw() -> dict[str, Any]:
@@ -40,16 +40,7 @@ def sim() -> Iterator[SimInfo]:
 
 
 def _api(sim: SimInfo, user: str | None = None, password: str | None = None) -> ProxmoxAPI:
-    if user:
-        return ProxmoxAPI(sim.host, port=sim.port, user=user, password=password, verify_ssl=sim.ca_file)
-    return ProxmoxAPI(
-        sim.host,
-        port=sim.port,
-        user=sim.user,
-        token_name=sim.token_id,
-        token_value=sim.token_secret,
-        verify_ssl=sim.ca_file,
-    )
+    return proxmoxer_for(sim, user, password)
 
 
 @pytest.fixture
