@@ -25,6 +25,10 @@ else
 fi
 
 # 2. Can this machine run a container at all? Probe once; the exact error is the skip reason.
+# podman, buildah and debootstrap (for the Debian 12 base when no registry is reachable) install
+# best effort, like the other optional real-world checks.
+command -v podman >/dev/null || scripts/apt-install.sh podman buildah || true
+command -v debootstrap >/dev/null || scripts/apt-install.sh debootstrap || true
 command -v podman >/dev/null || { step "SKIPPED run: podman not installed (apt-get install podman)"; exit 0; }
 rc=0
 packaging/build-container.sh || rc=$?
