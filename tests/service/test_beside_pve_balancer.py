@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from proxlb.service.daemon import Daemon, DaemonSignals
-from proxlb.service.pipeline import RunReport, run_once
-from proxlb.service.state import StateStore
-from tests.service.simhelp import SimClock, client_for, sim
-from tests.service.test_daemon import write_config
+from proxlb.service.pipeline import RunReport
+from tests.service.simhelp import sim
+from tests.service.soak import run_daemon_cycles
 
 CYCLES = 32
 PVE_OWNED = {100, 101, 102, 104, 105}
@@ -26,41 +24,14 @@ def soak(
     """Run the daemon; return every finished migration (time, vmid, from, to, who) and the reports."""
     cluster, api = sim("beside_pve.yaml")
     assert cluster.auto_rebalance is not None
-    signals = DaemonSignals()
-    state = StateStore.open(tmp_path / "state")
-
-    reports: list[RunReport] = []
-
-    def stop_after(report: RunReport) -> None:
-        reports.append(report)
-        if len(reports) >= CYCLES:
-            signals.request_stop()
-
-    daemon = Daemon(
-        write_config(
-            tmp_path / "p.yaml",
-            balancing={
-                "method": "memory",
-                "balanciness": 5,
-                "parallel": True,
-                "cooldown_minutes": 30,
-                **balancing,
-            },
-            service={"schedule": {"interval": 5, "format": "minutes"}},
-        ),
-        signals=signals,
-        clock=SimClock(cluster),
-        connect=lambda config, stop: client_for(api),
-        open_state=lambda config, one_shot: state,
-        run_cycle=run_once,
-        on_report=stop_after,
-        configure_log=False,
+    reports, store = run_daemon_cycles(
+        tmp_path,
+        cluster,
+        api,
+        CYCLES,
+        {"method": "memory", "balanciness": 5, "parallel": True, "cooldown_minutes": 30, **balancing},
     )
-    assert daemon.run() == 0
-    assert daemon.failures == 0 and len(reports) == CYCLES
-    first = reports[0].snapshot
-    assert first is not None
-    history = StateStore.open(tmp_path / "state", cluster=first.identity).history(1000)
+    history = store.history(1000)
     ours = [
         (h.started or h.finished, int(h.vmid), h.source, h.target, "proxlb")
         for h in history

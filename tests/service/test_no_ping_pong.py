@@ -9,46 +9,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from proxlb.service.daemon import Daemon, DaemonSignals
-from proxlb.service.pipeline import RunReport, run_once
-from proxlb.service.state import StateStore
-from tests.service.simhelp import SimClock, client_for, sim
-from tests.service.test_daemon import write_config
+from tests.service.simhelp import sim
+from tests.service.soak import run_daemon_cycles
 
 CYCLES = 32
 
 
 def test_noisy_cycles_without_cooldown_never_move_a_guest_back_for_balance(tmp_path: Path) -> None:
     cluster, api = sim("pingpong.yaml")
-    signals = DaemonSignals()
-    state = StateStore.open(tmp_path / "state")
-
-    reports: list[RunReport] = []
-
-    def stop_after(report: RunReport) -> None:
-        reports.append(report)
-        if len(reports) >= CYCLES:
-            signals.request_stop()
-
-    daemon = Daemon(
-        write_config(
-            tmp_path / "p.yaml",
-            balancing={"method": "cpu", "balanciness": 5, "parallel": True, "cooldown_minutes": 0},
-            service={"schedule": {"interval": 5, "format": "minutes"}},
-        ),
-        signals=signals,
-        clock=SimClock(cluster),
-        connect=lambda config, stop: client_for(api),
-        open_state=lambda config, one_shot: state,
-        run_cycle=run_once,
-        on_report=stop_after,
-        configure_log=False,
+    _, store = run_daemon_cycles(
+        tmp_path,
+        cluster,
+        api,
+        CYCLES,
+        {"method": "cpu", "balanciness": 5, "parallel": True, "cooldown_minutes": 0},
     )
-    assert daemon.run() == 0
-    assert daemon.failures == 0 and len(reports) == CYCLES
-    first = reports[0].snapshot
-    assert first is not None
-    history = StateStore.open(tmp_path / "state", cluster=first.identity).history(1000)
+    history = store.history(1000)
     moves = [(h.vmid, h.source, h.target, h.reason) for h in reversed(history) if h.outcome == "done"]
     assert moves, "the unbalanced cluster was never balanced"
     left: dict[int, set[str]] = {}
