@@ -236,20 +236,28 @@ def _psi(c: SimCluster, g: SimGuest, cpu: float, mem: int, as_str: bool) -> dict
     return {k: (f"{psi[k]:.2f}" if as_str else psi[k]) for k in _PSI}
 
 
-def qemu_entry(c: SimCluster, g: SimGuest, t: float, full: bool = False) -> dict[str, Any]:
-    """Entry of `GET /nodes/{node}/qemu` (vmstatus)."""
-    cpu, mem = c.sample(t).guest[g.vmid]
-    running = g.running
-    out: dict[str, Any] = {"vmid": g.vmid, "name": g.name, "status": g.status}
-    if running:
-        out["pid"] = 10_000 + g.vmid % 90_000
+def _status_head(
+    g: SimGuest, t: float, cpu: float, mem: int, kind: dict[str, Any], pid_base: int
+) -> dict[str, Any]:
+    """The fields qemu's and lxc's vmstatus share, in PVE's order (`kind` after the vmid)."""
+    out: dict[str, Any] = {"vmid": g.vmid, **kind, "name": g.name, "status": g.status}
+    if g.running:
+        out["pid"] = pid_base + g.vmid % 90_000
     out.update(
-        uptime=int(t - g.started_at) if running else 0,
+        uptime=int(t - g.started_at) if g.running else 0,
         cpus=g.maxcpu,
         cpu=round(cpu, 6),
         maxmem=g.maxmem,
         mem=mem,
     )
+    return out
+
+
+def qemu_entry(c: SimCluster, g: SimGuest, t: float, full: bool = False) -> dict[str, Any]:
+    """Entry of `GET /nodes/{node}/qemu` (vmstatus)."""
+    cpu, mem = c.sample(t).guest[g.vmid]
+    running = g.running
+    out = _status_head(g, t, cpu, mem, {}, pid_base=10_000)
     pve9 = c.nodes[g.node].pve9
     if pve9:
         out["memhost"] = int(mem * 1.03)
@@ -276,15 +284,8 @@ def lxc_entry(c: SimCluster, g: SimGuest, t: float) -> dict[str, Any]:
     """Entry of `GET /nodes/{node}/lxc` (PSI values are strings, as LXC's vmstatus leaves them)."""
     cpu, mem = c.sample(t).guest[g.vmid]
     running = g.running
-    out: dict[str, Any] = {"vmid": g.vmid, "type": "lxc", "name": g.name, "status": g.status}
-    if running:
-        out["pid"] = 20_000 + g.vmid % 90_000
+    out = _status_head(g, t, cpu, mem, {"type": "lxc"}, pid_base=20_000)
     out.update(
-        uptime=int(t - g.started_at) if running else 0,
-        cpus=g.maxcpu,
-        cpu=round(cpu, 6),
-        maxmem=g.maxmem,
-        mem=mem,
         swap=0,
         maxswap=536870912,
         maxdisk=g.maxdisk,
