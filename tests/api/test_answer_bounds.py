@@ -157,3 +157,37 @@ def test_sigterm_ends_a_run_blocked_on_a_trickling_answer(tmp_path: Path) -> Non
     assert b"stopped on request" in out
     # it left long before the body (or the 30 s request deadline) was through
     assert trickle.sent - at_sigterm < 20, (at_sigterm, trickle.sent)
+
+
+class _CutRaw:
+    """A body whose connection breaks after the headers (a proxy or host going away)."""
+
+    def read1(self, amount: int, decode_content: bool = True) -> bytes:
+        from urllib3.exceptions import IncompleteRead, ProtocolError
+
+        raise ProtocolError("Connection broken", IncompleteRead(0, 78))
+
+    def tell(self) -> int:
+        return 0
+
+
+class _CutResponse:
+    headers: dict[str, str] = {}  # noqa: RUF012 - a stand-in for requests.Response
+    raw = _CutRaw()
+    elapsed = None
+
+
+def test_a_body_cut_off_is_a_requests_error_the_client_classifies() -> None:
+    """An answer cut mid-body raised urllib3's ProtocolError past the client (a crash of the
+    cycle: test_api_host_down_mid_cycle_fails_over under load); now it is requests'
+    ChunkedEncodingError, which the client turns into 'connection lost' (an uncertain write)."""
+    import requests
+
+    from proxlb.api.diagnose import classify_failure
+    from proxlb.api.guard import BodyGuard
+    from proxlb.api.settings import ApiSettings, Endpoint
+
+    with pytest.raises(requests.exceptions.ChunkedEncodingError) as cut:
+        BodyGuard(30.0)(_CutResponse())
+    settings = ApiSettings(endpoints=(Endpoint("127.0.0.1", 8006),), user="root@pam", password="x")
+    assert classify_failure(cut.value, settings).sent

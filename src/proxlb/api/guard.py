@@ -20,6 +20,9 @@ import threading
 import time
 from typing import Any
 
+import requests
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
 MAX_WIRE_BYTES = 64 * 1024 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -78,6 +81,16 @@ class BodyGuard:
         except AnswerRefused:
             _hang_up(response)
             raise
+        # A connection cut while the body arrives: the same `requests` errors its own body read
+        # would raise, so the client classifies them (a POST cut off here is an uncertain write).
+        except ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        except DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from None
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc) from None
+        except SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from None
         response._content = b"".join(chunks)
         response._content_consumed = True
         return response
