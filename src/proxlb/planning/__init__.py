@@ -3,7 +3,8 @@
 Entry point: `plan_cycle(problem)` — trigger → planner → sequence → validate. See docs/balancing.md.
 """
 
-from proxlb.planning.cycle import plan_cycle
+from proxlb.planning.budget import SolverBudget
+from proxlb.planning.cycle import Solving, plan_cycle
 from proxlb.planning.policy import Method, Mode, Policy, SolverMode, SolverPolicy, policy_from_config
 from proxlb.planning.problem import PlanningProblem
 from proxlb.planning.validate import validate
@@ -13,8 +14,10 @@ __all__ = [
     "Mode",
     "PlanningProblem",
     "Policy",
+    "SolverBudget",
     "SolverMode",
     "SolverPolicy",
+    "Solving",
     "plan_cycle",
     "policy_from_config",
     "validate",

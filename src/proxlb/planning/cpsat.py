@@ -1,19 +1,24 @@
-"""CP-SAT planner: the greedy plan, improved under the shared objective, at any size. Pure.
+"""CP-SAT planner: the best warm start, improved under the shared objective, at any size. Pure.
 
-`solve_cpsat(problem, hint)` starts from `hint` (the greedy plan's moves; no moves without one):
+`solve_cpsat(problem, hints, trigger, budget)` starts from the hint with the lowest objective J
+(the greedy plan; on a re-plan also the solver's previous plan, its guests now known to be
+immovable left out; no moves without a hint):
 - when the free units × their nodes fit EXACT_VARIABLES, one exact model of every unit
-  (cpsat_model.solve_sub) hinted with the greedy placement, within `solver.timeout_seconds` of
-  deterministic time; its bound is CP-SAT's own;
-- above that, large-neighbourhood search (planning/lns.py) in the same budget; its bound is the
-  sum of each unit's cheapest node.
+  (cpsat_model.solve_sub) hinted with that placement; its bound is CP-SAT's own;
+- above that, large-neighbourhood search (planning/lns.py); its bound is the sum of each unit's
+  cheapest node.
 Both minimise J (planning/score.py), the objective the cycle compares plans on, and the hint is
 always a solution of the model (caps are never tighter than what the incumbent has, staying is
 always allowed, broken rules are penalties), so the answer is never INFEASIBLE and never worse
 than the hint under J (up to the model's rounding to hundredths of a pp; the cycle compares on J
 itself). Caps, cooldown and the no-return rule: cpsat_prep.
 
-Invariants: deterministic — one worker, fixed seed, budgets in CP-SAT's deterministic time (the
-same problem gives the same plan on any machine; only wall time varies).
+Time (planning/budget.py): deterministic time in proportion to `solver.timeout_seconds` (or the
+wall time left of the cycle's budget), and the budget's wall-clock deadline as the hard end — when
+it ends a search, the incumbent so far is the answer and the stats say `cpsat_wall_limited`.
+
+Invariants: deterministic while the deterministic limit ends the search (one worker, fixed seed):
+the same problem gives the same plan on any machine fast enough; only wall time varies.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, UnmetRule
+from proxlb.planning.budget import SolverBudget, deterministic_budget
 from proxlb.planning.cpsat_model import Placement, solve_sub
 from proxlb.planning.cpsat_prep import Prepared, prepare
 from proxlb.planning.eligibility import move_reason
@@ -32,7 +38,6 @@ from proxlb.planning.trigger import Trigger
 
 EXACT_VARIABLES = 6000
 EXACT_SHARE = 0.6  # of the budget for J; the rest finds the fewest bytes for the spread reached
-DETERMINISTIC_PER_SECOND = 0.35  # CP-SAT deterministic seconds per wall second on one core (measured)
 SEED = 0
 
 
@@ -58,46 +63,73 @@ def _incumbent(pb: Prepared, hint: Sequence[Migration] | None) -> Placement:
 
 
 def solve_cpsat(
-    problem: PlanningProblem, hint: Sequence[Migration] | None = None, trigger: Trigger | None = None
+    problem: PlanningProblem,
+    hints: Sequence[Sequence[Migration]] = (),
+    trigger: Trigger | None = None,
+    budget: SolverBudget | None = None,
 ) -> SolverResult:
-    """The best placement found from `hint` in the budget; moves None only when nothing can take guests.
+    """The best placement found from the best of `hints` in the time; moves None only when nothing
+    can take guests.
 
     `trigger`: the cycle's one trigger (plan_cycle computes it once); computed when absent.
+    `budget`: the cycle's wall-clock deadline (planning/budget.py); None: deterministic time only.
     """
     pb = prepare(problem, trigger)
     if not pb.nodes:
         return SolverResult(None, "no node can take guests")
-    budget = max(0.1, problem.policy.solver.timeout_seconds) * DETERMINISTIC_PER_SECOND
-    placement = _incumbent(pb, hint)
+    det_budget = deterministic_budget(problem.policy.solver.timeout_seconds, budget)
+    rules = rules_by_unit(pb)
+    starts = [Search.start(pb, _incumbent(pb, hint)) for hint in (hints or [()])]
+    search = min(starts, key=lambda sr: sr.value())  # the first (greedy's) on a tie
+    stats: dict[str, float] = {"cpsat_warm_start": float(starts.index(search))}
+    placement = list(search.placement)
     free = [u for u, at in enumerate(placement) if at is not None and len(pb.units[u].allowed) > 1]
     size = sum(len(pb.units[u].allowed) for u in free)
-    stats: dict[str, float] = {"cpsat_units": float(len(free)), "cpsat_variables": float(size)}
-    if size <= EXACT_VARIABLES:
-        search = Search.start(pb, placement)
+    stats.update({"cpsat_units": float(len(free)), "cpsat_variables": float(size)})
+
+    def wall_left() -> float | None:
+        return None if budget is None else budget.left()
+
+    if budget is not None and budget.left() <= 0:
+        optimal, bound, status = False, lower_bound(pb), "TIME_LIMIT"
+        stats.update({"cpsat_exact": 0.0, "cpsat_seconds": 0.0})
+    elif size <= EXACT_VARIABLES:
         start_value = search.value()
-        rules = rules_by_unit(pb)
-        res = solve_sub(pb, free, None, placement, search.totals, budget * EXACT_SHARE, SEED)
+        res = solve_sub(
+            pb, free, None, placement, search.totals, det_budget * EXACT_SHARE, SEED, wall_left=wall_left()
+        )
         status = res.status
+        stats["cpsat_invalid_models"] = float(status == "MODEL_INVALID")
         if res.improved:
             search.try_change(res.changed, rules)
         optimal = status == "OPTIMAL"
         bound = max(res.bound if res.bound is not None else 0.0, lower_bound(pb))
         spent = res.deterministic_time
-        if pb.wanted:
+        left = wall_left()
+        if pb.wanted and (left is None or left > 0):
             # lexicographic second phase: the same spread (or less), fewest bytes copied; kept only
-            # while J stays below the greedy plan's, so the answer is still never worse
+            # while J stays below the warm start's, so the answer is still never worse
             trim = solve_sub(
-                pb, free, None, search.placement, search.totals, budget - spent, SEED, keep_spread=True
+                pb,
+                free,
+                None,
+                search.placement,
+                search.totals,
+                det_budget - spent,
+                SEED,
+                keep_spread=True,
+                wall_left=left,
             )
             spent += trim.deterministic_time
             if trim.improved and search.try_change(trim.changed, rules, limit=start_value):
                 stats["cpsat_bytes_trimmed"] = 1.0
         stats.update({"cpsat_exact": 1.0, "cpsat_seconds": round(spent, 3)})
     else:
-        search, figures = run_lns(pb, placement, budget, SEED)
+        search, figures = run_lns(search, rules, det_budget, SEED, budget)
         stats.update(figures)
         stats["cpsat_exact"] = 0.0
         optimal, bound, status = False, lower_bound(pb), "LNS"
+    stats["cpsat_wall_limited"] = 1.0 if budget is not None and budget.left() <= 0 else 0.0
     value = search.value()
     bound = min(bound, value)
     stats["cpsat_status_optimal"] = 1.0 if optimal else 0.0

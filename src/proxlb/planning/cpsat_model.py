@@ -33,6 +33,7 @@ class SubResult:
     bound: float | None  # lower bound of the model objective + held units' costs (model units)
     deterministic_time: float
     variables: int
+    wall_time: float = 0.0  # CP-SAT's own search time (model building not included)
 
 
 class Totals:
@@ -64,6 +65,33 @@ class Totals:
                 self.asg_row[node] += sign * ld.assigned_mem
 
 
+OBJECTIVE_REACH = 2**60  # CP-SAT refuses (MODEL_INVALID) an objective that might overflow int64
+
+
+class Objective:
+    """The objective's terms, each with the most its variable can be: when the sum of |coef| × most
+    could pass OBJECTIVE_REACH (a large neighbourhood on many nodes, with rule penalties far above
+    any balance term), every coefficient is divided by one factor, rounded — the order of plans is
+    kept up to that rounding, and the incumbent is still a solution."""
+
+    def __init__(self) -> None:
+        self.terms: list[tuple[int, Any, int]] = []
+
+    def add(self, coef: int, var: Any, most: int = 1) -> None:
+        if coef:
+            self.terms.append((coef, var, max(1, most)))
+
+    def minimize(self, model: Any) -> int:
+        """Set the model's objective; returns the factor the coefficients were divided by."""
+        from ortools.sat.python import cp_model
+
+        reach = sum(abs(c) * m for c, _, m in self.terms)
+        divisor = max(1, -(-reach // OBJECTIVE_REACH))
+        kept = [(var, round(c / divisor)) for c, var, _ in self.terms if round(c / divisor)]
+        model.minimize(cp_model.LinearExpr.weighted_sum([v for v, _ in kept], [c for _, c in kept]))
+        return divisor
+
+
 def _newcomer(pb: Prepared, u: int, node: str) -> bool:
     return any(s != node for s in pb.units[u].start)
 
@@ -77,12 +105,14 @@ def solve_sub(
     det_time: float,
     seed: int,
     keep_spread: bool = False,
+    wall_left: float | None = None,
 ) -> SubResult:
     """Re-optimise the `free` units (each within `restrict` ∪ its incumbent node) around the rest.
 
     `keep_spread`: the second, lexicographic phase — no balanced resource's spread (max − min, in
     the model's own rounding) above the incumbent's, and the fewest bytes copied (MiB; broken-rule
-    penalties still count)."""
+    penalties still count). `wall_left`: wall seconds this solve may take at most (the cycle's
+    deadline, planning/budget.py); None: only the deterministic limit and a generous backstop."""
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
@@ -108,12 +138,13 @@ def solve_sub(
             if n in by_node:
                 by_node[n].append(u)
     _caps(model, pb, x, by_node, placement, totals)
-    objective: list[Any] = []
+    objective = Objective()
     _balance(model, pb, x, by_node, placement, totals, objective, keep_spread)
     _anti(model, pb, x, dom, free, placement, objective)
     for u in free:
         if not keep_spread:
-            objective.extend(x[u, n] * pb.units[u].cost[n] for n in dom[u] if pb.units[u].cost[n])
+            for n in dom[u]:
+                objective.add(pb.units[u].cost[n], x[u, n])
             continue
         unit = pb.units[u]
         for n in dom[u]:
@@ -121,30 +152,33 @@ def solve_sub(
                 pb.state.gload[m].copy_bytes for m, s in zip(unit.members, unit.start, strict=True) if s != n
             )
             weight = -(-mib // 2**20) + unit.cost[n] // pb.unmet_cost * pb.unmet_cost
-            if weight:
-                objective.append(x[u, n] * weight)
-    model.minimize(sum(objective))
+            objective.add(weight, x[u, n])
+    divisor = objective.minimize(model)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.max_deterministic_time = max(0.01, det_time)
-    # a wall-clock backstop only: on one core deterministic time runs at ~0.35 per second, so this
-    # ends a solve only on a machine ~30× slower than that, where reproducibility is lost anyway
-    solver.parameters.max_time_in_seconds = 10 * det_time / 0.35 + 5
+    # wall clock: the cycle's deadline when one is given, else a backstop that ends a solve only on
+    # a machine ~30× slower than one core's ~0.35 deterministic s per s
+    backstop = 10 * det_time / 0.35 + 5
+    solver.parameters.max_time_in_seconds = backstop if wall_left is None else max(0.01, wall_left)
     code = solver.solve(model)
     status = solver.status_name(code)
     held = sum(
         pb.units[u].cost.get(at, 0) for u, at in enumerate(placement) if at is not None and u not in dom
     )
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SubResult({}, status, False, None, solver.deterministic_time, len(x))
+        return SubResult({}, status, False, None, solver.deterministic_time, len(x), solver.wall_time)
     changed = {}
     for u in free:
         for n in dom[u]:
             if solver.value(x[u, n]) and n != placement[u]:
                 changed[u] = n
-    bound = solver.best_objective_bound + held
-    return SubResult(changed, status, bool(changed), bound, solver.deterministic_time, len(x))
+    # a coarsened objective's bound is not J's: the caller falls back to its own lower bound
+    bound = solver.best_objective_bound + held if divisor == 1 else None
+    return SubResult(
+        changed, status, bool(changed), bound, solver.deterministic_time, len(x), solver.wall_time
+    )
 
 
 def _caps(
@@ -204,7 +238,7 @@ def _balance(
     by_node: dict[str, list[int]],
     placement: Placement,
     tot: Totals,
-    objective: list[Any],
+    objective: Objective,
     keep_spread: bool = False,
 ) -> None:
     if not pb.wanted:
@@ -241,7 +275,7 @@ def _balance(
                 continue
             sq = model.new_int_var(0, max(lo * lo, hi * hi), f"sq{i}_{n}")
             model.add_multiplication_equality(sq, [p, p])
-            objective.append(weight * big_n * sq)
+            objective.add(weight * big_n, sq, max(lo * lo, hi * hi))
         if not total_terms:
             continue
         # the spread term of J: N · w · (max − min)², max and min over every balanced node
@@ -259,13 +293,13 @@ def _balance(
             continue
         d2 = model.new_int_var(0, (top - bottom) ** 2, f"d2{i}")
         model.add_multiplication_equality(d2, [d, d])
-        objective.append(weight * big_n * big_n * d2)
+        objective.add(weight * big_n * big_n, d2, (top - bottom) ** 2)
         s_hi = const + sum(PP * 1000 for _ in total_terms)
         s = model.new_int_var(-s_hi, s_hi, f"s{i}")
         model.add(s == const + sum(total_terms))
         s2 = model.new_int_var(0, s_hi * s_hi, f"s2{i}")
         model.add_multiplication_equality(s2, [s, s])
-        objective.append(-weight * s2)
+        objective.add(-weight, s2, s_hi * s_hi)
 
 
 def _anti(
@@ -275,7 +309,7 @@ def _anti(
     dom: dict[int, list[str]],
     free: list[int],
     placement: Placement,
-    objective: list[Any],
+    objective: Objective,
 ) -> None:
     free_set = set(free)
     for r, (members, penalty, strict) in enumerate(pb.anti):
@@ -298,9 +332,14 @@ def _anti(
             terms = [x[u, n] * count[u] for u in moving if (u, n) in x]
             if not terms:
                 continue
-            v = model.new_int_var(0, sum(count.values()), f"a{r}_{n}")
+            # the most members that can meet on n: this solve's movers that may go there and those
+            # held there (a tight domain keeps the objective's range within CP-SAT's int64 checks)
+            most = sum(count[u] for u in moving if (u, n) in x) + held.get(n, 0) - 1
+            if most <= 0:
+                continue
+            v = model.new_int_var(0, most, f"a{r}_{n}")
             model.add(sum(terms) + held.get(n, 0) - 1 <= v)
-            objective.append(v * penalty)
+            objective.add(penalty, v, most)
             newcomers = [x[u, n] for u in moving if (u, n) in x and any(s != n for s in pb.units[u].start)]
             if strict and newcomers:
                 # as greedy's hard check and validation: a member never joins another on a node (an

@@ -12,11 +12,13 @@ snapshot gets exactly one `Decision` record (sentences are made by proxlb.report
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from proxlb.domain.decision import Cause, CauseKind, Decision, Stop, Verdict, held, moving
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, Plan, UnmetRule
 from proxlb.errors import PlanningError
+from proxlb.planning.budget import SolverBudget
 from proxlb.planning.curve import best_prefix
 from proxlb.planning.draft import Draft
 from proxlb.planning.guard import enforce_never_worse
@@ -129,19 +131,31 @@ def _still_unmet(
 
 
 def _candidates(
-    problem: PlanningProblem, trigger: Trigger, greedy: Proposal, draft: Draft, stats: dict[str, float]
+    problem: PlanningProblem,
+    trigger: Trigger,
+    greedy: Proposal,
+    draft: Draft,
+    stats: dict[str, float],
+    solving: Solving,
 ) -> list[tuple[str, list[Migration], list[UnmetRule]]]:
-    """The plans to try in order. CP-SAT (when `solver.enable`) starts from the greedy plan; in
-    active mode its plan goes first when its objective J is not higher than greedy's (why the
-    winner won goes to the planner notes), then greedy's when `fallback_to_greedy` allows."""
+    """The plans to try in order. CP-SAT (when `solver.enable`) starts from the greedy plan or the
+    solver's earlier plan of this cycle, whichever has the lower J; in active mode its plan goes
+    first when its objective J is not higher than greedy's (why the winner won goes to the planner
+    notes), then greedy's when `fallback_to_greedy` allows."""
     unmet = list(greedy.unmet)
     greedy_moves = list(greedy.moves or ())
     solver_cfg = problem.policy.solver
     only_greedy = [(greedy.planner, greedy_moves, unmet)]
     if not (solver_cfg.enable and (trigger.triggered or greedy_moves)):
         return only_greedy
-    solver = PLANNERS["cpsat"].plan(problem, trigger, greedy_moves)  # warm start: the greedy plan
+    hints = [greedy_moves, *([list(solving.warm)] if solving.warm else [])]
+    solver = PLANNERS["cpsat"].plan(problem, trigger, hints, solving.budget)
     greedy_j, cp_j = _solver_stats(problem, greedy_moves, solver, stats)
+    if solver.stats.get("cpsat_wall_limited"):
+        draft.warnings.append(
+            f"CP-SAT stopped at the wall-clock limit (solver.timeout_seconds {solver_cfg.timeout_seconds:g}) "
+            "before its deterministic budget: its plan is the best found by then and may differ run to run"
+        )
     if solver_cfg.mode is not SolverMode.ACTIVE:
         return only_greedy
     objective_note = "(balance + move costs + broken rules, pp²)"
@@ -203,7 +217,17 @@ def _headroom_stats(problem: PlanningProblem, before: LoadState, after: LoadStat
     }
 
 
-def plan_cycle(problem: PlanningProblem) -> Plan:
+@dataclass(frozen=True)
+class Solving:
+    """What the cycle's solver run gets besides the problem: the wall-clock budget (None: only
+    deterministic time) and a warm start besides the greedy plan (the solver's earlier plan of
+    this cycle, when the pipeline re-plans)."""
+
+    budget: SolverBudget | None = None
+    warm: tuple[Migration, ...] = ()
+
+
+def plan_cycle(problem: PlanningProblem, solving: Solving = Solving()) -> Plan:
     """Plan one cycle. Raises PlanningError if the plan fails validation (it is never returned then)."""
     before = LoadState.of(problem)
     trigger = should_rebalance(problem, before)  # once per problem: every planner judges this one
@@ -211,7 +235,8 @@ def plan_cycle(problem: PlanningProblem) -> Plan:
     draft = greedy.draft
     assert draft is not None  # the greedy planner always hands its draft over
     stats: dict[str, float] = {}
-    candidates = _headroom_first(problem, _candidates(problem, trigger, greedy, draft, stats), draft.warnings)
+    found = _candidates(problem, trigger, greedy, draft, stats, solving)
+    candidates = _headroom_first(problem, found, draft.warnings)
     errors: tuple[str, ...] = ()
     for name, all_moves, notes in candidates:
         moves, left = best_prefix(problem, all_moves, problem.policy.max_migrations)

@@ -9,7 +9,8 @@ with two other nodes picked by a seeded generator. A round's answer is kept only
 objective J (planning/score.py) drops, so the result is never worse than the incumbent.
 
 Budget: `budget` seconds of CP-SAT deterministic time, plus 10 µs per model variable for building
-it — deterministic, about wall time on one core; it also stops after STALE rounds without gain.
+it; it also stops after STALE rounds without gain, and before the wall-clock deadline of the
+cycle's budget (planning/budget.py) when a round could no longer be built and solved in time.
 Bound: each unit's cheapest node (its move and rule costs alone) summed, with balance 0 — a valid
 lower bound on J, so the reported gap is an upper estimate.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from proxlb.planning.budget import SolverBudget
 from proxlb.planning.cpsat_model import Placement, Totals, solve_sub
 from proxlb.planning.cpsat_prep import Prepared
 from proxlb.planning.metrics import LoadState
@@ -165,30 +167,51 @@ def _neighbourhood(search: Search, it: int, rng: random.Random) -> tuple[list[in
     return free, chosen
 
 
-def run_lns(pb: Prepared, placement: Placement, budget: float, seed: int) -> tuple[Search, dict[str, float]]:
-    """Improve `placement` within `budget`; returns the search (its incumbent) and figures."""
-    search = Search.start(pb, placement)
-    rules_of = rules_by_unit(pb)
+def run_lns(
+    search: Search,
+    rules_of: dict[int, list[int]],
+    budget: float,
+    seed: int,
+    wall: SolverBudget | None = None,
+) -> tuple[Search, dict[str, float]]:
+    """Improve the search's incumbent within `budget` deterministic seconds and before `wall`'s
+    deadline; returns the search and figures (rounds, improved, invalid sub-models)."""
+    pb = search.pb
     rng = random.Random(seed)
-    spent, rounds, improved, stale = 0.0, 0, 0, 0
+    spent, rounds, improved, stale, invalid = 0.0, 0, 0, 0, 0
     slice_ = max(0.5, budget / 10)
+    building = 0.0  # wall seconds the last round spent outside CP-SAT's search (model building)
     while spent < budget and stale < STALE:
+        if wall is not None and wall.left() <= building:
+            break  # the next model could not even be built before the deadline
+        began = wall.clock() if wall is not None else 0.0
         free, restrict = _neighbourhood(search, rounds, rng)
         rounds += 1
         if not free:
             stale += 1
             continue
         res = solve_sub(
-            pb, free, restrict, search.placement, search.totals, min(slice_, budget - spent), seed + rounds
+            pb,
+            free,
+            restrict,
+            search.placement,
+            search.totals,
+            min(slice_, budget - spent),
+            seed + rounds,
+            wall_left=None if wall is None else max(0.01, wall.left() - building),
         )
         spent += res.deterministic_time + 1e-5 * res.variables
+        invalid += res.status == "MODEL_INVALID"
         if res.improved and search.try_change(res.changed, rules_of):
             improved += 1
             stale = 0
         else:
             stale += 1
+        if wall is not None:
+            building = max(0.0, wall.clock() - began - res.wall_time)
     return search, {
         "lns_rounds": float(rounds),
         "lns_improved": float(improved),
+        "cpsat_invalid_models": float(invalid),
         "cpsat_seconds": round(spent, 3),
     }

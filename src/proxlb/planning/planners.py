@@ -1,9 +1,10 @@
 """Planners as registered strategies: the `Planner` protocol, the two planners, one registry. Pure.
 
 A planner takes the cycle's one `PlanningProblem`, its one `Trigger` (computed once by
-`plan_cycle`) and an optional hint (another planner's moves, a warm start) and returns a
-`Proposal`: moves, the rules it could not meet, why it stopped, and its own stats. It never
-sequences or validates: `plan_cycle` does that for every planner alike.
+`plan_cycle`), optional hints (other plans' moves, warm starts) and an optional wall-clock budget
+(planning/budget.py) and returns a `Proposal`: moves, the rules it could not meet, why it
+stopped, and its own stats. It never sequences or validates: `plan_cycle` does that for every
+planner alike.
 
 - `greedy` (always runs): repairs, then greedy balancing; with last cycle's plan remembered it
   also replays that plan and keeps whichever agrees better (plan stability). Its draft carries
@@ -27,6 +28,7 @@ from typing import Protocol
 from proxlb.domain.decision import NO_STOP, Stop
 from proxlb.domain.model import VmId
 from proxlb.domain.plan import Migration, UnmetRule
+from proxlb.planning.budget import SolverBudget
 from proxlb.planning.draft import Draft
 from proxlb.planning.greedy import plan_greedy
 from proxlb.planning.headroom import domain_warnings
@@ -56,7 +58,11 @@ class Planner(Protocol):
     def name(self) -> str: ...
 
     def plan(
-        self, problem: PlanningProblem, trigger: Trigger, hint: Sequence[Migration] = ()
+        self,
+        problem: PlanningProblem,
+        trigger: Trigger,
+        hints: Sequence[Sequence[Migration]] = (),
+        budget: SolverBudget | None = None,
     ) -> Proposal: ...
 
 
@@ -89,7 +95,13 @@ class GreedyPlanner:
 
     name = "greedy"
 
-    def plan(self, problem: PlanningProblem, trigger: Trigger, hint: Sequence[Migration] = ()) -> Proposal:
+    def plan(
+        self,
+        problem: PlanningProblem,
+        trigger: Trigger,
+        hints: Sequence[Sequence[Migration]] = (),
+        budget: SolverBudget | None = None,
+    ) -> Proposal:
         fresh, stop = _greedy_draft(problem, trigger, None)
         chosen, chosen_stop = fresh, stop
         snap = problem.snapshot
@@ -120,14 +132,21 @@ _: Planner = GreedyPlanner()
 
 
 class CpsatPlanner:
-    """Exact placement with OR-Tools CP-SAT (planning/cpsat.py) for small and medium clusters."""
+    """OR-Tools CP-SAT (planning/cpsat.py): an exact model, or large-neighbourhood search above its
+    size, warm-started from the best hint, within the budget's deadline."""
 
     name = "cpsat"
 
-    def plan(self, problem: PlanningProblem, trigger: Trigger, hint: Sequence[Migration] = ()) -> Proposal:
+    def plan(
+        self,
+        problem: PlanningProblem,
+        trigger: Trigger,
+        hints: Sequence[Sequence[Migration]] = (),
+        budget: SolverBudget | None = None,
+    ) -> Proposal:
         from proxlb.planning.cpsat import solve_cpsat
 
-        result = solve_cpsat(problem, list(hint), trigger)
+        result = solve_cpsat(problem, hints, trigger, budget)
         return Proposal(
             self.name, result.moves, result.unmet, trigger.stop, result.status, dict(result.stats)
         )

@@ -34,7 +34,7 @@ from proxlb.collect.snapshot import collect_snapshot, with_smoothed_cpu
 from proxlb.config.model import ProxlbConfig
 from proxlb.config.reserve import reserve_problems
 from proxlb.config.schedule import active_maintenance_nodes
-from proxlb.domain import ClusterSnapshot, ConstraintSet, MigrationReason, Plan, VmId
+from proxlb.domain import ClusterSnapshot, ConstraintSet, Migration, MigrationReason, Plan, VmId
 from proxlb.errors import ApiError, ConfigError
 from proxlb.execute.executor import execute_plan
 from proxlb.execute.jobs import MigrationApi
@@ -48,7 +48,7 @@ from proxlb.execute.model import (
 )
 from proxlb.execute.progress import ExecutionObserver
 from proxlb.exit_codes import ExitCode
-from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
+from proxlb.planning import PlanningProblem, SolverBudget, Solving, plan_cycle, policy_from_config
 from proxlb.report.sentences import move_inputs_line, plan_lines
 from proxlb.rules.derive import derive_constraints
 from proxlb.service.history import HistoryRecorder, recently_left, reconcile
@@ -108,6 +108,7 @@ class PipelineDeps:
     on_plan: PlanHook | None = None
     observer: ExecutionObserver | None = None
     read_first: tuple[VmId, ...] = ()
+    solver_clock: Callable[[], float] = time.monotonic  # the solver's wall-clock deadline runs on it
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,9 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
 
     With `solver.enable` these rounds plan greedily; once their facts settle, CP-SAT plans from
     them (it starts from the greedy plan), and its own new movers get one more round: the solver
-    runs at most twice per cycle, not once per round.
+    runs at most twice per cycle, not once per round, and both runs share one wall-clock budget of
+    `solver.timeout_seconds` (planning/budget.py); the second starts from the first's plan without
+    the guests its configs proved costlier, or from greedy's, whichever is better.
     """
     config = deps.config
     policy = policy_from_config(config)
@@ -221,6 +224,8 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
     rounds = 0
     stages = stages or _Stages()
     previous: Mapping[VmId, str] = inputs.previous
+    budget: SolverBudget | None = None  # starts at the cycle's first solver run
+    warm: tuple[Migration, ...] = ()
     asked = sorted(v for v in deps.read_first if snapshot.guest(v) is not None)
     if asked:
         snapshot = enrich_guests(deps.client, snapshot, asked)
@@ -239,10 +244,14 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
             previous,
             recently_left=inputs.departed,
         )
-        plan = plan_cycle(problem)
-        stages.add("plan", mark)
         if current is policy and solver_plans:
+            if budget is None:
+                budget = SolverBudget.starting(deps.solver_clock, policy.solver.timeout_seconds)
+            plan = plan_cycle(problem, Solving(budget if solver_plans > 1 else budget.last_run(), warm))
             solver_plans -= 1
+        else:
+            plan = plan_cycle(problem)
+        stages.add("plan", mark)
         movers = {m.vmid for m in plan.migrations} - enriched
         changed: list[VmId] = []
         last = current is policy and solver_plans == 0 and policy.solver.enable
@@ -258,10 +267,15 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
             changed = [
                 v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)
             ]
+        if plan.planner == "cpsat":  # the re-plan's warm start: this plan, less what proved costlier
+            warm = tuple(m for m in plan.migrations if m.vmid not in changed)
         if not changed:
             if current is not policy:  # the greedy rounds settled: CP-SAT plans from their facts
                 current = policy
                 continue
+            if budget is not None:
+                limit = policy.solver.timeout_seconds
+                log.debug("stage solver: %.0f ms of its %g s budget", (limit - budget.left()) * 1000, limit)
             return Planned(snapshot, constraints, problem, plan, rounds)
         log.debug(
             "plan revised: the configuration of guest(s) %s (local disks, devices, pinning) changed moves",
