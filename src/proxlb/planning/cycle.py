@@ -121,10 +121,11 @@ def _still_unmet(
     problem: PlanningProblem, moves: list[Migration], greedy: list[UnmetRule]
 ) -> list[UnmetRule]:
     """The rules a solver plan leaves broken: greedy's record when greedy left the same rule
-    broken, else the violation itself; drains and notes about the solver are kept."""
+    broken, else the violation itself; drains, rule conflicts (facts of the rules, whatever the
+    plan) and notes about the solver are kept."""
     left = wanted_repairs(problem, violations(problem, state_after(problem, moves).placement))
     names = {v.rule for v in left}
-    out = [u for u in greedy if u.rule in names or u.kind in ("drain", "solver")]
+    out = [u for u in greedy if u.rule in names or u.kind in ("drain", "conflict", "solver")]
     known = {u.rule for u in out}
     out.extend(UnmetRule(v.rule, v.detail, v.kind, v.vmids) for v in left if v.rule not in known)
     return out
