@@ -71,3 +71,22 @@ def test_cpsat_answers_where_a_strict_pin_repair_meets_a_node_over_its_cap() -> 
     # never worse than greedy on the objective both are judged by, and it says why it won
     assert plan.stats["cpsat_objective_pp2"] <= plan.stats["greedy_objective_pp2"]
     assert any(w.startswith("CP-SAT plan chosen: objective") for w in plan.warnings)
+
+
+def test_a_repair_onto_a_node_does_not_open_it_to_balancing_past_its_assigned_memory() -> None:
+    # 16 × 1000 (#16): the model exempted a strict-pin repair's newcomer from the assigned-memory row
+    # of its target and then let a balancing move join it there; validation counts both ("pve4:
+    # assigned memory exceeds capacity − reserve"), so the CP-SAT plan was refused for greedy's
+    from proxlb.planning import SolverMode, SolverPolicy
+    from tests.planning.builders import cluster, exclude, guest, node, pin, problem, rules
+
+    nodes = [node("pve1", mem="64G"), node("pve2", mem="64G")]
+    hot = [guest(100 + i, on="pve1", mem="8G") for i in range(6)] + [guest(120, on="pve1", mem="12G")]
+    parked = [guest(200 + i, on="pve2", mem="10G", status="stopped") for i in range(5)]
+    cons = rules(pin(120, "pve2"), *(exclude(200 + i) for i in range(5)))
+    solver = SolverPolicy(enable=True, mode=SolverMode.ACTIVE, fallback_to_greedy=False, timeout_seconds=2)
+    pb = problem(cluster(nodes, hot + parked), cons, solver=solver)
+    plan = plan_cycle(pb)  # raised PlanningError (the plan failed validation) before the fix
+    assert plan.planner == "cpsat" and validate(plan, pb) == ()
+    assert not any("failed validation" in w for w in plan.warnings), plan.warnings
+    assert {(m.vmid, m.target) for m in plan.migrations} == {(120, "pve2")}  # the repair, nothing more
