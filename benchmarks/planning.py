@@ -23,7 +23,7 @@ from typing import Any
 from proxlb.collect.snapshot import collect_snapshot
 from proxlb.config.load import evaluate_mapping
 from proxlb.config.model import ProxlbConfig
-from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config
+from proxlb.planning import PlanningProblem, SolverBudget, Solving, plan_cycle, policy_from_config
 from proxlb.rules.derive import derive_constraints
 from proxlb_sim.cluster import SimCluster
 from proxlb_sim.generate import GenerateOptions, generate_scenario
@@ -75,7 +75,13 @@ def measure(nodes: int, guests: int, cfg: ProxlbConfig, repeat: int = 3) -> dict
     for _ in range(repeat if guests <= 10_000 else 1):
         problem = problem_for(scn, cfg)
         t0 = time.process_time()
-        plan = plan_cycle(problem)
+        # with the solver: one run with the cycle's wall-clock budget, as the service gives it
+        solving = (
+            Solving(SolverBudget.starting(time.monotonic, cfg.solver.timeout_seconds, share=1.0))
+            if cfg.solver.enable
+            else Solving()
+        )
+        plan = plan_cycle(problem, solving)
         times.append(time.process_time() - t0)
     assert plan is not None
     stats = plan.stats
