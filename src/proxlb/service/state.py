@@ -16,7 +16,8 @@ every read and write goes through the identity the store is bound to (`bind`) â€
 serve several clusters (a real one and `proxlb-sim` rehearsals) whose VMIDs overlap, and none sees
 another's cooldowns or CPU samples. Reading or writing before `bind` raises `StateError`.
 Schema 1 databases (unscoped) are migrated in place: their rows are adopted by the first cluster
-that binds after the upgrade (the common case: one cluster per state_dir).
+that binds after the upgrade (the common case: one cluster per state_dir); the schema, its
+upgrade and the store's errors are in service/state_schema.py.
 """
 
 from __future__ import annotations
@@ -32,79 +33,29 @@ from pathlib import Path
 from typing import Any
 
 from proxlb.domain import VmId
-from proxlb.errors import ProxlbError
 from proxlb.execute.model import MigrationOutcome, Outcome
 from proxlb.service.journal import Journal, Row, what_failed
 from proxlb.service.ownership import adopt_directory_owner, ownership_fix
+from proxlb.service.state_schema import (
+    LEGACY,
+    SCHEMA_VERSION,
+    SCOPED_TABLES,
+    StateError,
+    StateFullError,
+    is_full,
+    migrate,
+)
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "HistoryEntry", "StateError", "StateFullError", "StateStore"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
 DB_NAME = "proxlb.sqlite3"
 RUNNING = "running"  # outcome of a row written when PVE accepted the move, until it is settled
 INSERT_MIGRATION = (
     "INSERT INTO migrations (cluster, vmid, name, kind, source, target, reason, started,"
     " finished, outcome, detail, upid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-_LEGACY = ""  # cluster of rows written by schema 1 (unscoped), until a cluster adopts them
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS migrations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    cluster TEXT NOT NULL,
-    vmid INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    source TEXT NOT NULL,
-    target TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    started REAL,
-    finished REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    upid TEXT
-);
-CREATE INDEX IF NOT EXISTS migrations_cluster_vmid_finished ON migrations (cluster, vmid, finished);
-CREATE TABLE IF NOT EXISTS cpu_samples (
-    cluster TEXT NOT NULL, vmid INTEGER NOT NULL, cpu_milli REAL NOT NULL, updated REAL NOT NULL,
-    PRIMARY KEY (cluster, vmid)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, cluster TEXT NOT NULL,
-    started REAL NOT NULL, finished REAL NOT NULL, summary TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS planned_moves (
-    cluster TEXT NOT NULL, vmid INTEGER NOT NULL, target TEXT NOT NULL, planned REAL NOT NULL,
-    PRIMARY KEY (cluster, vmid)
-);
-"""
-
-# Schema 1 â†’ 2: add the cluster column (rows marked legacy until a cluster adopts them); the
-# cpu_samples key changes, so that table is rebuilt.
-_UPGRADE_1_TO_2 = """
-ALTER TABLE migrations ADD COLUMN cluster TEXT NOT NULL DEFAULT '';
-DROP INDEX IF EXISTS migrations_vmid_finished;
-ALTER TABLE runs ADD COLUMN cluster TEXT NOT NULL DEFAULT '';
-ALTER TABLE cpu_samples RENAME TO cpu_samples_v1;
-CREATE TABLE cpu_samples (
-    cluster TEXT NOT NULL, vmid INTEGER NOT NULL, cpu_milli REAL NOT NULL, updated REAL NOT NULL,
-    PRIMARY KEY (cluster, vmid)
-);
-INSERT INTO cpu_samples (cluster, vmid, cpu_milli, updated)
-    SELECT '', vmid, cpu_milli, updated FROM cpu_samples_v1;
-DROP TABLE cpu_samples_v1;
-INSERT OR REPLACE INTO meta (key, value) VALUES ('legacy_rows', 'unclaimed');
-"""
-_SCOPED_TABLES = ("migrations", "cpu_samples", "runs", "planned_moves")
-
-
-class StateError(ProxlbError):
-    """The state directory or database cannot be used."""
-
-
-class StateFullError(StateError):
-    """The state database cannot be created or opened because its file system is full."""
 
 
 _WRITE_ERRORS = (OSError, sqlite3.OperationalError, sqlite3.DatabaseError)
@@ -137,10 +88,6 @@ def _set_aside(path: Path) -> Path:
     return aside
 
 
-def _is_full(exc: BaseException) -> bool:
-    return "full" in str(exc).lower() or getattr(exc, "errno", None) == 28  # ENOSPC
-
-
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     vmid: VmId
@@ -168,7 +115,7 @@ class StateStore:
         self._journal = Journal(location)
         self.write_failures = 0  # writes that failed since the store was opened
         self.on_bind: Callable[[str], None] | None = None
-        self._migrate_schema()
+        migrate(conn, location)
         if cluster is not None:
             self.bind(cluster)
 
@@ -227,7 +174,7 @@ class StateStore:
         cls, directory: Path, exc: BaseException, memory_fallback: bool, cluster: str | None
     ) -> StateStore:
         message = f"state directory {directory} is not usable: {exc}"
-        if _is_full(exc) and not memory_fallback:
+        if is_full(exc) and not memory_fallback:
             raise StateFullError(
                 f"state directory {directory} is not usable: {what_failed(str(directory / DB_NAME), exc)}"
             ) from None
@@ -256,36 +203,6 @@ class StateStore:
     def hold(self, release: Callable[[], None]) -> None:
         """Call `release` when the store is closed (the daemon's instance lock lives as long as it)."""
         self._held.append(release)
-
-    def _migrate_schema(self) -> None:
-        try:
-            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            version = None
-            if "meta" in tables:
-                row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                version = int(row[0]) if row is not None else None
-            if version is not None and version > SCHEMA_VERSION:
-                raise StateError(
-                    f"state database {self.location} has schema {version}, newer than this ProxLB "
-                    f"understands ({SCHEMA_VERSION}); upgrade ProxLB or move the file away"
-                )
-            with self._conn:
-                self._conn.execute("BEGIN")
-                if version == 1:
-                    for statement in _UPGRADE_1_TO_2.split(";"):
-                        if statement.strip():
-                            self._conn.execute(statement)
-                    log.info("state database %s upgraded to schema 2 (scoped per cluster)", self.location)
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-        except sqlite3.Error as exc:
-            kind = StateFullError if _is_full(exc) else StateError
-            raise kind(f"state database {self.location} is not usable: {exc}") from None
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[Any]:
@@ -351,8 +268,8 @@ class StateStore:
             return
         with self._conn:
             self._conn.execute("BEGIN")
-            for table in _SCOPED_TABLES:
-                self._conn.execute(f"UPDATE {table} SET cluster=? WHERE cluster=?", (cluster, _LEGACY))
+            for table in SCOPED_TABLES:
+                self._conn.execute(f"UPDATE {table} SET cluster=? WHERE cluster=?", (cluster, LEGACY))
             self._conn.execute("DELETE FROM meta WHERE key='legacy_rows'")
         log.info("state rows written before per-cluster scoping now belong to cluster %s", cluster)
 
