@@ -155,9 +155,7 @@ def prepare(problem: PlanningProblem, trigger: Trigger | None = None) -> Prepare
                 continue
         else:
             everywhere = plain(members)  # once per unit, not per node (1.9 M calls at 128 × 16 000)
-            allowed = [
-                n for n in nodes if everywhere or static_allowed(problem, state.placement, members, n)
-            ]
+            allowed = [n for n in nodes if everywhere or static_allowed(problem, state.placement, members, n)]
             if balance_only:
                 left = frozenset().union(*(problem.recently_left.get(m, frozenset()) for m in members))
                 allowed = [n for n in allowed if n in homes or n not in left]

@@ -268,7 +268,9 @@ def plan_stage(deps: PipelineDeps, inputs: CycleInputs, stages: _Stages | None =
                 v for v in sorted(movers) if _worse(snapshot, v, v in excluded_after and v not in before)
             ]
         if plan.planner == "cpsat":  # the re-plan's warm start: this plan, less what proved costlier
-            warm = tuple(m for m in plan.migrations if m.vmid not in changed)
+            # (whole affinity groups: dropping one member's move would split the group it joined)
+            costlier = {m for v in changed for m in problem.index.members_of(v)}
+            warm = tuple(m for m in plan.migrations if m.vmid not in costlier)
         if not changed:
             if current is not policy:  # the greedy rounds settled: CP-SAT plans from their facts
                 current = policy
