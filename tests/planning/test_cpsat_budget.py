@@ -135,3 +135,24 @@ def test_a_warm_start_that_leaves_an_affinity_group_split_loses_to_greedy() -> N
     result = solve_cpsat(pb, [greedy, split], trigger, over)
     assert result.stats["cpsat_warm_start"] == 0.0
     assert result.moves is not None and _j(pb, result.moves) == pytest.approx(_j(pb, greedy))
+
+
+def test_lns_runs_the_neighbourhood_shape_that_pays_best_and_still_tries_the_other() -> None:
+    from proxlb.planning.lns import EXPLORE_EVERY, _shape
+
+    assert _shape([None, None], 0) == 0 and _shape([5.0, None], 1) == 1  # each shape once first
+    assert _shape([5.0, 9.0], 2) == 1  # then the better J gain per deterministic second
+    assert _shape([9.0, 5.0], 3) == 0
+    assert _shape([9.0, 5.0], EXPLORE_EVERY - 1) == 1  # and the other one now and then
+
+
+def test_lns_on_many_nodes_lowers_the_spread_well_below_greedy() -> None:
+    # 64 nodes: many small neighbourhoods pay. Here, at 4 s: greedy 4.30 pp; the one wide shape of
+    # before ended at 3.91 pp, the adaptive search reaches 1.17 pp (64 × 8 000 at 10 s: 4.82 → 2.44)
+    nodes = [node(f"pve{i:02d}", mem="256G", cores=64) for i in range(64)]
+    guests = [guest(1000 + i, on=f"pve{i % 16:02d}", mem=f"{1 + (i * 7) % 6}G") for i in range(1600)]
+    solver = SolverPolicy(enable=True, mode=SolverMode.ACTIVE, timeout_seconds=4)
+    pb = problem(cluster(nodes, guests), solver=solver)
+    plan = plan_cycle(pb)
+    assert plan.planner == "cpsat" and plan.stats["cpsat_exact"] == 0.0
+    assert plan.stats["cpsat_spread_after"] < plan.stats["greedy_spread_after"] - 2.0

@@ -2,11 +2,17 @@
 
 Above the size one exact model can finish in its budget, most units are held where the incumbent
 (the greedy plan) has them and a neighbourhood is re-optimised exactly (cpsat_model.solve_sub):
-round by round, (0) the units on the two hottest and the two coldest nodes, shifted along the
-ranking each pass; (1) the units that break a wanted rule (a drained node's guests, pins,
-anti-affinity members), anywhere they may go; (2) the hottest node's and the coldest node's units
-with two other nodes picked by a seeded generator. A round's answer is kept only when the shared
-objective J (planning/score.py) drops, so the result is never worse than the incumbent.
+round by round, (0) the units on the `side` hottest and the `side` coldest nodes, shifted along
+the ranking each pass; (1) the units that break a wanted rule (a drained node's guests, pins,
+anti-affinity members), anywhere they may go; (2) the units of the hottest and coldest nodes with
+others picked by a seeded generator. A round's answer is kept only when the shared objective J
+(planning/score.py) drops, so the result is never worse than the incumbent.
+
+How big a balancing neighbourhood is adapts to the cluster (adaptive LNS): two shapes compete —
+WIDE (up to 400 units of 2 + 2 nodes, long solves: a few large rearrangements, what a 16-node
+cluster needs) and NARROW (80 units sampled from 4 + 4 nodes, short solves: many small steps, what
+64 or 128 nodes need). Each is tried once, then the one that lowered J most per deterministic second
+so far runs, the other every sixth round, so the choice follows the search as it goes.
 
 Budget: `budget` seconds of CP-SAT deterministic time, plus 10 µs per model variable for building
 it; it also stops after STALE rounds without gain, and before the wall-clock deadline of the
@@ -26,9 +32,25 @@ from proxlb.planning.cpsat_prep import Prepared
 from proxlb.planning.metrics import LoadState
 from proxlb.planning.score import balance_term
 
-STALE = 9
-MAX_FREE_UNITS = 400
+STALE = 30  # rounds in a row without gain before the search gives up early
 REPAIR_UNITS = 150
+BUILD_PER_VARIABLE = 1e-5  # deterministic seconds charged per model variable for building it
+EXPLORE_EVERY = 6  # every sixth balancing round runs the shape that is behind
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A balancing neighbourhood: at most `units` free units, from `side` hottest and `side`
+    coldest nodes, solved for `per_unit` deterministic seconds per free unit."""
+
+    units: int
+    side: int
+    per_unit: float
+
+
+WIDE = Shape(400, 2, 0.002)
+NARROW = Shape(80, 4, 0.0005)
+SHAPES = (WIDE, NARROW)
 
 
 @dataclass
@@ -135,7 +157,9 @@ def _movable(pb: Prepared, placement: Placement, u: int) -> bool:
     return placement[u] is not None and len(pb.units[u].allowed) > 1
 
 
-def _neighbourhood(search: Search, it: int, rng: random.Random) -> tuple[list[int], set[str] | None]:
+def _neighbourhood(
+    search: Search, it: int, rng: random.Random, shape: Shape = WIDE
+) -> tuple[list[int], set[str] | None]:
     pb, placement = search.pb, search.placement
     band = max(pb.problem.policy.noise_band, 1e-9)
     ranked = sorted(pb.nodes, key=lambda n: (-round(search.state.score(n) / band), n))
@@ -153,18 +177,31 @@ def _neighbourhood(search: Search, it: int, rng: random.Random) -> tuple[list[in
         if bad:
             return bad[:REPAIR_UNITS], None
         kind = 2
+    side, last = shape.side, len(ranked)
     if kind == 0:
-        shift = (it // 3) % max(1, len(ranked) // 4)
-        chosen = {*ranked[shift : shift + 2], *ranked[len(ranked) - 2 - shift : len(ranked) - shift]}
+        shift = (it // 3) % max(1, last // 4)
+        chosen = {*ranked[shift : shift + side], *ranked[last - side - shift : last - shift]}
     else:
-        others = ranked[1:-1]
-        picks = rng.sample(others, min(2, len(others)))
-        chosen = {ranked[0], ranked[-1], *picks}
+        ends = {*ranked[: side - 1], *ranked[last - side + 1 :]}
+        others = [n for n in ranked if n not in ends]
+        chosen = {*ends, *rng.sample(others, min(2, len(others)))}
     free = [u for u, at in enumerate(placement) if at in chosen and _movable(pb, placement, u)]
-    if len(free) > MAX_FREE_UNITS:
-        step = len(free) / MAX_FREE_UNITS
-        free = [free[int(k * step)] for k in range(MAX_FREE_UNITS)]
+    if len(free) > shape.units:
+        step = len(free) / shape.units
+        free = [free[int(k * step)] for k in range(shape.units)]
     return free, chosen
+
+
+def _shape(rates: list[float | None], balancing_round: int) -> int:
+    """Which shape the next balancing round uses (index into SHAPES): each untried one first, then
+    the better rate of J gain per deterministic second, the other every EXPLORE_EVERY-th round."""
+    for i, rate in enumerate(rates):
+        if rate is None:
+            return i
+    best = max(range(len(rates)), key=lambda i: (rates[i], -i))
+    if balancing_round % EXPLORE_EVERY == EXPLORE_EVERY - 1:
+        return (best + 1) % len(rates)
+    return best
 
 
 def run_lns(
@@ -179,34 +216,44 @@ def run_lns(
     pb = search.pb
     rng = random.Random(seed)
     spent, rounds, improved, stale, invalid = 0.0, 0, 0, 0, 0
-    slice_ = max(0.5, budget / 10)
+    rates: list[float | None] = [None] * len(SHAPES)  # J gain per deterministic second, per shape
+    balancing = 0  # balancing rounds so far
     building = 0.0  # wall seconds the last round spent outside CP-SAT's search (model building)
     while spent < budget and stale < STALE:
         if wall is not None and wall.left() <= building:
             break  # the next model could not even be built before the deadline
         began = wall.clock() if wall is not None else 0.0
-        free, restrict = _neighbourhood(search, rounds, rng)
+        arm = _shape(rates, balancing)
+        free, restrict = _neighbourhood(search, rounds, rng, SHAPES[arm])
         rounds += 1
         if not free:
             stale += 1
             continue
+        det = max(0.03, len(free) * SHAPES[arm].per_unit)
+        before = search.value()
         res = solve_sub(
             pb,
             free,
             restrict,
             search.placement,
             search.totals,
-            min(slice_, budget - spent),
+            min(det, budget - spent),
             seed + rounds,
             wall_left=None if wall is None else max(0.01, wall.left() - building),
         )
-        spent += res.deterministic_time + 1e-5 * res.variables
+        cost = res.deterministic_time + BUILD_PER_VARIABLE * res.variables
+        spent += cost
         invalid += res.status == "MODEL_INVALID"
         if res.improved and search.try_change(res.changed, rules_of):
             improved += 1
             stale = 0
         else:
             stale += 1
+        if restrict is not None:  # a balancing round: how well did its shape pay?
+            gain = (before - search.value()) / max(cost, 1e-6)
+            old = rates[arm]
+            rates[arm] = gain if old is None else (old + gain) / 2
+            balancing += 1
         if wall is not None:
             building = max(0.0, wall.clock() - began - res.wall_time)
     return search, {
