@@ -44,7 +44,9 @@ def _demo_problem(seed: int = 7, **balancing: Any) -> PlanningProblem:
             "balancing": {"balance_types": ["vm", "ct"], **balancing},
         }
     )
-    api = InProcessApi(SimCluster.from_scenario(load_scenario("demo"), seed=seed, time_scale=0))
+    demo = load_scenario("demo")  # at a fixed virtual instant: the noise must not follow the wall clock
+    demo = demo.model_copy(update={"sim": demo.sim.model_copy(update={"start_time": 1.8e9})})
+    api = InProcessApi(SimCluster.from_scenario(demo, seed=seed, time_scale=0))
     snap = collect_snapshot(api, cfg, now=1.8e9)
     return PlanningProblem(
         snap, derive_constraints(snap, cfg, frozenset()), policy_from_config(cfg), now=1.8e9
@@ -86,7 +88,10 @@ def test_a_move_keeps_its_reason_between_the_dry_run_and_the_once_after_it() -> 
     _, dry, once = _dry_run_then_once()
     reasons = {m.vmid: m.reason for m in dry.migrations}
     assert MigrationReason.RULE in reasons.values() and MigrationReason.BALANCE in reasons.values()
-    assert {m.vmid: m.reason for m in once.migrations} == reasons
+    # every move of the dry run is in the --once, for the same reason (the other noise may add one:
+    # with the simulator's clock following the wall clock, 1 start in 40 did)
+    later = {m.vmid: m.reason for m in once.migrations}
+    assert {v: later.get(v) for v in reasons} == reasons
 
 
 def test_at_most_one_move_repairs_a_given_anti_affinity_pair() -> None:

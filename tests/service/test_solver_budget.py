@@ -29,6 +29,7 @@ def _deps(solver_clock: Any, timeout: float) -> PipelineDeps:
     # generated 8 × 160 (seed 7): CP-SAT's first plan moves guests whose configs show local disks,
     # so the cycle re-plans with the solver a second time
     scn = parse_scenario(generate_scenario(GenerateOptions(nodes=8, guests=160, seed=7, skew=0.6)))
+    scn = scn.model_copy(update={"sim": scn.sim.model_copy(update={"start_time": 1.8e9})})  # fixed noise
     cluster = SimCluster.from_scenario(scn, seed=0, time_scale=0)
     return PipelineDeps(
         config=config(solver={"enable": True, "mode": "active", "timeout_seconds": timeout}),
