@@ -96,7 +96,7 @@ def solve_cpsat(
 
     if budget is not None and budget.left() <= 0:
         optimal, bound, status = False, lower_bound(pb), "TIME_LIMIT"
-        stats.update({"cpsat_exact": 0.0, "cpsat_seconds": 0.0})
+        stats.update({"cpsat_exact": 0.0, "cpsat_seconds": 0.0, "cpsat_wall_limited": 1.0})
     elif size <= EXACT_VARIABLES:
         start_value = search.value()
         res = solve_sub(
@@ -109,6 +109,7 @@ def solve_cpsat(
         optimal = status == "OPTIMAL"
         bound = max(res.bound if res.bound is not None else 0.0, lower_bound(pb))
         spent = res.deterministic_time
+        cut = res.wall_limited
         left = wall_left()
         if pb.wanted and (left is None or left > 0):
             # lexicographic second phase: the same spread (or less), fewest bytes copied; kept only
@@ -125,15 +126,17 @@ def solve_cpsat(
                 wall_left=left,
             )
             spent += trim.deterministic_time
+            cut = cut or trim.wall_limited
             if trim.improved and search.try_change(trim.changed, rules, limit=start_value):
                 stats["cpsat_bytes_trimmed"] = 1.0
-        stats.update({"cpsat_exact": 1.0, "cpsat_seconds": round(spent, 3)})
+        else:
+            cut = cut or (pb.wanted and left is not None)  # no time left for the second phase
+        stats.update({"cpsat_exact": 1.0, "cpsat_seconds": round(spent, 3), "cpsat_wall_limited": float(cut)})
     else:
         search, figures = run_lns(search, rules, det_budget, SEED, budget)
         stats.update(figures)
         stats["cpsat_exact"] = 0.0
         optimal, bound, status = False, lower_bound(pb), "LNS"
-    stats["cpsat_wall_limited"] = 1.0 if budget is not None and budget.left() <= 0 else 0.0
     value = search.value()
     bound = min(bound, value)
     stats["cpsat_status_optimal"] = 1.0 if optimal else 0.0

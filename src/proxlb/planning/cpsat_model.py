@@ -34,6 +34,7 @@ class SubResult:
     deterministic_time: float
     variables: int
     wall_time: float = 0.0  # CP-SAT's own search time (model building not included)
+    wall_limited: bool = False  # the wall-clock limit, not the deterministic one, ended the search
 
 
 class Totals:
@@ -164,11 +165,17 @@ def solve_sub(
     solver.parameters.max_time_in_seconds = backstop if wall_left is None else max(0.01, wall_left)
     code = solver.solve(model)
     status = solver.status_name(code)
+    cut = (
+        wall_left is not None
+        and code != cp_model.OPTIMAL
+        and solver.deterministic_time < 0.95 * det_time
+        and solver.wall_time >= 0.9 * wall_left
+    )
     held = sum(
         pb.units[u].cost.get(at, 0) for u, at in enumerate(placement) if at is not None and u not in dom
     )
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SubResult({}, status, False, None, solver.deterministic_time, len(x), solver.wall_time)
+        return SubResult({}, status, False, None, solver.deterministic_time, len(x), solver.wall_time, cut)
     changed = {}
     for u in free:
         for n in dom[u]:
@@ -177,7 +184,7 @@ def solve_sub(
     # a coarsened objective's bound is not J's: the caller falls back to its own lower bound
     bound = solver.best_objective_bound + held if divisor == 1 else None
     return SubResult(
-        changed, status, bool(changed), bound, solver.deterministic_time, len(x), solver.wall_time
+        changed, status, bool(changed), bound, solver.deterministic_time, len(x), solver.wall_time, cut
     )
 
 

@@ -219,8 +219,10 @@ def run_lns(
     rates: list[float | None] = [None] * len(SHAPES)  # J gain per deterministic second, per shape
     balancing = 0  # balancing rounds so far
     building = 0.0  # wall seconds the last round spent outside CP-SAT's search (model building)
+    cut = False  # did the wall clock end the search?
     while spent < budget and stale < STALE:
         if wall is not None and wall.left() <= building:
+            cut = True
             break  # the next model could not even be built before the deadline
         began = wall.clock() if wall is not None else 0.0
         arm = _shape(rates, balancing)
@@ -243,6 +245,7 @@ def run_lns(
         )
         cost = res.deterministic_time + BUILD_PER_VARIABLE * res.variables
         spent += cost
+        cut = cut or res.wall_limited
         invalid += res.status == "MODEL_INVALID"
         if res.improved and search.try_change(res.changed, rules_of):
             improved += 1
@@ -261,4 +264,5 @@ def run_lns(
         "lns_improved": float(improved),
         "cpsat_invalid_models": float(invalid),
         "cpsat_seconds": round(spent, 3),
+        "cpsat_wall_limited": float(cut),
     }
