@@ -18,19 +18,18 @@ import math
 import statistics
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from proxlb.config.load import evaluate_mapping
+from benchmarks.planning import config as plan_config
+from benchmarks.planning import scenario as plan_scenario
 from proxlb.config.model import ProxlbConfig
 from proxlb.execute.model import Outcome
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
 from proxlb_sim.cluster import SimCluster
-from proxlb_sim.generate import GenerateOptions, generate_scenario
 from proxlb_sim.inprocess import InProcessApi
 from proxlb_sim.makespan import Lanes, lower_bound, transfer
-from proxlb_sim.scenario import Scenario, parse_scenario
+from proxlb_sim.scenario import Scenario
 from proxlb_sim.testing import VirtualTimeClock, inprocess_client
 
 GIB = 1024**3
@@ -39,35 +38,20 @@ LANES = Lanes(jobs=5, outflow=4, inflow=2)
 
 
 def _config(victim: str) -> ProxlbConfig:
-    raw: dict[str, Any] = {
-        "proxmox_api": {
-            "hosts": ["127.0.0.1:8006"],
-            "user": "root@pam",
-            "token_id": "x",
-            "token_secret": "y",
-        },
-        "proxmox_cluster": {"maintenance_nodes": [victim]},
-        "balancing": {
-            "enable": True,
-            "balance_types": ["vm", "ct"],
-            "parallel": True,
-            "parallel_jobs": LANES.jobs,
-            "max_node_outflow": LANES.outflow,
-            "max_node_inflow": LANES.inflow,
-        },
-        "service": {"daemon": False, "state_dir": "/tmp"},
-    }
-    found = evaluate_mapping(raw, Path("bench.yaml"), {})
-    assert found.config is not None, found.problems
-    return found.config
+    return plan_config(
+        cluster={"maintenance_nodes": [victim]},
+        parallel=True,
+        parallel_jobs=LANES.jobs,
+        max_node_outflow=LANES.outflow,
+        max_node_inflow=LANES.inflow,
+    )
 
 
 START = 1_767_225_600.0  # a fixed virtual start (2026-01-01 UTC): the metrics' noise repeats run to run
 
 
 def scenario(nodes: int, guests: int) -> Scenario:
-    scn = parse_scenario(generate_scenario(GenerateOptions(nodes=nodes, guests=guests, seed=7, skew=0.6)))
-    return scn.model_copy(update={"sim": scn.sim.model_copy(update={"start_time": START})})
+    return plan_scenario(nodes, guests, start=START)
 
 
 def evacuate(scn: Scenario, victim: str | None = None) -> dict[str, Any]:

@@ -35,12 +35,14 @@ DEFAULT_SIZES = ((32, 4000), (64, 8000), (128, 16000))
 START = 1_800_000_000.0  # a fixed virtual instant: the same metrics (noise, drift) on every run
 
 
-def scenario(nodes: int, guests: int, seed: int = 7) -> Scenario:
+def scenario(nodes: int, guests: int, seed: int = 7, start: float = START) -> Scenario:
     scn = parse_scenario(generate_scenario(GenerateOptions(nodes=nodes, guests=guests, seed=seed, skew=0.6)))
-    return scn.model_copy(update={"sim": scn.sim.model_copy(update={"start_time": START})})
+    return scn.model_copy(update={"sim": scn.sim.model_copy(update={"start_time": start})})
 
 
-def config(solver: dict[str, Any] | None = None, **balancing: Any) -> ProxlbConfig:
+def config(
+    solver: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None, **balancing: Any
+) -> ProxlbConfig:
     section: dict[str, Any] = {"enable": True, "balance_types": ["vm", "ct"]}
     section.update(balancing)
     raw: dict[str, Any] = {
@@ -55,6 +57,8 @@ def config(solver: dict[str, Any] | None = None, **balancing: Any) -> ProxlbConf
     }
     if solver is not None:
         raw["solver"] = solver
+    if cluster is not None:
+        raw["proxmox_cluster"] = cluster
     found = evaluate_mapping(raw, Path("bench.yaml"), {})
     assert found.config is not None, found.problems
     return found.config

@@ -9,42 +9,16 @@ greedy plan") while greedy planned the cluster fine; and `solver.enable` implied
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from proxlb.collect.snapshot import collect_snapshot
-from proxlb.config.load import evaluate_mapping
-from proxlb.planning import PlanningProblem, plan_cycle, policy_from_config, validate
-from proxlb.rules.derive import derive_constraints
-from proxlb_sim.cluster import SimCluster
-from proxlb_sim.generate import GenerateOptions, generate_scenario
-from proxlb_sim.inprocess import InProcessApi
-from proxlb_sim.scenario import parse_scenario
+from benchmarks.planning import config, problem_for, scenario
 
-START = 1_800_000_000.0
+from proxlb.planning import PlanningProblem, plan_cycle, validate
 
 
 def _problem(solver: dict[str, Any] | None, nodes: int = 8, guests: int = 160) -> PlanningProblem:
-    raw: dict[str, Any] = {
-        "proxmox_api": {
-            "hosts": ["127.0.0.1:8006"],
-            "user": "root@pam",
-            "token_id": "x",
-            "token_secret": "y",
-        },
-        "balancing": {"enable": True, "balance_types": ["vm", "ct"]},
-    }
-    if solver is not None:
-        raw["solver"] = solver
-    found = evaluate_mapping(raw, Path("t.yaml"), {})
-    assert found.config is not None
-    scn = parse_scenario(generate_scenario(GenerateOptions(nodes=nodes, guests=guests, seed=7, skew=0.6)))
-    scn = scn.model_copy(update={"sim": scn.sim.model_copy(update={"start_time": START})})
-    snap = collect_snapshot(
-        InProcessApi(SimCluster.from_scenario(scn, seed=7, time_scale=0.0)), found.config, START
-    )
-    cons = derive_constraints(snap, found.config, frozenset())
-    return PlanningProblem(snap, cons, policy_from_config(found.config), {}, snap.taken_at)
+    """The generated cluster the bench plans (seed 7, skew 0.6, a fixed virtual start)."""
+    return problem_for(scenario(nodes, guests), config(solver))
 
 
 def _moves(plan: Any) -> list[tuple[int, str]]:

@@ -17,26 +17,8 @@ import pytest
 from proxlb.service import pipeline
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb_sim.cluster import SimCluster
-from proxlb_sim.generate import GenerateOptions, generate_scenario
 from proxlb_sim.inprocess import InProcessApi
-from proxlb_sim.scenario import parse_scenario
-from tests.service.simhelp import SimClock, client_for, config
-
-
-def _cluster(shared_only: bool) -> tuple[SimCluster, InProcessApi]:
-    doc = generate_scenario(GenerateOptions(nodes=8, guests=160, seed=7, skew=0.6))
-    if shared_only:  # every disk on the shared Ceph pool, no passthrough devices
-        for cfg in doc["guest_config"].values():
-            for key in list(cfg):
-                if isinstance(cfg[key], str) and "local-lvm:" in cfg[key]:
-                    cfg[key] = cfg[key].replace("local-lvm:", "ceph-rbd:")
-                if key.startswith(("hostpci", "usb")):
-                    del cfg[key]
-    scn = parse_scenario(doc)
-    scn = scn.model_copy(update={"sim": scn.sim.model_copy(update={"start_time": 1.8e9})})
-    cluster = SimCluster.from_scenario(scn, seed=0, time_scale=0)
-    return cluster, InProcessApi(cluster)
+from tests.service.simhelp import SimClock, client_for, config, generated
 
 
 def _dry_run(shared_only: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[int, Any, InProcessApi]:
@@ -49,7 +31,7 @@ def _dry_run(shared_only: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[int, A
         return plan_cycle(*args)
 
     monkeypatch.setattr(pipeline, "plan_cycle", counted)
-    cluster, api = _cluster(shared_only)
+    cluster, api = generated(shared_only=shared_only)
     deps = PipelineDeps(
         config=config(),
         client=client_for(api),

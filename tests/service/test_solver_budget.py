@@ -18,22 +18,16 @@ from proxlb.planning import Solving
 from proxlb.service import pipeline
 from proxlb.service.pipeline import PipelineDeps, run_once
 from proxlb.service.state import StateStore
-from proxlb_sim.cluster import SimCluster
-from proxlb_sim.generate import GenerateOptions, generate_scenario
-from proxlb_sim.inprocess import InProcessApi
-from proxlb_sim.scenario import parse_scenario
-from tests.service.simhelp import SimClock, client_for, config
+from tests.service.simhelp import SimClock, client_for, config, generated
 
 
 def _deps(solver_clock: Any, timeout: float) -> PipelineDeps:
     # generated 8 × 160 (seed 7): CP-SAT's first plan moves guests whose configs show local disks,
     # so the cycle re-plans with the solver a second time
-    scn = parse_scenario(generate_scenario(GenerateOptions(nodes=8, guests=160, seed=7, skew=0.6)))
-    scn = scn.model_copy(update={"sim": scn.sim.model_copy(update={"start_time": 1.8e9})})  # fixed noise
-    cluster = SimCluster.from_scenario(scn, seed=0, time_scale=0)
+    cluster, api = generated()
     return PipelineDeps(
         config=config(solver={"enable": True, "mode": "active", "timeout_seconds": timeout}),
-        client=client_for(InProcessApi(cluster)),
+        client=client_for(api),
         state=StateStore.in_memory(),
         clock=SimClock(cluster),
         stop_event=threading.Event(),
